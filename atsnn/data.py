@@ -7,7 +7,10 @@ was expected. See docs/data.md.
 """
 
 import gzip
+import inspect
 import os
+import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -147,17 +150,367 @@ def train_val_split(n, val_fraction, seed=0):
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-LOADERS = {
-    "mnist": lambda split, data_dir, **kw: load_mnist(data_dir, split, **kw),
+
+# ---------------------------------------------------------------- CIFAR
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+
+
+def _check_images(path, what, x, y, shape, num_classes):
+    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.shape[1:] != shape:
+        got = f"{x.dtype} {list(x.shape)}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise AtsnnError(f"{path}: {what} must be uint8 [N, {', '.join(map(str, shape))}], got {got}")
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(x):
+        raise AtsnnError(f"{path}: {what} has {len(x)} images but {y.size} labels")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise AtsnnError(f"{path}: {what} labels out of range (expected 0..{num_classes - 1})")
+    return y.astype(np.int64)
+
+
+def load_cifar10_subset(data_dir=None, split="test"):
+    """The CIFAR-10 subset npz (``cifar10_subset/cifar10_subset.npz``).
+
+    Returns x uint8 [N, 3, 32, 32] and y int64 [N]."""
+    _check_split(split)
+    root = _data_dir(data_dir)
+    path = _find_file(root, "cifar10_subset", ("cifar10_subset.npz",), "CIFAR-10 subset")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            keys = set(f.files)
+            need = {f"x_{split}", f"y_{split}"}
+            if not need <= keys:
+                raise AtsnnError(f"{path}: missing arrays {sorted(need - keys)} "
+                                 f"(expected x_train, y_train, x_test, y_test)")
+            x, y = f[f"x_{split}"], f[f"y_{split}"]
+    except (OSError, ValueError) as e:
+        if isinstance(e, AtsnnError):
+            raise
+        raise AtsnnError(f"{path}: not a readable npz file ({e})") from None
+    y = _check_images(path, f"x_{split}", x, y, (3, 32, 32), 10)
+    return x, y
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickler that only builds NumPy arrays and plain containers: a CIFAR batch
+    needs nothing else, and a hostile pickle cannot run code through it."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(path, label_key=b"labels"):
+    """One CIFAR python pickle batch -> (x uint8 [N, 3, 32, 32], y int64 [N])."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            d = _ArrayUnpickler(f, encoding="bytes").load()
+    except OSError as e:
+        raise AtsnnError(f"{path}: cannot read ({e.strerror or e})") from None
+    except Exception as e:
+        raise AtsnnError(f"{path}: not a CIFAR python pickle batch ({e})") from None
+    if not isinstance(d, dict):
+        raise AtsnnError(f"{path}: expected a pickled dict, got {type(d).__name__}")
+    d = {k.encode() if isinstance(k, str) else k: v for k, v in d.items()}
+    missing = [k.decode() for k in (b"data", label_key) if k not in d]
+    if missing:
+        have = ", ".join(k.decode(errors="replace") for k in d if isinstance(k, bytes))
+        raise AtsnnError(f"{path}: missing keys {missing} (has: {have})")
+    x = d[b"data"]
+    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072:
+        got = f"{x.dtype} {list(x.shape)}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise AtsnnError(f"{path}: 'data' must be uint8 [N, 3072], got {got}")
+    try:
+        y = np.asarray(d[label_key], dtype=np.int64)
+    except (TypeError, ValueError):
+        raise AtsnnError(f"{path}: '{label_key.decode()}' is not a list of integers") from None
+    return x.reshape(-1, 3, 32, 32), y
+
+
+def _load_cifar_pickles(data_dir, split, folder, files, label_key, num_classes, what):
+    _check_split(split)
+    root = _data_dir(data_dir)
+    base = root / folder if (root / folder).is_dir() else root
+    xs, ys = [], []
+    for name in files:
+        path = base / name
+        if not path.is_file():
+            raise AtsnnError(f"{what} {split} file not found: expected {path} "
+                             f"(the python version, folder {folder}/)")
+        x, y = read_cifar_batch(path, label_key)
+        xs.append(x)
+        ys.append(_check_images(path, what, x, y, (3, 32, 32), num_classes))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def load_cifar10(data_dir=None, split="test"):
+    """Full CIFAR-10 from ``cifar-10-batches-py/`` (python pickle batches).
+
+    Returns x uint8 [N, 3, 32, 32] and y int64 [N]."""
+    files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    return _load_cifar_pickles(data_dir, split, "cifar-10-batches-py", files,
+                               b"labels", 10, "CIFAR-10")
+
+
+def load_cifar100(data_dir=None, split="test", labels="fine"):
+    """CIFAR-100 from ``cifar-100-python/{train,test}`` (fine labels, or coarse).
+
+    Returns x uint8 [N, 3, 32, 32] and y int64 [N]."""
+    if labels not in ("fine", "coarse"):
+        raise AtsnnError(f"CIFAR-100 labels must be 'fine' or 'coarse', got {labels!r}")
+    key, n = (b"fine_labels", 100) if labels == "fine" else (b"coarse_labels", 20)
+    return _load_cifar_pickles(data_dir, split, "cifar-100-python", [split], key, n, "CIFAR-100")
+
+
+# ---------------------------------------------------------------- events
+
+EVENT_DTYPE = np.dtype([("x", np.int16), ("y", np.int16), ("p", np.uint8), ("t", np.int64)])
+
+
+def _events(x, y, p, t):
+    ev = np.empty(len(t), EVENT_DTYPE)
+    ev["x"], ev["y"], ev["p"], ev["t"] = x, y, p, t
+    return ev
+
+
+def read_nmnist(path):
+    """One N-MNIST recording (5-byte events) -> structured array (x, y, p, t[us])."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise AtsnnError(f"{path}: cannot read ({e.strerror or e})") from None
+    if len(raw) % 5:
+        raise AtsnnError(f"{path}: truncated N-MNIST recording ({len(raw)} bytes is not a "
+                         "multiple of the 5-byte event size)")
+    b = np.frombuffer(raw, np.uint8).reshape(-1, 5).astype(np.int64)
+    t = ((b[:, 2] & 0x7F) << 16) | (b[:, 3] << 8) | b[:, 4]
+    return _events(b[:, 0], b[:, 1], b[:, 2] >> 7, t)
+
+
+def read_aedat2(path):
+    """One AEDAT 2.0 recording of a DVS128 (CIFAR10-DVS) -> structured events.
+
+    Coordinates follow SpikingJelly's ``cifar10_dvs.py`` so frames match the
+    usual CIFAR10-DVS orientation: with raw fields rx = (addr >> 1) & 0x7F,
+    ry = (addr >> 8) & 0x7F, rp = addr & 1, the event is x = 127 - ry,
+    y = 127 - rx, p = 1 - rp."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise AtsnnError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not raw.startswith(b"#!AER-DAT2"):
+        raise AtsnnError(f"{path}: not an AEDAT 2.0 file (expected first line "
+                         f"'#!AER-DAT2.0', got {raw[:16]!r})")
+    pos = 0
+    while raw.startswith(b"#", pos):
+        end = raw.find(b"\n", pos)
+        if end < 0:
+            raise AtsnnError(f"{path}: AEDAT header line without a newline at byte {pos}")
+        pos = end + 1
+    body = len(raw) - pos
+    if body % 8:
+        raise AtsnnError(f"{path}: truncated AEDAT 2.0 event data ({body} bytes after the "
+                         "header is not a multiple of the 8-byte event size)")
+    words = np.frombuffer(raw, ">u4", offset=pos).astype(np.int64)
+    addr, t = words[0::2], words[1::2]
+    rx, ry, rp = (addr >> 1) & 0x7F, (addr >> 8) & 0x7F, addr & 1
+    return _events(127 - ry, 127 - rx, 1 - rp, t)
+
+
+def events_to_frames(events, time_steps, shape, mode="count"):
+    """Binary frames uint8 {0, 1} [T, 2, H, W] from structured events.
+
+    The (time-sorted) events are split into ``time_steps`` bins: ``"count"`` gives
+    each bin an equal number of events (bins differ by at most one), ``"time"``
+    equal slices of [t_first, t_last]. Pixel (p, y, x) of frame t is 1 when at
+    least one event of that polarity fell there in bin t."""
+    if time_steps < 1:
+        raise AtsnnError(f"time_steps must be >= 1, got {time_steps}")
+    if mode not in ("count", "time"):
+        raise AtsnnError(f"frame mode must be 'count' or 'time', got {mode!r}")
+    h, w = shape
+    frames = np.zeros((time_steps, 2, h, w), np.uint8)
+    n = len(events)
+    if n == 0:
+        return frames
+    x, y, p, t = (events[k].astype(np.int64) for k in ("x", "y", "p", "t"))
+    if x.min() < 0 or x.max() >= w or y.min() < 0 or y.max() >= h or p.max() > 1:
+        raise AtsnnError(f"event outside the {h}x{w} sensor or polarity not 0/1 "
+                         f"(x {x.min()}..{x.max()}, y {y.min()}..{y.max()}, p max {p.max()})")
+    order = np.argsort(t, kind="stable")
+    x, y, p, t = x[order], y[order], p[order], t[order]
+    if mode == "count":
+        bins = np.arange(n) * time_steps // n
+    else:
+        span = t[-1] - t[0] + 1
+        bins = (t - t[0]) * time_steps // span
+    frames[bins, p, y, x] = 1
+    return frames
+
+
+def or_pool(frames, factor):
+    """OR-pool the last two axes by an integer ``factor`` (binary downsampling)."""
+    if factor == 1:
+        return frames
+    h, w = frames.shape[-2:]
+    if factor < 1 or h % factor or w % factor:
+        raise AtsnnError(f"downsample factor {factor} must divide the frame size {h}x{w}")
+    f = frames.reshape(*frames.shape[:-2], h // factor, factor, w // factor, factor)
+    return f.max(axis=(-3, -1))
+
+
+def _read_list(path):
+    ids, labels = [], []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        try:
+            sid, label = parts[0], int(parts[1])
+        except (IndexError, ValueError):
+            raise AtsnnError(f"{path}:{n}: expected '<sample id> <class>', got {line!r}") from None
+        ids.append(sid)
+        labels.append(label)
+    return ids, np.array(labels, np.int64)
+
+
+def _frames_stack(files, reader, time_steps, shape, mode, downsample):
+    out = None
+    for i, path in enumerate(files):
+        fr = or_pool(events_to_frames(reader(path), time_steps, shape, mode), downsample)
+        if out is None:
+            out = np.zeros((len(files),) + fr.shape, np.uint8)
+        out[i] = fr
+    if out is None:
+        h, w = shape
+        out = np.zeros((0, time_steps, 2, h // downsample, w // downsample), np.uint8)
+    return out
+
+
+def load_nmnist(data_dir=None, split="test", time_steps=10, mode="count", downsample=1,
+                limit=None):
+    """N-MNIST as binary frames uint8 [N, T, 2, 34/d, 34/d] and labels int64 [N].
+
+    Reads the sample lists ``train1K.txt`` / ``test100.txt`` (``<id> <class>`` per
+    line) and ``<id>.bs2`` beside them, in ``data_dir`` or ``data_dir/nmnist_small``."""
+    _check_split(split)
+    root = _data_dir(data_dir)
+    names = ("train1K.txt", "train.txt") if split == "train" else ("test100.txt", "test.txt")
+    listing = _find_file(root, "nmnist_small", names, f"N-MNIST {split} sample list")
+    ids, y = _read_list(listing)
+    if y.size and (y.min() < 0 or y.max() > 9):
+        raise AtsnnError(f"{listing}: class out of range (expected 0..9)")
+    if limit is not None:
+        ids, y = ids[:limit], y[:limit]
+    files = []
+    for sid in ids:
+        path = listing.parent / f"{sid}.bs2"
+        if not path.is_file():
+            raise AtsnnError(f"N-MNIST recording not found: expected {path} (listed in {listing})")
+        files.append(path)
+    x = _frames_stack(files, read_nmnist, time_steps, (34, 34), mode, downsample)
+    return x, y
+
+
+def _natural_key(path):
+    return [int(s) if s.isdigit() else s for s in re.split(r"(\d+)", path.name)]
+
+
+def load_cifar10_dvs(data_dir=None, split="test", time_steps=10, mode="count", downsample=1,
+                     limit=None, test_fraction=0.1):
+    """CIFAR10-DVS as binary frames uint8 [N, T, 2, 128/d, 128/d], labels int64 [N].
+
+    ``data_dir`` (or ``data_dir/cifar10_dvs``) holds one folder per class
+    (airplane/, automobile/, ...) of ``.aedat`` files. The first ``test_fraction``
+    of each class in natural file-name order is the test split (samples 0..99 of
+    1000, the split most papers use), the rest train. Samples are interleaved
+    across classes, so ``limit`` keeps the classes balanced."""
+    _check_split(split)
+    root = _data_dir(data_dir)
+    if not (root / CIFAR10_CLASSES[0]).is_dir() and (root / "cifar10_dvs").is_dir():
+        root = root / "cifar10_dvs"
+    missing = [c for c in CIFAR10_CLASSES if not (root / c).is_dir()]
+    if missing:
+        raise AtsnnError(f"CIFAR10-DVS not found in {root}: expected class folders "
+                         f"{', '.join(CIFAR10_CLASSES)} of .aedat files (missing {', '.join(missing)})")
+    picked = []
+    for label, c in enumerate(CIFAR10_CLASSES):
+        files = sorted((root / c).glob("*.aedat"), key=_natural_key)
+        if not files:
+            raise AtsnnError(f"no .aedat files in {root / c}")
+        n_test = int(round(len(files) * test_fraction))
+        files = files[:n_test] if split == "test" else files[n_test:]
+        picked += [(k, label, f) for k, f in enumerate(files)]
+    picked.sort(key=lambda e: (e[0], e[1]))
+    if limit is not None:
+        picked = picked[:limit]
+    y = np.array([label for _, label, _ in picked], np.int64)
+    x = _frames_stack([f for _, _, f in picked], read_aedat2, time_steps, (128, 128), mode,
+                      downsample)
+    return x, y
+
+
+# ---------------------------------------------------------------- digits
+
+def load_digits(data_dir=None, split="test", test_fraction=0.2, seed=0):
+    """scikit-learn's bundled 8x8 digits scaled 0..16 -> 0..255.
+
+    Returns x uint8 [N, 1, 8, 8] and y int64 [N]; a fixed seeded split
+    (``data_dir`` is ignored: the data ships with scikit-learn)."""
+    _check_split(split)
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    d = sk_load_digits()
+    x = np.round(d.images * (255 / 16)).astype(np.uint8).reshape(-1, 1, 8, 8)
+    y = d.target.astype(np.int64)
+    train, test = train_val_split(len(y), test_fraction, seed)
+    idx = train if split == "train" else test
+    return x[idx], y[idx]
+
+
+# ---------------------------------------------------------------- dispatch
+
+# name -> (loader, input kind, number of classes)
+DATASETS = {
+    "mnist": (load_mnist, "static", 10),
+    "cifar10-subset": (load_cifar10_subset, "static", 10),
+    "cifar10": (load_cifar10, "static", 10),
+    "cifar100": (load_cifar100, "static", 100),
+    "nmnist": (load_nmnist, "events", 10),
+    "cifar10-dvs": (load_cifar10_dvs, "events", 10),
+    "digits": (load_digits, "static", 10),
 }
 
-DATASETS = ("mnist", "cifar10-subset", "cifar10", "cifar100", "nmnist", "cifar10-dvs", "digits")
 
+def load_dataset(name, split="test", data_dir=None, limit=None, **kw):
+    """Load dataset ``name`` (a ``--dataset`` value) -> ``(x, y)``.
 
-def load_dataset(name, split="test", data_dir=None, **kw):
-    """Load dataset ``name`` (a ``--dataset`` value) -> ``(x, y)``."""
+    Static datasets give x uint8 [N, C, H, W]; event datasets binary frames
+    uint8 [N, T, 2, H, W] (keywords ``time_steps``, ``mode``, ``downsample``).
+    ``limit`` keeps the first N samples; keywords given as None are ignored, so a
+    command line can pass its optional flags through unchanged."""
     if name not in DATASETS:
         raise AtsnnError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
-    if name not in LOADERS:
-        raise AtsnnError(f"dataset {name!r} is not implemented yet")
-    return LOADERS[name](split, data_dir, **kw)
+    loader = DATASETS[name][0]
+    params = inspect.signature(loader).parameters
+    kw = {k: v for k, v in kw.items() if v is not None}
+    bad = sorted(set(kw) - set(params) - {"limit"})
+    if bad:
+        takes = ", ".join(p for p in params if p not in ("data_dir", "split", "limit")) or "none"
+        raise AtsnnError(f"dataset {name!r} does not take option(s) {', '.join(bad)} "
+                         f"(its options: {takes})")
+    if "limit" in params:
+        return loader(data_dir, split, limit=limit, **kw)
+    x, y = loader(data_dir, split, **kw)
+    return (x, y) if limit is None else (x[:limit], y[:limit])
