@@ -11,6 +11,7 @@ import inspect
 import os
 import pickle
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -184,9 +185,9 @@ def load_cifar10_subset(data_dir=None, split="test"):
                 raise AtsnnError(f"{path}: missing arrays {sorted(need - keys)} "
                                  f"(expected x_train, y_train, x_test, y_test)")
             x, y = f[f"x_{split}"], f[f"y_{split}"]
-    except (OSError, ValueError) as e:
-        if isinstance(e, AtsnnError):
-            raise
+    except AtsnnError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise AtsnnError(f"{path}: not a readable npz file ({e})") from None
     y = _check_images(path, f"x_{split}", x, y, (3, 32, 32), 10)
     return x, y
@@ -370,8 +371,12 @@ def or_pool(frames, factor):
 
 
 def _read_list(path):
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise AtsnnError(f"{path}: cannot read the sample list ({e})") from None
     ids, labels = [], []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue

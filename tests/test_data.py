@@ -213,6 +213,10 @@ def test_cifar10_subset_missing_and_bad_keys(tmp_path):
     np.savez(p, x_test=np.zeros((2, 3, 28, 28), np.uint8), y_test=np.zeros(2, np.uint8))
     with pytest.raises(AtsnnError, match=r"uint8 \[N, 3, 32, 32\]"):
         data.load_cifar10_subset(tmp_path, "test")
+    p.write_bytes(p.read_bytes()[:200])
+    with pytest.raises(AtsnnError, match="not a readable npz") as e:
+        data.load_cifar10_subset(tmp_path, "test")
+    assert str(p) in str(e.value)
 
 
 def py2_pickle(d):
