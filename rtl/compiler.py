@@ -1,0 +1,457 @@
+"""Host side of the accelerator: model load words, image words, result decoding.
+
+The three word formats are documented in docs/architecture.md ("Stream word
+formats"); the layouts they pack are those of :mod:`atsnn.rtl.config`.
+"""
+
+import math
+
+import numpy as np
+
+from atsnn import AtsnnError
+from .config import (HwConfig, GlobalLayout, DescriptorLayout, ParamLayout, WeightLayout,
+                     TauLayout, SRC_INPUT, SECTION, LOAD_MAGIC, IMAGE_MAGIC, STEP_MAGIC,
+                     RESULT_MAGIC, DIM_BITS, VALUE_BITS, WEIGHT_BITS, MAX_EDGES)
+
+__all__ = ["compile_model", "encode_input", "decode_result", "plan", "Plan"]
+
+
+def _manifest_arrays(image):
+    """The manifest dict and the arrays mapping of a model image."""
+    if isinstance(image, tuple):
+        return image
+    manifest = getattr(image, "manifest", None)
+    arrays = getattr(image, "arrays", None)
+    if manifest is None or arrays is None:
+        raise TypeError(f"Expected a model image, not {image!r}")
+    return manifest, arrays
+
+
+def _fail(what):
+    raise AtsnnError(f"model does not fit the accelerator: {what}")
+
+
+class Plan:
+    """How a model maps onto the hardware: layers, memory bases, shapes."""
+
+    def __init__(self, config, manifest, arrays):
+        self.config = config
+        self.manifest = manifest
+        self.arrays = arrays
+        self.t_max = int(manifest["t_max"])
+        self.static = manifest["input"]["kind"] == "static"
+        self.layers = []        # hardware layers (dicts)
+        self.hw_of = {}         # manifest layer name -> hardware layer index
+        self.pool_of = {}       # conv hw index -> maxpool manifest name
+        self._build()
+
+    # --- shapes -------------------------------------------------------------
+
+    def _input_view(self):
+        """Shape [C, H, W] of the input as its edges read it (flattened for linear)."""
+        shape = [int(s) for s in self.manifest["input"]["shape"]]
+        ops = {e["op"] for l in self.manifest["layers"] for e in l.get("inputs", [])
+               if e["source"] == "input"}
+        if len(shape) == 1:
+            return [shape[0], 1, 1]
+        if "linear" in ops:
+            if "conv" in ops and shape[1:] != [1, 1]:
+                _fail("the input feeds both a conv and a linear edge")
+            return [math.prod(shape), 1, 1]
+        return shape
+
+    def _build(self):
+        config = self.config
+        P = config.lanes
+        layers = self.manifest["layers"]
+        if self.t_max > config.t_max:
+            _fail(f"T_max {self.t_max} exceeds the hardware's {config.t_max} "
+                  f"by {self.t_max - config.t_max}")
+        self.in_shape = self._input_view()
+        self.in_groups = -(-self.in_shape[0] // P)
+        views = {"input": (self.in_shape, None)}   # name -> (out shape, hw index)
+        for layer in layers:
+            kind = layer["kind"]
+            name = layer["name"]
+            if kind == "maxpool":
+                src = layer["source"]
+                hw = self.hw_of.get(src)
+                if hw is None or self.layers[hw]["kind"] != "conv" or hw in self.pool_of:
+                    _fail(f"maxpool {name!r} must follow a conv layer it alone pools")
+                if self.layers[hw]["consumers"]:
+                    _fail(f"conv {src!r} feeds other layers besides maxpool {name!r}")
+                k = int(layer["kernel"])
+                if k > 15:
+                    _fail(f"maxpool {name!r} kernel {k} exceeds 15 by {k - 15}")
+                self.layers[hw]["pool"] = k
+                self.pool_of[hw] = name
+                self.hw_of[name] = hw
+                views[name] = ([int(s) for s in layer["shape"]], hw)
+                views[src] = (None, hw)     # no longer readable un-pooled
+                continue
+            shape = [int(s) for s in layer["shape"]]
+            C, H, W = (shape + [1, 1])[:3] if len(shape) == 3 else (shape[0], 1, 1)
+            hw = {"name": name, "kind": kind, "shape": (C, H, W), "pool": 1,
+                  "groups": -(-C // P), "edges": [], "consumers": [],
+                  "static": False}
+            edges = layer["inputs"]
+            if len(edges) > MAX_EDGES:
+                _fail(f"layer {name!r} has {len(edges)} input edges, the hardware "
+                      f"takes {MAX_EDGES} ({len(edges) - MAX_EDGES} too many)")
+            for e in edges:
+                src_shape, src_hw = views[e["source"]]
+                if src_shape is None:
+                    _fail(f"layer {name!r} reads {e['source']!r} before its max-pool")
+                if src_hw is not None:
+                    self.layers[src_hw]["consumers"].append(name)
+                edge = {"source": e["source"], "src": SRC_INPUT if src_hw is None else src_hw,
+                        "linear": e["op"] == "linear", "weight": e["weight"],
+                        "src_shape": tuple(src_shape) if len(src_shape) == 3
+                        else (src_shape[0], 1, 1)}
+                if edge["linear"]:
+                    edge.update(k=1, stride=1, pad=0)
+                else:
+                    edge.update(k=int(e["kernel"]), stride=int(e["stride"]),
+                                pad=int(e["padding"]))
+                    if edge["k"] > 15 or edge["pad"] > 15:
+                        _fail(f"layer {name!r}: kernel {edge['k']} / padding {edge['pad']} "
+                              f"exceed 15")
+                    if edge["stride"] not in (1, 2, 4, 8):
+                        _fail(f"layer {name!r}: stride {edge['stride']} is not 1, 2, 4 or 8")
+                if src_hw is None and self.static:
+                    hw["static"] = True
+                hw["edges"].append(edge)
+            self.hw_of[name] = len(self.layers)
+            views[name] = ((C, H, W), len(self.layers))
+            self.layers.append(hw)
+        if len(self.layers) > config.max_layers:
+            _fail(f"{len(self.layers)} hardware layers exceed {config.max_layers} by "
+                  f"{len(self.layers) - config.max_layers}")
+        if self.static and not self.layers[0]["static"]:
+            _fail("the static input must feed the first layer")
+        self._allocate()
+
+    def _allocate(self):
+        config = self.config
+        P = config.lanes
+        mbase = ebase = pbase = wbase = 0
+        for i, hw in enumerate(self.layers):
+            C, H, W = hw["shape"]
+            for value, what in ((hw["groups"], "channel groups"), (H, "height"), (W, "width")):
+                if value >= 1 << DIM_BITS:
+                    _fail(f"layer {hw['name']!r}: {what} {value} exceeds "
+                          f"{(1 << DIM_BITS) - 1}")
+            hw["words"] = hw["groups"] * H * W
+            hw["pbase"] = pbase
+            pbase += hw["groups"]
+            hw["lanes_last"] = C - (hw["groups"] - 1) * P
+            k = hw["pool"]
+            if H % k or W % k:
+                _fail(f"layer {hw['name']!r}: {H}x{W} is not a multiple of the pool {k}")
+            hw["pshape"] = (C, H // k, W // k)
+            if hw["kind"] == "output":
+                if i != len(self.layers) - 1:
+                    _fail("the output layer must be last")
+                hw["mbase"] = 0
+                hw["ebase"] = 0
+            else:
+                hw["mbase"] = mbase
+                mbase += hw["words"]
+                hw["ebase"] = ebase
+                ebase += hw["groups"] * (H // k) * (W // k)
+            for e in hw["edges"]:
+                Cs, Hs, Ws = e["src_shape"]
+                gs = -(-Cs // P)
+                if e["linear"]:
+                    e["cin_pad"] = gs * Hs * Ws * P
+                    e["s_go"] = e["cin_pad"]
+                    e["s_col"] = e["s_row"] = 0
+                else:
+                    e["cin_pad"] = gs * P
+                    e["s_go"] = e["k"] * e["k"] * e["cin_pad"]
+                    e["s_col"] = e["stride"] * e["cin_pad"]
+                    e["s_row"] = e["stride"] * e["k"] * e["cin_pad"]
+                e["wbase"] = wbase
+                wbase += e["s_go"] * hw["groups"]
+        self.membrane_words = mbase
+        self.event_words = ebase
+        self.param_words = pbase
+        self.weight_words = wbase
+        self.i0_words = self.layers[0]["words"] if self.static else 0
+        self.out_words = self.layers[-1]["groups"]
+        if self.layers[-1]["kind"] != "output":
+            _fail("the last layer must be the output layer")
+        for used, depth, what in (
+                (self.weight_words, config.weight_depth, "weight words"),
+                (self.membrane_words, config.membrane_depth, "membrane words"),
+                (self.event_words, config.event_depth, "event queue words"),
+                (self.param_words, config.param_depth, "parameter words"),
+                (self.i0_words, config.i0_depth, "first-layer current (I0) words"),
+                (self.out_words, config.out_depth, "output accumulator words")):
+            if used > depth:
+                _fail(f"{used} {what} exceed the hardware's {depth} by {used - depth}")
+        for hw in self.layers:
+            pwords = hw["groups"] * hw["pshape"][1] * hw["pshape"][2]
+            if pwords > 1 << 16:
+                _fail(f"layer {hw['name']!r}: {pwords} output words exceed 65536")
+
+    # --- names ----------------------------------------------------------------
+
+    @property
+    def spike_names(self):
+        """Manifest names of the spike counts in a result, in order."""
+        names = []
+        for i, hw in enumerate(self.layers[:-1]):
+            names.append(hw["name"])
+            names.append(self.pool_of.get(i))
+        return names
+
+
+def plan(image, config=None):
+    """Map a model image onto the hardware, or raise AtsnnError saying what does not fit."""
+    if config is None:
+        config = HwConfig()
+    manifest, arrays = _manifest_arrays(image)
+    p = Plan(config, manifest, arrays)
+    _check_bounds(p, image)
+    return p
+
+
+def _check_bounds(p, image):
+    """Refuse a layer whose membrane bound needs more bits than the hardware has."""
+    try:
+        from atsnn.golden.image import layer_bound_bits
+    except ImportError:
+        return
+    config = p.config
+    for hw in p.layers:
+        bits = layer_bound_bits(image, hw["name"])
+        limit = config.acc_bits if hw["kind"] == "output" else config.membrane_bits
+        if bits > limit:
+            _fail(f"layer {hw['name']!r} needs {bits} membrane bits, the hardware has "
+                  f"{limit} ({bits - limit} short)")
+
+
+# --- packing -------------------------------------------------------------------
+
+def _const(layout, fields):
+    """The integer value of a layout filled from nested dicts/lists."""
+    from amaranth.lib import data
+    from amaranth.hdl import Shape
+
+    def pack(lay, value):
+        if isinstance(lay, data.StructLayout):
+            out = 0
+            for name, field in lay:
+                out |= pack(field.shape, value.get(name, 0)) << field.offset
+            return out
+        if isinstance(lay, data.ArrayLayout):
+            out = 0
+            width = Shape.cast(lay.elem_shape).width
+            for i in range(lay.length):
+                out |= pack(lay.elem_shape, value[i] if i < len(value) else 0) << (i * width)
+            return out
+        width = Shape.cast(lay).width
+        value = int(value)
+        lo = -(1 << (width - 1)) if Shape.cast(lay).signed else 0
+        if not lo <= value < lo + (1 << width):
+            raise AtsnnError(f"model does not fit the accelerator: value {value} does not "
+                             f"fit in {width} bits")
+        return value & ((1 << width) - 1)
+
+    return pack(layout, fields)
+
+
+def _chunks(value, size):
+    return [(value >> (32 * i)) & 0xFFFFFFFF for i in range(-(-size // 32))]
+
+
+def _section(code, layout, entries):
+    size = layout.size
+    words = [(SECTION[code] << 24) | len(entries)]
+    for entry in entries:
+        words += _chunks(_const(layout, entry) if not isinstance(entry, int) else entry, size)
+    return words
+
+
+def _edge_fields(e):
+    return {"src": e["src"], "linear": int(e["linear"]), "k": e["k"],
+            "shift": e["stride"].bit_length() - 1, "pad": e["pad"], "wbase": e["wbase"],
+            "cin_pad": e["cin_pad"], "s_go": e["s_go"], "s_col": e["s_col"],
+            "s_row": e["s_row"]}
+
+
+def _weights(p, hw, e):
+    """Weight words of one edge, in the order the scatter unit addresses them."""
+    P = p.config.lanes
+    w = np.asarray(p.arrays[e["weight"]]).astype(np.int64)
+    C = hw["shape"][0]
+    G = hw["groups"]
+    words = np.zeros((G, e["s_go"], P), dtype=np.int64)
+    if e["linear"]:
+        Cs, Hs, Ws = e["src_shape"]
+        gs = -(-Cs // P)
+        # index j' = wpos * P + lane, wpos = g*Hs*Ws + y*Ws + x, source channel g*P + lane
+        jp = np.arange(e["cin_pad"])
+        lane = jp % P
+        wpos = jp // P
+        g, rest = np.divmod(wpos, Hs * Ws)
+        y, x = np.divmod(rest, Ws)
+        c = g * P + lane
+        ok = c < Cs
+        flat = c * Hs * Ws + y * Ws + x
+        for o in range(C):
+            words[o // P, ok, o % P] = w[o, flat[ok]]
+    else:
+        k = e["k"]
+        Cs = e["src_shape"][0]
+        cin = e["cin_pad"]
+        for o in range(C):
+            for ky in range(k):
+                for kx in range(k):
+                    base = (ky * k + kx) * cin
+                    words[o // P, base:base + Cs, o % P] = w[o, :, ky, kx]
+    return words.reshape(-1, P)
+
+
+def compile_model(image, config=None):
+    """Return the load stream words (uint32) of a model image.
+
+    Raises AtsnnError, before anything is sent, when the model does not fit.
+    """
+    p = plan(image, config)
+    config = p.config
+    P = config.lanes
+    glob = {"n_layers": len(p.layers), "t_max": p.t_max, "static": int(p.static),
+            "classes": p.layers[-1]["shape"][0], "in_groups": p.in_groups,
+            "in_height": p.in_shape[1], "in_width": p.in_shape[2]}
+    descs, params, weights = [], [], []
+    for hw in p.layers:
+        C, H, W = hw["shape"]
+        descs.append({
+            "output": int(hw["kind"] == "output"), "static": int(hw["static"]),
+            "reset_zero": int(p.manifest["layers"][_index(p, hw["name"])].get("reset")
+                              == "zero"),
+            "leak": int(p.manifest["layers"][_index(p, hw["name"])].get("leak_shift", 0)),
+            "n_edges": len(hw["edges"]), "pool": hw["pool"], "mbase": hw["mbase"],
+            "words": hw["words"], "groups": hw["groups"], "height": H, "width": W,
+            "plane": H * W, "pheight": hw["pshape"][1], "pwidth": hw["pshape"][2],
+            "pbase": hw["pbase"], "lanes_last": hw["lanes_last"], "ebase": hw["ebase"],
+            "edges": [_edge_fields(e) for e in hw["edges"]],
+        })
+        layer = p.manifest["layers"][_index(p, hw["name"])]
+        bias = np.asarray(p.arrays[layer["bias"]]).astype(np.int64).reshape(-1)
+        theta = (np.asarray(p.arrays[layer["theta"]]).astype(np.int64).reshape(-1)
+                 if hw["kind"] != "output" else np.zeros(C, np.int64))
+        if theta.size == 1:
+            theta = np.full(C, int(theta[0]))
+        for g in range(hw["groups"]):
+            lanes = range(g * P, min(C, g * P + P))
+            params.append({"theta": [int(theta[c]) for c in lanes] + [1] * (P - len(lanes)),
+                           "bias": [int(bias[c]) for c in lanes]})
+        for e in hw["edges"]:
+            weights.append(_weights(p, hw, e))
+    weight_words = np.concatenate(weights) if weights else np.zeros((0, P), np.int64)
+    taus = []
+    for value in p.manifest.get("tau") or []:
+        if value is None:
+            taus.append({"value": 0, "enable": 0})
+        else:
+            if not -(1 << 31) <= int(value) < 1 << 31:
+                _fail(f"tau entry {value} does not fit in 32 bits")
+            taus.append({"value": int(value), "enable": 1})
+    body = []
+    body += _section("global", GlobalLayout(config), [glob])
+    body += _section("descriptor", DescriptorLayout(config), descs)
+    body += _section("param", ParamLayout(config), params)
+    wl = WeightLayout(config)
+    packed = (weight_words & 0xFF) << (np.arange(P) * WEIGHT_BITS)
+    body += [(SECTION["weight"] << 24) | len(weight_words)]
+    for row in packed:
+        body += _chunks(int(sum(int(v) for v in row)), wl.size)
+    body += _section("tau", TauLayout(config), taus)
+    return np.array([LOAD_MAGIC, len(body)] + body, dtype=np.uint32)
+
+
+def _index(p, name):
+    for i, layer in enumerate(p.manifest["layers"]):
+        if layer["name"] == name:
+            return i
+    raise KeyError(name)
+
+
+def encode_input(image, x, config=None):
+    """Return the image stream words (uint32) of one input sample.
+
+    ``x``: static input: the pixel array of ``input.shape``; event input: binary
+    frames ``[T_max, *input.shape]``.
+    """
+    p = image if isinstance(image, Plan) else plan(image, config)
+    P = p.config.lanes
+    x = np.asarray(x)
+    shape = tuple(int(s) for s in p.manifest["input"]["shape"])
+    C, H, W = p.in_shape
+    words = []
+    if p.static:
+        if x.shape != shape:
+            raise AtsnnError(f"input shape {x.shape} is not the model's {shape}")
+        values = x.astype(np.int64).reshape(C, H, W) - int(p.manifest["input"].get("zero_point", 0))
+        cs, ys, xs = np.nonzero(values)
+        for c, yy, xx in zip(cs, ys, xs):
+            words += [int(xx) | int(yy) << 8 | int(c // P) << 16 | int(c % P) << 24,
+                      int(values[c, yy, xx]) & 0xFFFFFFFF]
+        n = len(cs)
+        header = IMAGE_MAGIC << 24 | 0 << 16 | n
+    else:
+        if x.shape != (p.t_max,) + shape:
+            raise AtsnnError(f"input shape {x.shape} is not the model's {(p.t_max,) + shape}")
+        n = 0
+        for t in range(p.t_max):
+            frame = (x[t].reshape(C, H, W) != 0)
+            G = -(-C // P)
+            padded = np.zeros((G * P, H, W), dtype=bool)
+            padded[:C] = frame
+            masks = (padded.reshape(G, P, H, W) << np.arange(P)[None, :, None, None]).sum(1)
+            gs, ys, xs = np.nonzero(masks)
+            words.append(STEP_MAGIC << 24 | len(gs))
+            for g, yy, xx in zip(gs, ys, xs):
+                words += [int(xx) | int(yy) << 8 | int(g) << 16, int(masks[g, yy, xx])]
+            n += len(gs)
+        header = IMAGE_MAGIC << 24 | p.t_max << 16 | n
+    if n > p.config.input_depth:
+        raise AtsnnError(f"input has {n} events, the hardware holds {p.config.input_depth} "
+                         f"({n - p.config.input_depth} too many)")
+    if n >= 1 << 16:
+        raise AtsnnError(f"input has {n} events, the image header counts up to 65535")
+    return np.array([header] + words, dtype=np.uint32)
+
+
+def result_words(p):
+    """Number of result words per image."""
+    return 1 + p.layers[-1]["shape"][0] + 2 * (len(p.layers) - 1) + 2
+
+
+def decode_result(words, image, config=None):
+    """Decode one image's result words into a dict.
+
+    Keys: ``class``, ``exit_t``, ``u`` (int64 array), ``spikes`` (manifest layer
+    name -> count, summed over the timesteps run), ``cycles``, ``sops``.
+    """
+    p = image if isinstance(image, Plan) else plan(image, config)
+    words = [int(w) & 0xFFFFFFFF for w in words]
+    K = p.layers[-1]["shape"][0]
+    if len(words) != result_words(p) or words[0] >> 24 != RESULT_MAGIC:
+        raise AtsnnError(f"malformed result: {len(words)} words, expected "
+                         f"{result_words(p)} starting with magic {RESULT_MAGIC:#x}")
+
+    def s32(v):
+        return v - (1 << 32) if v & 1 << 31 else v
+
+    u = np.array([s32(v) for v in words[1:1 + K]], dtype=np.int64)
+    spikes = {}
+    counts = words[1 + K:1 + K + 2 * (len(p.layers) - 1)]
+    for name, count in zip(p.spike_names, counts):
+        if name is not None:
+            spikes[name] = count
+    return {"class": words[0] & 0xFFFF, "exit_t": (words[0] >> 16) & 0xFF, "u": u,
+            "spikes": spikes, "cycles": words[-2], "sops": words[-1]}

@@ -1,0 +1,213 @@
+"""Hardware parameters and the shared layouts of the accelerator.
+
+One source of truth for every width: the host compiler packs load words with
+the same layouts the core unpacks them with, the AXI wrapper and synthesis read
+the same numbers.
+"""
+
+from dataclasses import dataclass
+
+from amaranth.hdl import signed
+from amaranth.lib import data
+
+__all__ = [
+    "HwConfig", "WordLayout", "ErrorLayout", "EdgeLayout", "DescriptorLayout",
+    "GlobalLayout", "EventLayout", "InputLayout", "ParamLayout", "WeightLayout", "TauLayout",
+    "SRC_INPUT", "SECTION", "LOAD_MAGIC", "IMAGE_MAGIC", "RESULT_MAGIC",
+    "STEP_MAGIC", "DIM_BITS", "VALUE_BITS", "WEIGHT_BITS", "MAX_EDGES",
+]
+
+#: One 32-bit stream word; ``last`` is AXI4-Stream TLAST.
+WordLayout = data.StructLayout({"data": 32, "last": 1})
+
+#: Sticky error flags, cleared by the next load.
+ErrorLayout = data.StructLayout({
+    "bad_load_length": 1,   # TLAST early or late in the load stream
+    "bad_descriptor": 1,    # unknown section, section past a memory, bad field
+    "bad_image": 1,         # bad image header, length or event field
+})
+
+DIM_BITS = 8          # channel groups, heights, widths (each < 256)
+VALUE_BITS = 18       # static input value (pixel - zero_point), signed
+WEIGHT_BITS = 8       # weights are stored as int8 lanes
+MAX_EDGES = 2         # main path + one residual edge
+SRC_INPUT = 0xF       # edge source code of the network input
+
+LOAD_MAGIC = 0xA75E0001
+IMAGE_MAGIC = 0xA5
+STEP_MAGIC = 0xD5
+RESULT_MAGIC = 0xB5
+
+#: Load stream section codes (header word: code << 24 | entry count).
+SECTION = {"global": 1, "descriptor": 2, "param": 3, "weight": 4, "tau": 5}
+
+
+def _bits(n):
+    return max(1, (n - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class HwConfig:
+    """Elaboration-time parameters of the accelerator.
+
+    Depths count memory words: a weight word holds ``lanes`` int8 weights, a
+    membrane word ``lanes`` potentials of ``membrane_bits``.
+    """
+
+    lanes: int = 16
+    membrane_bits: int = 24
+    acc_bits: int = 32
+    weight_depth: int = 8192
+    membrane_depth: int = 4096
+    event_depth: int = 2048
+    input_depth: int = 2048
+    i0_depth: int = 1024
+    param_depth: int = 128
+    out_depth: int = 8
+    t_max: int = 16
+    max_layers: int = 8
+
+    def __post_init__(self):
+        if not isinstance(self.lanes, int) or self.lanes <= 0 or self.lanes & (self.lanes - 1) \
+                or self.lanes > 32:
+            raise TypeError(f"Lane count must be a power of two from 1 to 32, not {self.lanes!r}")
+        if not isinstance(self.membrane_bits, int) or not 4 <= self.membrane_bits <= 32:
+            raise TypeError(f"Membrane width must be an integer from 4 to 32, not "
+                            f"{self.membrane_bits!r}")
+        if not isinstance(self.acc_bits, int) or not self.membrane_bits <= self.acc_bits <= 32:
+            raise TypeError(f"Accumulator width must be an integer from the membrane width "
+                            f"({self.membrane_bits}) to 32, not {self.acc_bits!r}")
+        for name in ("weight_depth", "membrane_depth", "event_depth", "input_depth",
+                     "i0_depth", "param_depth", "out_depth"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 1 <= value <= 1 << 16:
+                raise TypeError(f"{name} must be an integer from 1 to 65536, not {value!r}")
+        if not isinstance(self.t_max, int) or not 1 <= self.t_max <= 255:
+            raise TypeError(f"Largest T_max must be an integer from 1 to 255, not {self.t_max!r}")
+        if not isinstance(self.max_layers, int) or not 1 <= self.max_layers <= 15:
+            raise TypeError(f"Layer count must be an integer from 1 to 15, not "
+                            f"{self.max_layers!r}")
+
+    @property
+    def lane_bits(self):
+        """Bits of a lane index."""
+        return max(1, (self.lanes - 1).bit_length()) if self.lanes > 1 else 0
+
+    @property
+    def weight_addr_bits(self):
+        return _bits(self.weight_depth) + 1
+
+    @property
+    def membrane_addr_bits(self):
+        return _bits(max(self.membrane_depth, self.i0_depth, self.out_depth)) + 1
+
+    @property
+    def event_addr_bits(self):
+        return _bits(max(self.event_depth, self.input_depth)) + 1
+
+    @property
+    def param_addr_bits(self):
+        return _bits(self.param_depth) + 1
+
+    @property
+    def layer_bits(self):
+        return 4
+
+    @property
+    def count_bits(self):
+        """Bits of a per-image counter (cycles, SOPs, spikes)."""
+        return 32
+
+
+def EdgeLayout(config):
+    """One input edge of a layer, as the scatter unit reads it."""
+    wa = config.weight_addr_bits
+    return data.StructLayout({
+        "src": 4,           # source hardware layer, or SRC_INPUT
+        "linear": 1,        # linear edge: spike index = wpos * P + lane
+        "k": 4,             # kernel size (1 for linear)
+        "shift": 2,         # stride = 1 << shift
+        "pad": 4,           # zero padding
+        "wbase": wa,        # first weight word of the edge
+        "cin_pad": wa,      # input index range (channels or flat index, P-padded)
+        "s_go": wa,         # weight words between output channel groups
+        "s_col": wa,        # weight words between kernel columns stepped (stride * cin_pad)
+        "s_row": wa,        # weight words between kernel rows stepped (stride * k * cin_pad)
+    })
+
+
+def DescriptorLayout(config):
+    """One hardware layer (a conv, linear or output layer, a max-pool fused in)."""
+    ma = config.membrane_addr_bits
+    return data.StructLayout({
+        "output": 1,        # non-spiking integrator (accumulator memory)
+        "static": 1,        # first layer fed by the static input (current in I0)
+        "reset_zero": 1,
+        "leak": 5,          # leak shift, 0 = no leak
+        "n_edges": 2,
+        "pool": 4,          # fused max-pool kernel, 1 = none
+        "mbase": ma,
+        "words": ma,        # G * H * W
+        "groups": DIM_BITS,
+        "height": DIM_BITS,
+        "width": DIM_BITS,
+        "plane": 16,        # H * W
+        "pheight": DIM_BITS,  # pooled height and width
+        "pwidth": DIM_BITS,
+        "pbase": config.param_addr_bits,
+        "lanes_last": config.lane_bits + 1,  # valid lanes of the last group
+        "ebase": config.event_addr_bits,
+        "edges": data.ArrayLayout(EdgeLayout(config), MAX_EDGES),
+    })
+
+
+def GlobalLayout(config):
+    """Network-wide fields."""
+    return data.StructLayout({
+        "n_layers": 4,      # hardware layers, the output layer last
+        "t_max": 8,
+        "static": 1,        # static input (else events)
+        "classes": 16,
+        "in_groups": DIM_BITS,   # input shape as the first edges see it
+        "in_height": DIM_BITS,
+        "in_width": DIM_BITS,
+    })
+
+
+def EventLayout(config):
+    """A spike event: a word position of the source and its spike mask."""
+    return data.StructLayout({
+        "mask": config.lanes,
+        "group": DIM_BITS,
+        "y": DIM_BITS,
+        "x": DIM_BITS,
+        "wpos": 16,         # word index within the layer (linear edges)
+    })
+
+
+def InputLayout(config):
+    """An input event as stored: static inputs carry a value, spikes value 1."""
+    return data.StructLayout({
+        "mask": config.lanes,
+        "group": DIM_BITS,
+        "y": DIM_BITS,
+        "x": DIM_BITS,
+        "value": signed(VALUE_BITS),
+    })
+
+
+def ParamLayout(config):
+    """Per channel group of a layer: thresholds and biases, one per lane."""
+    return data.StructLayout({
+        "theta": data.ArrayLayout(signed(config.membrane_bits), config.lanes),
+        "bias": data.ArrayLayout(signed(config.acc_bits), config.lanes),
+    })
+
+
+def WeightLayout(config):
+    """One weight word: an int8 weight per output-channel lane."""
+    return data.ArrayLayout(signed(WEIGHT_BITS), config.lanes)
+
+
+def TauLayout(config):
+    return data.StructLayout({"value": signed(32), "enable": 1})
