@@ -6,6 +6,7 @@ from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from atsnn.rtl.axi_lite import OKAY, SLVERR, AxiLiteSignature, AxiLiteSlave
+from atsnn.tb.amaranth_axi import axil_read as read, axil_write as write
 
 
 class ScratchRegs(Elaboratable):
@@ -31,48 +32,6 @@ class ScratchRegs(Elaboratable):
             with m.If(r_idx == i):
                 m.d.comb += r.r_data.eq(reg)
         return m
-
-
-async def write(ctx, axi, addr, data, *, w_first=False, gap=0, b_wait=0):
-    """Issue one write; return BRESP. ``gap`` cycles separate the two channels."""
-    first, second = ((axi.wvalid, axi.wready), (axi.awvalid, axi.awready)) if w_first else \
-        ((axi.awvalid, axi.awready), (axi.wvalid, axi.wready))
-    ctx.set(axi.awaddr, addr)
-    ctx.set(axi.wdata, data)
-    ctx.set(axi.wstrb, 0xF)
-    for valid, ready in (first, second):
-        ctx.set(valid, 1)
-        await ctx.tick().until(ready)
-        ctx.set(valid, 0)
-        for _ in range(gap):
-            await ctx.tick()
-    await ctx.tick().until(axi.bvalid)
-    for _ in range(b_wait):
-        await ctx.tick()
-    assert ctx.get(axi.bvalid), "BVALID dropped before BREADY"
-    resp = ctx.get(axi.bresp)
-    ctx.set(axi.bready, 1)
-    await ctx.tick()
-    ctx.set(axi.bready, 0)
-    return resp
-
-
-async def read(ctx, axi, addr, *, r_wait=0):
-    """Issue one read; return (RDATA, RRESP), checking they hold under back-pressure."""
-    ctx.set(axi.araddr, addr)
-    ctx.set(axi.arvalid, 1)
-    await ctx.tick().until(axi.arready)
-    ctx.set(axi.arvalid, 0)
-    data, resp = await ctx.tick().sample(axi.rdata, axi.rresp).until(axi.rvalid)
-    for _ in range(r_wait):
-        await ctx.tick()
-        assert ctx.get(axi.rvalid), "RVALID dropped before RREADY"
-        assert (ctx.get(axi.rdata), ctx.get(axi.rresp)) == (data, resp)
-    assert not ctx.get(axi.arready), "a second read accepted while R is stalled"
-    ctx.set(axi.rready, 1)
-    await ctx.tick()
-    ctx.set(axi.rready, 0)
-    return data, resp
 
 
 def simulate(bench):

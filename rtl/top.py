@@ -1,0 +1,265 @@
+"""The FPGA-facing top level: the accelerator core behind AXI4-Lite registers and
+AXI4-Stream ports.
+
+Port names are flat AXI names (``s_axil_awaddr``, ``s_axis_image_tdata``,
+``m_axis_result_tlast``, ...) so vendor tools and bus models recognise them;
+``clk`` and ``rst`` (synchronous, active high) come from the sync domain. The
+register map is documented in ``docs/rtl.md`` and mirrored by :data:`REGS`.
+"""
+
+from amaranth import *
+from amaranth.hdl import ResetInserter
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .axi_lite import AxiLiteSignature, AxiLiteSlave
+from .config import WEIGHT_BITS, HwConfig
+
+__all__ = ["AtsnnTop", "REGS", "ADDR_WIDTH", "ID_VALUE", "VERSION_VALUE",
+           "CTRL_SOFT_RESET", "CTRL_CLEAR_COUNTERS", "STATUS_LOADED", "STATUS_BUSY",
+           "ERROR_BITS", "TAU_VALUE_BASE", "TAU_ENABLE_BASE"]
+
+ADDR_WIDTH = 12
+ID_VALUE = 0x4154534E           # "ATSN"
+VERSION_VALUE = (1 << 16) | 1   # contract version 1, register map revision 1
+
+#: Byte addresses of the single registers.
+REGS = {
+    "ID": 0x000,
+    "VERSION": 0x004,
+    "CFG_LANES": 0x008,
+    "CFG_BITS": 0x00C,
+    "CFG_T_MAX": 0x010,
+    "CFG_WEIGHT_DEPTH": 0x014,
+    "CFG_MEMBRANE_DEPTH": 0x018,
+    "CFG_EVENT_DEPTH": 0x01C,
+    "CFG_INPUT_DEPTH": 0x020,
+    "CFG_I0_DEPTH": 0x024,
+    "CFG_PARAM_DEPTH": 0x028,
+    "CFG_OUT_DEPTH": 0x02C,
+    "CTRL": 0x040,
+    "STATUS": 0x044,
+    "ERRORS": 0x048,
+    "CYCLES_LAST": 0x050,
+    "IMAGES_DONE": 0x054,
+    "SOPS_LO": 0x058,
+    "SOPS_HI": 0x05C,
+    "SPIKES_LO": 0x060,
+    "SPIKES_HI": 0x064,
+}
+TAU_VALUE_BASE = 0x400    # + 4 * i: tau[i], signed
+TAU_ENABLE_BASE = 0x800   # + 4 * i: bit 0 enables tau[i]
+
+CTRL_SOFT_RESET = 1 << 0
+CTRL_CLEAR_COUNTERS = 1 << 1
+STATUS_LOADED = 1 << 0
+STATUS_BUSY = 1 << 1
+#: Error flag bits, in STATUS (live, cleared by the next load) and ERRORS (sticky, W1C).
+ERROR_BITS = {"bad_load_length": 1 << 8, "bad_descriptor": 1 << 9, "bad_image": 1 << 10}
+
+_STREAMS = (("s_axis_load", In), ("s_axis_image", In), ("m_axis_result", Out))
+
+
+def _axi_ports():
+    ports = {}
+    for name, member in AxiLiteSignature(ADDR_WIDTH).flip().members.items():
+        ports[f"s_axil_{name}"] = member
+    for prefix, direction in _STREAMS:
+        back = Out if direction is In else In
+        ports[f"{prefix}_tdata"] = direction(32)
+        ports[f"{prefix}_tlast"] = direction(1)
+        ports[f"{prefix}_tvalid"] = direction(1)
+        ports[f"{prefix}_tready"] = back(1)
+    return ports
+
+
+def config_words(config):
+    """Register values of the configuration readback block, by register name."""
+    return {
+        "CFG_LANES": config.lanes,
+        "CFG_BITS": config.membrane_bits | config.acc_bits << 8 | WEIGHT_BITS << 16,
+        "CFG_T_MAX": config.t_max | config.max_layers << 8,
+        "CFG_WEIGHT_DEPTH": config.weight_depth,
+        "CFG_MEMBRANE_DEPTH": config.membrane_depth,
+        "CFG_EVENT_DEPTH": config.event_depth,
+        "CFG_INPUT_DEPTH": config.input_depth,
+        "CFG_I0_DEPTH": config.i0_depth,
+        "CFG_PARAM_DEPTH": config.param_depth,
+        "CFG_OUT_DEPTH": config.out_depth,
+    }
+
+
+class AtsnnTop(wiring.Component):
+    """Wrap the accelerator core for a host: AXI4-Lite control, AXI4-Stream data.
+
+    Parameters
+    ----------
+    config : HwConfig
+        Elaboration parameters of the core.
+    core : wiring.Component, optional
+        A core with :class:`atsnn.rtl.core.Accelerator`'s members (tests pass a
+        stand-in); by default ``Accelerator(config)``.
+
+    Members
+    -------
+    s_axil_* : AXI4-Lite slave (12-bit byte addresses, 32-bit data)
+        The registers of ``docs/rtl.md``.
+    s_axis_load_* : AXI4-Stream slave (``tdata`` 32, ``tlast``)
+        Model load words; ``tlast`` on the last word.
+    s_axis_image_* : AXI4-Stream slave
+        Image words; ``tlast`` on the last word of each image.
+    m_axis_result_* : AXI4-Stream master
+        Result words; ``tlast`` on the last word of each result.
+    """
+
+    def __init__(self, config=None, *, core=None):
+        if config is None:
+            config = HwConfig()
+        if not isinstance(config, HwConfig):
+            raise TypeError(f"Config must be a HwConfig, not {config!r}")
+        if core is None:
+            from .core import Accelerator
+            core = Accelerator(config)
+        self.config = config
+        self.core = core
+        super().__init__(_axi_ports())
+
+    def elaborate(self, platform):
+        m = Module()
+        config, core = self.config, self.core
+
+        soft_reset = Signal()
+        m.d.sync += soft_reset.eq(0)
+        m.submodules.core = ResetInserter(soft_reset)(core)
+        m.submodules.bridge = bridge = AxiLiteSlave(ADDR_WIDTH)
+
+        for name in bridge.axi.signature.members:
+            port = getattr(self, f"s_axil_{name}")
+            inner = getattr(bridge.axi, name)
+            if bridge.axi.signature.members[name].flow == In:
+                m.d.comb += inner.eq(port)
+            else:
+                m.d.comb += port.eq(inner)
+
+        for prefix, stream_ in (("s_axis_load", core.load), ("s_axis_image", core.image)):
+            m.d.comb += [
+                stream_.payload.data.eq(getattr(self, f"{prefix}_tdata")),
+                stream_.payload.last.eq(getattr(self, f"{prefix}_tlast")),
+                stream_.valid.eq(getattr(self, f"{prefix}_tvalid") & ~soft_reset),
+                getattr(self, f"{prefix}_tready").eq(stream_.ready & ~soft_reset),
+            ]
+        m.d.comb += [
+            self.m_axis_result_tdata.eq(core.result.payload.data),
+            self.m_axis_result_tlast.eq(core.result.payload.last),
+            self.m_axis_result_tvalid.eq(core.result.valid & ~soft_reset),
+            core.result.ready.eq(self.m_axis_result_tready & ~soft_reset),
+        ]
+
+        errors = Signal(3)
+        m.d.comb += errors.eq(Cat(core.errors.bad_load_length, core.errors.bad_descriptor,
+                                  core.errors.bad_image))
+        sticky = Signal(3)
+        m.d.sync += sticky.eq(sticky | errors)
+
+        # Counters since the last CLEAR_COUNTERS: the core counts since reset.
+        images_base = Signal(32)
+        sops_base = Signal(64)
+        spikes_base = Signal(64)
+        images = Signal(32)
+        sops = Signal(64)
+        spikes = Signal(64)
+        m.d.comb += [
+            images.eq(core.images_done - images_base),
+            sops.eq(core.sops - sops_base),
+            spikes.eq(core.spikes - spikes_base),
+        ]
+        with m.If(soft_reset):
+            m.d.sync += [images_base.eq(0), sops_base.eq(0), spikes_base.eq(0)]
+        hi_shadow = Signal(32)
+
+        regs = bridge.regs
+        mask = Signal(32)
+        m.d.comb += mask.eq(Cat(regs.w_strb[i].replicate(8) for i in range(4)))
+        w_data = Signal(32)
+        m.d.comb += w_data.eq(regs.w_data & mask)
+
+        tau_count = config.t_max
+        tau_value_w = (regs.w_addr >= TAU_VALUE_BASE) & (regs.w_addr < TAU_VALUE_BASE + 4 * tau_count)
+        tau_enable_w = (regs.w_addr >= TAU_ENABLE_BASE) & (regs.w_addr < TAU_ENABLE_BASE + 4 * tau_count)
+        tau_value_r = (regs.r_addr >= TAU_VALUE_BASE) & (regs.r_addr < TAU_VALUE_BASE + 4 * tau_count)
+        tau_enable_r = (regs.r_addr >= TAU_ENABLE_BASE) & (regs.r_addr < TAU_ENABLE_BASE + 4 * tau_count)
+        tau_index_w = regs.w_addr[2:10]
+        tau_index_r = regs.r_addr[2:10]
+
+        with m.If(regs.w_stb):
+            m.d.comb += core.tau_addr.eq(tau_index_w)
+        with m.Else():
+            m.d.comb += core.tau_addr.eq(tau_index_r)
+
+        # Writes.
+        m.d.comb += regs.w_err.eq(1)
+        with m.Switch(regs.w_addr[2:]):
+            with m.Case(REGS["CTRL"] >> 2):
+                m.d.comb += regs.w_err.eq(0)
+                with m.If(regs.w_stb & (w_data & CTRL_SOFT_RESET).any()):
+                    m.d.sync += soft_reset.eq(1)
+                with m.If(regs.w_stb & (w_data & CTRL_CLEAR_COUNTERS).any()):
+                    m.d.sync += [
+                        images_base.eq(core.images_done),
+                        sops_base.eq(core.sops),
+                        spikes_base.eq(core.spikes),
+                    ]
+            with m.Case(REGS["ERRORS"] >> 2):
+                m.d.comb += regs.w_err.eq(0)
+                with m.If(regs.w_stb):
+                    m.d.sync += sticky.eq((sticky & ~(w_data >> 8)[:3]) | errors)
+            with m.Default():
+                with m.If(tau_value_w | tau_enable_w):
+                    m.d.comb += regs.w_err.eq(0)
+        with m.If(regs.w_stb & tau_value_w):
+            m.d.comb += [
+                core.tau_we.eq(1),
+                core.tau_data.eq((core.tau_rdata & ~mask) | w_data),
+                core.tau_enable.eq(core.tau_renable),
+            ]
+        with m.If(regs.w_stb & tau_enable_w):
+            m.d.comb += [
+                core.tau_we.eq(1),
+                core.tau_data.eq(core.tau_rdata),
+                core.tau_enable.eq(Mux(regs.w_strb[0], regs.w_data[0], core.tau_renable)),
+            ]
+
+        # Reads.
+        status = Cat(core.loaded, core.busy, C(0, 6), errors)
+        read_values = {
+            "ID": ID_VALUE,
+            "VERSION": VERSION_VALUE,
+            **config_words(config),
+            "CTRL": 0,
+            "STATUS": status,
+            "ERRORS": Cat(C(0, 8), sticky),
+            "CYCLES_LAST": core.cycles,
+            "IMAGES_DONE": images,
+            "SOPS_LO": sops[:32],
+            "SOPS_HI": hi_shadow,
+            "SPIKES_LO": spikes[:32],
+            "SPIKES_HI": hi_shadow,
+        }
+        with m.Switch(regs.r_addr[2:]):
+            for name, value in read_values.items():
+                with m.Case(REGS[name] >> 2):
+                    m.d.comb += regs.r_data.eq(value)
+            with m.Default():
+                with m.If(tau_value_r):
+                    m.d.comb += regs.r_data.eq(core.tau_rdata)
+                with m.Elif(tau_enable_r):
+                    m.d.comb += regs.r_data.eq(core.tau_renable)
+                with m.Else():
+                    m.d.comb += regs.r_err.eq(1)
+        # Reading a low half latches the high half, so a 64-bit counter reads whole.
+        with m.If(regs.r_stb & (regs.r_addr[2:] == REGS["SOPS_LO"] >> 2)):
+            m.d.sync += hi_shadow.eq(sops[32:])
+        with m.If(regs.r_stb & (regs.r_addr[2:] == REGS["SPIKES_LO"] >> 2)):
+            m.d.sync += hi_shadow.eq(spikes[32:])
+
+        return m
