@@ -1,0 +1,114 @@
+"""``atsnn train`` and ``atsnn export``."""
+
+from pathlib import Path
+
+from atsnn import AtsnnError
+from atsnn.model import loss, networks, surrogate, train
+
+TRAIN_HELP = """Train an ATSNN (or, with --s2nn, an S2NN) network, quantize it, calibrate
+its exit thresholds on a validation split of the training data, export the model
+image and check it against the golden model. Writes RUN/checkpoint.pt,
+RUN/image/, RUN/metrics.json and plots."""
+
+
+def add_commands(subparsers):
+    d = train.DEFAULTS
+    p = subparsers.add_parser("train", help="train, quantize, calibrate exits, export",
+                              description=TRAIN_HELP)
+    p.add_argument("--preset", default=d["preset"], choices=sorted(networks.PRESETS))
+    p.add_argument("--dataset", default=None, help="default: the preset's dataset")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--epochs", type=int, default=d["epochs"], help="float training epochs")
+    p.add_argument("--qat-epochs", type=int, default=d["qat_epochs"],
+                   help="quantization-aware fine-tuning epochs after folding BN")
+    p.add_argument("--time-steps", type=int, default=d["time_steps"], help="T_max")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"])
+    p.add_argument("--lr", type=float, default=d["lr"])
+    p.add_argument("--schedule", default=d["schedule"], choices=loss.SCHEDULES,
+                   help="time-dependent loss weights")
+    p.add_argument("--per-step-loss", action="store_true",
+                   help="ablation: loss on the per-step output instead of the accumulated one")
+    p.add_argument("--spiking-output", action="store_true",
+                   help="ablation: spiking output layer (not exportable)")
+    p.add_argument("--leak-shift", type=int, default=d["leak_shift"])
+    p.add_argument("--reset", default=d["reset"], choices=("subtract", "zero"))
+    p.add_argument("--surrogate", default=None, choices=sorted(surrogate.SURROGATES))
+    p.add_argument("--s2nn", action="store_true", help="single-step network: T = 1, S2NN surrogate")
+    p.add_argument("--weight-bits", type=int, default=d["weight_bits"])
+    p.add_argument("--width", type=float, default=d["width"], help="channel multiplier")
+    p.add_argument("--augment", default=None, choices=("crop-flip",))
+    p.add_argument("--val-fraction", type=float, default=d["val_fraction"])
+    p.add_argument("--max-drop", type=float, default=d["max_drop"],
+                   help="allowed validation accuracy drop of adaptive exits (fraction)")
+    p.add_argument("--limit-train", type=int, default=None, help="use only N training images")
+    p.add_argument("--limit-test", type=int, default=None, help="use only N test images")
+    p.add_argument("--membrane-bits", type=int, default=d["membrane_bits"])
+    p.add_argument("--acc-bits", type=int, default=d["acc_bits"])
+    p.add_argument("--lanes", type=int, default=d["lanes"])
+    p.add_argument("--no-golden", action="store_true", help="skip the golden-model check")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--threads", type=int, default=d["threads"])
+    p.add_argument("--seed", type=int, default=d["seed"])
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--out", required=True, help="run directory")
+    p.set_defaults(func=train_command)
+
+    e = subparsers.add_parser("export", help="write the model image of a trained checkpoint")
+    e.add_argument("checkpoint", help="RUN/checkpoint.pt written by atsnn train")
+    e.add_argument("--out", required=True, help="image directory or .npz file")
+    e.add_argument("--no-exits", action="store_true", help="disable every exit (tau all null)")
+    e.add_argument("--membrane-bits", type=int, default=d["membrane_bits"])
+    e.add_argument("--acc-bits", type=int, default=d["acc_bits"])
+    e.set_defaults(func=export_command)
+
+
+def train_command(args):
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise AtsnnError("--device cuda: no CUDA device is available")
+    cfg = train.config_with(
+        preset=args.preset, dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
+        qat_epochs=args.qat_epochs, time_steps=args.time_steps, batch_size=args.batch_size,
+        lr=args.lr, schedule=args.schedule, accumulate=not args.per_step_loss,
+        spiking_output=args.spiking_output, leak_shift=args.leak_shift, reset=args.reset,
+        surrogate=args.surrogate, s2nn=args.s2nn, weight_bits=args.weight_bits,
+        width=args.width, augment=args.augment, val_fraction=args.val_fraction,
+        max_drop=args.max_drop, limit_train=args.limit_train, limit_test=args.limit_test,
+        membrane_bits=args.membrane_bits, acc_bits=args.acc_bits, lanes=args.lanes,
+        golden=not args.no_golden, device=args.device, threads=args.threads, seed=args.seed,
+        progress=not args.quiet, out=args.out)
+    m = train.run(cfg)
+    print(summary(m))
+    return 0
+
+
+def summary(m):
+    lines = [f"test accuracy per t: " + " ".join(f"{100 * a:.2f}" for a in
+                                                  m.get("accuracy_per_t", m["accuracy_float_per_t"]))]
+    if "accuracy_adaptive" in m:
+        lines.append(f"fixed T_max {100 * m['accuracy_fixed']:.2f}%  adaptive "
+                     f"{100 * m['accuracy_adaptive']:.2f}% at {m['avg_timesteps']:.3f} steps, "
+                     f"complexity {m['complexity_ratio']:.3f}, tau {m['tau']}")
+        g = m.get("accuracy_golden")
+        lines.append(f"golden: accuracy {'n/a' if g is None else f'{100 * g:.2f}%'}, "
+                     f"matches torch: {m['golden_matches_torch']}")
+    lines.append(f"time {m['time_total_s']} s")
+    return "\n".join(lines)
+
+
+def export_command(args):
+    from atsnn.model import export
+
+    path = Path(args.checkpoint)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.is_file():
+        raise AtsnnError(f"{path}: no such checkpoint")
+    net, _, tau = train.load_checkpoint(path)
+    if args.no_exits:
+        tau = None
+    img = export.export(net, args.out, tau, args.membrane_bits, args.acc_bits)
+    print(f"wrote {args.out}: {len(img.layers)} layers, T_max {img.t_max}, tau {img.tau}")
+    return 0

@@ -1,0 +1,278 @@
+"""Training pipeline: float training, BN folding, quantization-aware fine-tuning,
+exact quantized evaluation, exit calibration, export and golden agreement.
+
+``run(config)`` does everything ``atsnn train`` does and returns the metrics
+dict; ``config`` is a plain dict (see :data:`DEFAULTS`)."""
+
+import copy
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from atsnn import AtsnnError
+from atsnn import data as datasets
+from atsnn.model import exits, loss, networks, quant
+
+DEFAULTS = dict(
+    preset="mnist-tiny", dataset=None, data_dir=None, epochs=4, qat_epochs=1, time_steps=4,
+    batch_size=128, lr=2e-3, qat_lr=2e-4, schedule="uniform", gamma=0.8, accumulate=True,
+    spiking_output=False, leak_shift=1, reset="subtract", surrogate=None, s2nn=False,
+    weight_bits=8, width=1.0, val_fraction=0.1, max_drop=0.002, limit_train=None,
+    limit_test=None, membrane_bits=24, acc_bits=32, seed=0, threads=2, device="cpu",
+    golden=True, export=True, lanes=16, out=None, progress=True, augment=None,
+)
+
+
+def config_with(**kw):
+    unknown = set(kw) - set(DEFAULTS)
+    if unknown:
+        raise AtsnnError(f"unknown training options: {', '.join(sorted(unknown))}")
+    cfg = dict(DEFAULTS)
+    cfg.update(kw)
+    if cfg["s2nn"]:
+        cfg["time_steps"] = 1
+        cfg["surrogate"] = cfg["surrogate"] or "s2nn"
+    cfg["surrogate"] = cfg["surrogate"] or "sigmoid"
+    if cfg["dataset"] is None:
+        cfg["dataset"] = networks.PRESETS.get(cfg["preset"], {}).get("dataset", "mnist")
+    return cfg
+
+
+def build_net(cfg, classes=None):
+    return networks.preset(cfg["preset"], classes=classes, t_max=cfg["time_steps"],
+                           leak_shift=cfg["leak_shift"], reset=cfg["reset"],
+                           surrogate=cfg["surrogate"], weight_bits=cfg["weight_bits"],
+                           width=cfg["width"], spiking_output=cfg["spiking_output"])
+
+
+def load_data(cfg):
+    """(x_train, y_train, x_val, y_val, x_test, y_test), uint8 arrays; the
+    validation split comes out of the training split."""
+    kw = {}
+    if cfg["dataset"] in ("nmnist", "cifar10-dvs"):
+        kw["time_steps"] = cfg["time_steps"]
+    x, y = datasets.load_dataset(cfg["dataset"], "train", cfg["data_dir"], **kw)
+    xt, yt = datasets.load_dataset(cfg["dataset"], "test", cfg["data_dir"], **kw)
+    tr, va = datasets.train_val_split(len(y), cfg["val_fraction"], seed=cfg["seed"])
+    if cfg["limit_train"]:
+        tr = tr[:cfg["limit_train"]]
+        va = va[:max(1, cfg["limit_train"] // 5)]
+    if cfg["limit_test"]:
+        xt, yt = xt[:cfg["limit_test"]], yt[:cfg["limit_test"]]
+    return x[tr], y[tr], x[va], y[va], xt, yt
+
+
+def _batches(n, size, shuffle, rng):
+    idx = rng.permutation(n) if shuffle else np.arange(n)
+    return [idx[i:i + size] for i in range(0, n, size)]
+
+
+def _augment(xb, kind, rng):
+    """Random crop (pad 4) + horizontal flip, for CIFAR-like static inputs."""
+    if kind != "crop-flip":
+        return xb
+    n, c, h, w = xb.shape
+    padded = np.pad(xb, ((0, 0), (0, 0), (4, 4), (4, 4)))
+    out = np.empty_like(xb)
+    dy, dx = rng.integers(0, 9, n), rng.integers(0, 9, n)
+    flip = rng.random(n) < 0.5
+    for i in range(n):
+        img = padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
+        out[i] = img[..., ::-1] if flip[i] else img
+    return out
+
+
+def fit(net, x, y, cfg, epochs, lr, desc="train"):
+    """Adam with cosine decay on the time-dependent loss."""
+    device = cfg["device"]
+    net.to(device).train()
+    rng = np.random.default_rng(cfg["seed"])
+    steps = epochs * math.ceil(len(y) / cfg["batch_size"])
+    if steps == 0:
+        return net
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    for epoch in range(epochs):
+        bar = tqdm(_batches(len(y), cfg["batch_size"], True, rng), desc=f"{desc} {epoch + 1}/{epochs}",
+                   disable=not cfg["progress"], leave=False)
+        total = 0.0
+        for i, b in enumerate(bar):
+            xb = networks.input_tensor(_augment(x[b], cfg["augment"], rng), net.input_kind).to(device)
+            yb = torch.as_tensor(y[b]).to(device)
+            out = net(xb, cfg["time_steps"])
+            l = loss.time_dependent(out, yb, cfg["schedule"], cfg["gamma"], cfg["accumulate"])
+            opt.zero_grad()
+            l.backward()
+            opt.step()
+            sched.step()
+            total += l.item()
+            bar.set_postfix(loss=f"{total / (i + 1):.4f}")
+    return net
+
+
+def infer(net, x, cfg, dtype=torch.float32, batch=500, desc="eval"):
+    """Eval-mode outputs: ``(out [T, N, K] float64, ops [T, N], macs [N])``."""
+    device = cfg["device"] if dtype == torch.float32 else "cpu"
+    net = net.to(device, dtype).eval()
+    outs, ops, macs = [], [], []
+    with torch.no_grad():
+        for b in tqdm(_batches(len(x), batch, False, None), desc=desc, disable=not cfg["progress"],
+                      leave=False):
+            xb = networks.input_tensor(x[b], net.input_kind, dtype).to(device)
+            outs.append(net(xb, cfg["time_steps"], record=True).double().cpu())
+            o, m = exits.synaptic_ops(net)
+            ops.append(torch.as_tensor(o).double().cpu())
+            macs.append(torch.as_tensor(m).double().cpu().expand(len(b)))
+            net.recorded = None
+    return (torch.cat(outs, 1).numpy(), torch.cat(ops, 1).numpy(),
+            torch.cat(macs).numpy())
+
+
+def quantized_copy(net, weight_bits):
+    q = quant.fold_bn(copy.deepcopy(net).cpu())
+    return quant.enable(q, weight_bits)
+
+
+def exact_outputs(qnet, x, cfg, desc="exact"):
+    """The quantized model in float64: ``(U_int [T, N, K] int64, ops, macs)``;
+    ``U_int`` = accumulated output / output scale, checked to be integers."""
+    out, ops, macs = infer(qnet, x, cfg, dtype=torch.float64, desc=desc)
+    s = qnet.layers[-1].scales()[1]
+    u = np.cumsum(out, 0) / s
+    if not np.array_equal(u, np.round(u)):
+        raise AtsnnError("quantized output is not an integer multiple of its scale")
+    qnet.float()
+    return np.round(u).astype(np.int64), ops, macs
+
+
+def golden_agreement(img, x_test, u_test, tau, lanes):
+    """Run the golden model; compare class, exit timestep and U with torch."""
+    from atsnn.golden import run as golden_run
+
+    res = golden_run(img, x_test, lanes=lanes)
+    sc = exits.margins(u_test.astype(np.float64))
+    exit_t = exits.exit_steps(sc, tau)
+    n = np.arange(len(x_test))
+    u_exit = u_test[exit_t - 1, n]
+    pred = exits.predictions(u_test)[exit_t - 1, n]
+    agree = ((res.pred == pred) & (res.exit_t == exit_t) & (res.u == u_exit).all(1))
+    return res, agree
+
+
+def run(cfg):
+    """Train, quantize, calibrate, export and check one network; write ``cfg['out']``."""
+    torch.manual_seed(cfg["seed"])
+    torch.set_num_threads(cfg["threads"])
+    out_dir = Path(cfg["out"]) if cfg["out"] else None
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    x, y, xv, yv, xt, yt = load_data(cfg)
+    classes = networks.PRESETS[cfg["preset"]]["classes"]
+    n_classes = int(max(y.max(), yt.max())) + 1
+    if n_classes != len(classes):
+        classes = [str(i) for i in range(n_classes)]
+    net = build_net(cfg, classes)
+    T = cfg["time_steps"]
+    m = {"config": {k: v for k, v in cfg.items()}, "n_train": int(len(y)), "n_val": int(len(yv)),
+         "n_test": int(len(yt))}
+    fit(net, x, y, cfg, cfg["epochs"], cfg["lr"])
+    m["time_float_train_s"] = round(time.time() - t0, 1)
+    out_f, _, _ = infer(net, xt, cfg, desc="float test")
+    m["accuracy_float_per_t"] = exits.accuracy_per_t(np.cumsum(out_f, 0), yt).tolist()
+    if cfg["spiking_output"] or not cfg["export"]:
+        m["accuracy_fixed"] = m["accuracy_float_per_t"][-1]
+        m["time_total_s"] = round(time.time() - t0, 1)
+        _write(out_dir, m, net=net, cfg=cfg)
+        return m
+
+    qnet = quantized_copy(net, cfg["weight_bits"])
+    fit(qnet, x, y, cfg, cfg["qat_epochs"], cfg["qat_lr"], desc="qat")
+    qnet.cpu()
+    uv, _, _ = exact_outputs(qnet, xv, cfg, desc="exact val")
+    ut, ops, macs = exact_outputs(qnet, xt, cfg, desc="exact test")
+    acc_t = exits.accuracy_per_t(ut, yt)
+    m["accuracy_per_t"] = acc_t.tolist()
+    m["accuracy_fixed"] = float(acc_t[-1])
+    m["accuracy_val_per_t"] = exits.accuracy_per_t(uv, yv).tolist()
+
+    rules = {}
+    for rule in exits.RULES:
+        thr, curve_val = exits.calibrate(uv.astype(np.float64), yv, rule, cfg["max_drop"])
+        _, tables = exits.sweep(uv.astype(np.float64), yv, rule)
+        sc = exits.scores(ut.astype(np.float64), rule)
+        e = exits.exit_steps(sc, thr)
+        acc, avg_t = exits.outcome(ut, yt, e)
+        rules[rule] = dict(thresholds=thr, accuracy=acc, avg_timesteps=avg_t,
+                           complexity_ratio=exits.complexity(ops, macs, e),
+                           exit_histogram=np.bincount(e, minlength=T + 1)[1:].tolist(),
+                           curve_val=curve_val,
+                           curve_test=exits.curve_for(ut.astype(np.float64), yt, rule, tables))
+    m["rules"] = rules
+    tau = [None if t is None else int(t) for t in rules["margin"]["thresholds"]]
+    hw = rules["margin"]
+    m.update(tau=tau, accuracy_adaptive=hw["accuracy"], avg_timesteps=hw["avg_timesteps"],
+             complexity_ratio=hw["complexity_ratio"])
+    m["time_to_export_s"] = round(time.time() - t0, 1)
+
+    from atsnn.model import export as exporter
+    img = exporter.to_image(qnet, tau, cfg["membrane_bits"], cfg["acc_bits"])
+    from atsnn.golden import image as gi
+    m["bound_bits"] = gi.layer_bound_bits(img)
+    if out_dir:
+        gi.save(img, out_dir / "image")
+    m["accuracy_golden"] = None
+    m["golden_matches_torch"] = False
+    if cfg["golden"]:
+        try:
+            res, agree = golden_agreement(img, xt, ut, tau, cfg["lanes"])
+        except ImportError as e:
+            m["golden_error"] = f"golden engine not available: {e}"
+        else:
+            m["accuracy_golden"] = float((res.pred == yt).mean())
+            m["golden_agreement"] = float(agree.mean())
+            m["golden_matches_torch"] = bool(agree.all())
+            m["golden_avg_timesteps"] = float(res.exit_t.mean())
+            m["golden_sops_mean"] = float(res.sops.mean())
+            m["golden_cycles_mean"] = float(res.cycles.mean())
+    m["time_total_s"] = round(time.time() - t0, 1)
+    _write(out_dir, m, net=qnet, cfg=cfg, tau=tau)
+    return m
+
+
+def _write(out_dir, m, net, cfg, tau=None):
+    if not out_dir:
+        return
+    quantized = any(layer.quantized for layer in net.weighted_layers())
+    torch.save({"config": cfg, "classes": net.classes, "state_dict": net.state_dict(),
+                "quantized": quantized, "tau": tau}, out_dir / "checkpoint.pt")
+    (out_dir / "metrics.json").write_text(json.dumps(m, indent=1, default=_json))
+    from atsnn.model import plots
+    plots.write_all(out_dir, m)
+
+
+def _json(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o))
+
+
+def load_checkpoint(path):
+    """Rebuild the network saved by :func:`run` -> ``(net, cfg, tau)``."""
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = ck["config"]
+    net = build_net(cfg, ck["classes"])
+    if ck["quantized"]:
+        quant.fold_bn(net)
+        quant.enable(net, cfg["weight_bits"])
+    net.load_state_dict(ck["state_dict"])
+    return net, cfg, ck.get("tau")
