@@ -1,0 +1,177 @@
+"""The vectorized engine against the plain loop model (tests/loop_reference.py) on
+random small networks, plus hand-computed checks of the contract itself."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from atsnn import AtsnnError
+from atsnn.golden import image as gi
+from atsnn.golden.engine import lif_update, run
+from loop_reference import run_one
+
+FIELDS = ("pred", "exit_t", "u", "spikes", "scatter_cycles", "input_scatter_cycles", "sops",
+          "first_layer_macs", "weight_reads", "membrane_reads", "membrane_writes",
+          "event_reads", "event_writes", "cycles")
+
+
+@st.composite
+def cases(draw):
+    """(image, inputs, lanes): a random small network with residual edges, pools,
+    every leak and reset mode, thresholds hit exactly, and random exit tables."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kind = draw(st.sampled_from(["static", "events"]))
+    if draw(st.integers(0, 4)) == 0:
+        in_shape = (draw(st.integers(1, 12)),)
+    else:
+        in_shape = (draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    bits = draw(st.integers(1, 8)) if kind == "static" else 1
+    zero_point = draw(st.integers(0, (1 << bits) - 1)) if kind == "static" and draw(st.booleans()) else 0
+    t_max = draw(st.integers(1, 8))
+    lanes = draw(st.sampled_from([1, 2, 4, 16]))
+    inp = gi.Input(kind, in_shape, bits, zero_point)
+
+    shapes = {"input": in_shape}
+    readable = ["input"] if kind == "events" else []
+    layers = []
+    prev = "input"
+
+    def weights(shape, wb):
+        hi = min((1 << (wb - 1)) - 1, 3)
+        return rng.integers(-hi - 1, hi + 1, size=shape)
+
+    def params(n):
+        return dict(bias=rng.integers(-2, 3, n), theta=rng.integers(1, 6, n),
+                    leak_shift=draw(st.sampled_from([0, 0, 1, 2, 5])),
+                    reset=draw(st.sampled_from(["subtract", "zero"])))
+
+    for i in range(draw(st.integers(1, 3))):
+        name = f"l{i}"
+        src_shape = shapes[prev]
+        wb = draw(st.integers(2, 8))
+        if len(src_shape) == 3 and draw(st.booleans()):
+            c, h, w = src_shape
+            c_out = draw(st.sampled_from([1, 2, 3, 5, 17]))
+            k = draw(st.integers(1, 3))
+            s = draw(st.integers(1, 2))
+            p = draw(st.integers(0, k - 1))
+            ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+            if ho < 1 or wo < 1:
+                k, s, p, ho, wo = 1, 1, 0, h, w
+            edges = [gi.conv_edge(prev, weights((c_out, c, k, k), wb), s, p)]
+            if layers:
+                for src in readable:
+                    if src != prev and len(shapes[src]) == 3 and shapes[src][1:] == (ho, wo) \
+                            and draw(st.booleans()):
+                        edges.append(gi.conv_edge(src, weights((c_out, shapes[src][0], 3, 3), wb), 1, 1))
+            layers.append(gi.spiking_layer(name, "conv", edges, weight_bits=wb, **params(c_out)))
+            shapes[name] = (c_out, ho, wo)
+            prev = name
+            pk = draw(st.sampled_from([0, 1, 2]))
+            if pk and ho % pk == 0 and wo % pk == 0:
+                layers.append(gi.maxpool_layer(f"p{i}", name, pk))
+                shapes[f"p{i}"] = (c_out, ho // pk, wo // pk)
+                prev = f"p{i}"
+            readable.append(prev)
+        else:
+            n_out = draw(st.sampled_from([1, 2, 4, 7, 18]))
+            edges = [gi.linear_edge(prev, weights((n_out, int(np.prod(src_shape))), wb))]
+            if layers:
+                for src in readable:
+                    if src != prev and draw(st.integers(0, 2)) == 0:
+                        edges.append(gi.linear_edge(src, weights((n_out, int(np.prod(shapes[src]))), wb)))
+            layers.append(gi.spiking_layer(name, "linear", edges, weight_bits=wb, **params(n_out)))
+            shapes[name] = (n_out,)
+            prev = name
+            readable.append(prev)
+    k_out = draw(st.integers(2, 5))
+    edges = [gi.linear_edge(prev, weights((k_out, int(np.prod(shapes[prev]))), 8))]
+    for src in readable:
+        if src not in (prev, "input") and draw(st.integers(0, 3)) == 0:
+            edges.append(gi.linear_edge(src, weights((k_out, int(np.prod(shapes[src]))), 8)))
+    layers.append(gi.output_layer("out", edges, bias=rng.integers(-2, 3, k_out)))
+    tau = [draw(st.one_of(st.none(), st.integers(-1, 6))) for _ in range(t_max - 1)]
+    image = gi.build("random", inp, layers, t_max, tau, membrane_bits=48, acc_bits=56)
+
+    n = draw(st.integers(1, 4))
+    if kind == "static":
+        x = rng.integers(0, 1 << bits, size=(n,) + in_shape)
+        x[rng.random(x.shape) < 0.4] = zero_point
+        x = x.astype(np.uint8 if bits <= 8 else np.uint16)
+    else:
+        x = (rng.random((n, t_max) + in_shape) < draw(st.sampled_from([0.1, 0.3, 0.7]))).astype(np.uint8)
+    return image, x, lanes
+
+
+def check_agrees(image, x, lanes):
+    res = run(image, x, lanes=lanes, batch=3)
+    for i in range(len(x)):
+        ref = run_one(image, x[i], lanes)
+        for f in FIELDS:
+            got = getattr(res, f)[i]
+            assert np.array_equal(got, np.asarray(ref[f])), (f, i, got, ref[f])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_engine_matches_loop_reference(case):
+    check_agrees(*case)
+
+
+@pytest.mark.slow
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_engine_matches_loop_reference_many(case):
+    check_agrees(*case)
+
+
+def tiny(theta, w, t_max=3, tau=None, leak_shift=0, reset="subtract", bias=0, out_w=None):
+    """1 pixel -> 1 LIF neuron -> 2 outputs (static input, zero_point 0)."""
+    out_w = np.array([[1], [0]]) if out_w is None else np.asarray(out_w)
+    layers = [gi.spiking_layer("h", "linear", [gi.linear_edge("input", [[w]])], bias=bias,
+                               theta=theta, leak_shift=leak_shift, reset=reset),
+              gi.output_layer("out", [gi.linear_edge("h", out_w)])]
+    return gi.build("tiny", gi.Input("static", (1,), 8), layers, t_max, tau)
+
+
+def test_fires_at_v_equal_theta():
+    res = run(tiny(theta=10, w=5), np.array([[2]], np.uint8))
+    assert res.spikes[0, :, 0].tolist() == [1, 1, 1]
+    res = run(tiny(theta=20, w=5), np.array([[2]], np.uint8))
+    assert res.spikes[0, :, 0].tolist() == [0, 1, 0]   # V_pre 10, 20 (= theta), 0 + 10
+
+
+def test_lif_update_leak_floors_negative_values():
+    s, v = lif_update(np.array([-3, 7, -1]), np.array([0, 0, 0]), 100, 1, "subtract")
+    assert v.tolist() == [-1, 4, 0] and not s.any()   # -3 - (-2), 7 - 3, -1 - (-1)
+    s, v = lif_update(np.array([5, 5]), np.array([5, 4]), 10, 0, "zero")
+    assert s.tolist() == [True, False] and v.tolist() == [0, 9]
+
+
+def test_tie_never_exits_and_argmax_takes_lowest_index():
+    img = tiny(theta=1, w=1, tau=[0, 1], out_w=[[1], [1]])
+    res = run(img, np.array([[1]], np.uint8))
+    assert res.exit_t.tolist() == [1] and res.pred.tolist() == [0]   # tau 0 exits on a tie
+    img = tiny(theta=1, w=1, tau=[1, 1], out_w=[[1], [1]])
+    res = run(img, np.array([[1]], np.uint8))
+    assert res.exit_t.tolist() == [3] and res.pred.tolist() == [0] and res.u.tolist() == [[3, 3]]
+
+
+def test_disabled_tau_entry_never_exits_and_early_exit_off():
+    img = tiny(theta=1, w=1, tau=[None, 1])
+    res = run(img, np.array([[1]], np.uint8))
+    assert res.exit_t.tolist() == [2]
+    assert run(img, np.array([[1]], np.uint8), early_exit=False).exit_t.tolist() == [3]
+
+
+def test_input_errors_name_the_expected_input():
+    img = tiny(theta=1, w=1)
+    with pytest.raises(AtsnnError, match=r"shape \[1, 2\].*raw pixels \[N, 1\]"):
+        run(img, np.zeros((1, 2), np.uint8))
+    with pytest.raises(AtsnnError, match="dtype float32"):
+        run(img, np.zeros((1, 1), np.float32))
+    with pytest.raises(AtsnnError, match=r"outside 0\.\.255"):
+        run(img, np.full((1, 1), 256))
+    with pytest.raises(AtsnnError, match="lanes"):
+        run(img, np.zeros((1, 1), np.uint8), lanes=0)
