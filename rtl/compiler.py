@@ -335,7 +335,7 @@ def compile_model(image, config=None):
             "leak": int(p.manifest["layers"][_index(p, hw["name"])].get("leak_shift", 0)),
             "n_edges": len(hw["edges"]), "pool": hw["pool"], "mbase": hw["mbase"],
             "words": hw["words"], "groups": hw["groups"], "height": H, "width": W,
-            "plane": H * W, "pheight": hw["pshape"][1], "pwidth": hw["pshape"][2],
+            "plane": H * W, "pheight": hw["pshape"][1], "pwidth": hw["pshape"][2], "prow": hw["pool"] * W,
             "pbase": hw["pbase"], "lanes_last": hw["lanes_last"], "ebase": hw["ebase"],
             "edges": [_edge_fields(e) for e in hw["edges"]],
         })

@@ -154,6 +154,7 @@ def DescriptorLayout(config):
         "plane": 16,        # H * W
         "pheight": DIM_BITS,  # pooled height and width
         "pwidth": DIM_BITS,
+        "prow": 16,         # pool * W: membrane words between pooled rows
         "pbase": config.param_addr_bits,
         "lanes_last": config.lane_bits + 1,  # valid lanes of the last group
         "ebase": config.event_addr_bits,

@@ -1,12 +1,27 @@
 """The accelerator core: model loader, image receiver, scatter/fire/exit engine."""
 
 from amaranth.hdl import *
-from amaranth.lib import wiring, stream
+from amaranth.lib import wiring, stream, data, fifo
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .config import HwConfig, WordLayout, ErrorLayout
+from .config import (HwConfig, WordLayout, ErrorLayout, DescriptorLayout, GlobalLayout, EdgeLayout,
+                     ParamLayout, WeightLayout, TauLayout, EventLayout, InputLayout,
+                     SRC_INPUT, SECTION, LOAD_MAGIC, IMAGE_MAGIC, STEP_MAGIC, RESULT_MAGIC,
+                     VALUE_BITS)
+from .scatter import SpikeScatter, ScatterEventLayout
+from .fire import FireUnit
+from .exit import ExitUnit
 
-__all__ = ["Accelerator"]
+__all__ = ["Accelerator", "PHASE_FILL", "PHASE_PAD"]
+
+#: Cycles a scatter phase waits before it may end: the latency from its start
+#: to its first operation, so an empty phase costs what a busy one adds.
+PHASE_FILL = 6
+
+#: Extra cycles after a unit is done, per phase kind, so that every phase costs
+#: ``work + C_PHASE`` (see golden/cycles.py).
+PHASE_PAD = {"init": 3, "scatter": 0, "fire": 0}
 
 
 class Accelerator(wiring.Component):
@@ -61,7 +76,623 @@ class Accelerator(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += [self.load.ready.eq(1), self.image.ready.eq(1)]
-        with m.If(self.load.valid & self.load.payload.last):
-            m.d.sync += self.loaded.eq(1)
+        cfg = self.config
+        P = cfg.lanes
+        LB = cfg.lane_bits
+        B = cfg.membrane_bits
+        A = cfg.acc_bits
+        NL = cfg.max_layers
+        MemWord = data.ArrayLayout(signed(B), P)
+        AccWord = data.ArrayLayout(signed(A), P)
+        Desc = DescriptorLayout(cfg)
+        Glob = GlobalLayout(cfg)
+
+        # ------------------------------------------------------------ memories
+        m.submodules.desc = desc_mem = Memory(shape=Desc, depth=NL, init=[])
+        m.submodules.par = par_mem = Memory(shape=ParamLayout(cfg), depth=cfg.param_depth, init=[])
+        m.submodules.wgt = wgt_mem = Memory(shape=WeightLayout(cfg), depth=cfg.weight_depth, init=[])
+        m.submodules.mem = mem = Memory(shape=MemWord, depth=cfg.membrane_depth, init=[])
+        m.submodules.i0 = i0_mem = Memory(shape=MemWord, depth=cfg.i0_depth, init=[])
+        m.submodules.acc = acc_mem = Memory(shape=AccWord, depth=cfg.out_depth, init=[])
+        m.submodules.ev = ev_mem = Memory(shape=EventLayout(cfg), depth=cfg.event_depth, init=[])
+        m.submodules.inp = inp_mem = Memory(shape=InputLayout(cfg), depth=cfg.input_depth, init=[])
+
+        desc_w = desc_mem.write_port()
+        desc_r = desc_mem.read_port()
+        src_r = desc_mem.read_port()
+        par_w = par_mem.write_port()
+        par_r = par_mem.read_port()
+        wgt_w = wgt_mem.write_port()
+        wgt_r = wgt_mem.read_port()
+        mem_w = mem.write_port()
+        mem_r = mem.read_port(transparent_for=(mem_w,))
+        i0_w = i0_mem.write_port()
+        i0_r = i0_mem.read_port(transparent_for=(i0_w,))
+        acc_w = acc_mem.write_port()
+        acc_r = acc_mem.read_port(transparent_for=(acc_w,))
+        ev_w = ev_mem.write_port()
+        ev_r = ev_mem.read_port()
+        inp_w = inp_mem.write_port()
+        inp_r = inp_mem.read_port()
+
+        glob = Signal(Glob)
+        tau_value = Array(Signal(signed(32), name=f"tau{i}") for i in range(cfg.t_max))
+        tau_en = Array(Signal(name=f"tau_en{i}") for i in range(cfg.t_max))
+        m.d.comb += [self.tau_rdata.eq(tau_value[self.tau_addr]),
+                     self.tau_renable.eq(tau_en[self.tau_addr])]
+        with m.If(self.tau_we):
+            m.d.sync += [tau_value[self.tau_addr].eq(self.tau_data),
+                         tau_en[self.tau_addr].eq(self.tau_enable)]
+
+        # ------------------------------------------------------------ loader
+        sizes = {"global": Glob.size, "descriptor": Desc.size,
+                 "param": ParamLayout(cfg).size, "weight": WeightLayout(cfg).size,
+                 "tau": TauLayout(cfg).size}
+        depths = {"global": 1, "descriptor": NL, "param": cfg.param_depth,
+                  "weight": cfg.weight_depth, "tau": cfg.t_max}
+        max_chunks = max(-(-s // 32) for s in sizes.values())
+        buf = Signal(32 * max_chunks)
+        full = Signal(32 * max_chunks)
+        chunk = Signal(range(max_chunks + 1))
+        nchunks = Signal(range(max_chunks + 1))
+        remaining = Signal(32)
+        section = Signal(8)
+        entries = Signal(24)
+        index = Signal(24)
+        load_bad = Signal()
+        loader_idle = Signal()
+        main_idle = Signal()
+        ld = self.load
+
+        m.d.comb += full.eq(buf)
+        for i in range(max_chunks):
+            with m.If(chunk == i):
+                m.d.comb += full[32 * i:32 * i + 32].eq(ld.payload.data)
+        m.d.comb += [
+            desc_w.addr.eq(index), desc_w.data.eq(full[:Desc.size]),
+            par_w.addr.eq(index), par_w.data.eq(full[:sizes["param"]]),
+            wgt_w.addr.eq(index), wgt_w.data.eq(full[:sizes["weight"]]),
+        ]
+        tau_in = Signal(TauLayout(cfg))
+        m.d.comb += tau_in.eq(full[:sizes["tau"]])
+        accept = Signal()
+        m.d.comb += [ld.ready.eq(main_idle), accept.eq(ld.valid & ld.ready)]
+
+        def bad(flag):
+            m.d.sync += [getattr(self.errors, flag).eq(1), load_bad.eq(1)]
+
+        with m.FSM(name="loader"):
+            with m.State("MAGIC"):
+                m.d.comb += loader_idle.eq(~ld.valid)
+                with m.If(accept):
+                    m.d.sync += [self.loaded.eq(0), self.errors.eq(0), load_bad.eq(0)]
+                    with m.If(ld.payload.data != LOAD_MAGIC):
+                        bad("bad_descriptor")
+                        with m.If(~ld.payload.last):
+                            m.next = "DRAIN"
+                    with m.Elif(ld.payload.last):
+                        bad("bad_load_length")
+                    with m.Else():
+                        m.next = "LENGTH"
+            with m.State("LENGTH"):
+                with m.If(accept):
+                    m.d.sync += remaining.eq(ld.payload.data)
+                    with m.If(ld.payload.last | (ld.payload.data == 0)):
+                        bad("bad_load_length")
+                        with m.If(~ld.payload.last):
+                            m.next = "DRAIN"
+                    with m.Else():
+                        m.next = "SECTION"
+            with m.State("SECTION"):
+                with m.If(accept):
+                    code = ld.payload.data[24:]
+                    count = ld.payload.data[:24]
+                    m.d.sync += [remaining.eq(remaining - 1), section.eq(code),
+                                 entries.eq(count), index.eq(0), chunk.eq(0), buf.eq(0)]
+                    known = Signal()
+                    for name, c in SECTION.items():
+                        with m.If(code == c):
+                            m.d.comb += known.eq(count <= depths[name])
+                            m.d.sync += nchunks.eq(-(-sizes[name] // 32))
+                    with m.If(~known):
+                        bad("bad_descriptor")
+                        m.next = "MAGIC"
+                        with m.If(~ld.payload.last):
+                            m.next = "DRAIN"
+                    with m.Elif(ld.payload.last | (remaining == 1)):
+                        with m.If(~ld.payload.last | (remaining != 1) | (count != 0)):
+                            bad("bad_load_length")
+                            m.next = "MAGIC"
+                            with m.If(~ld.payload.last):
+                                m.next = "DRAIN"
+                        with m.Else():
+                            m.next = "CHECK"
+                    with m.Elif(count != 0):
+                        m.next = "DATA"
+            with m.State("DATA"):
+                with m.If(accept):
+                    m.d.sync += [remaining.eq(remaining - 1), buf.eq(full), chunk.eq(chunk + 1)]
+                    with m.If(chunk == nchunks - 1):
+                        m.d.sync += [chunk.eq(0), buf.eq(0), index.eq(index + 1)]
+                        with m.Switch(section):
+                            with m.Case(SECTION["global"]):
+                                m.d.sync += glob.eq(full[:Glob.size])
+                            with m.Case(SECTION["descriptor"]):
+                                m.d.comb += desc_w.en.eq(1)
+                            with m.Case(SECTION["param"]):
+                                m.d.comb += par_w.en.eq(1)
+                            with m.Case(SECTION["weight"]):
+                                m.d.comb += wgt_w.en.eq(1)
+                            with m.Case(SECTION["tau"]):
+                                m.d.sync += [tau_value[index].eq(tau_in.value),
+                                             tau_en[index].eq(tau_in.enable)]
+                    section_done = (chunk == nchunks - 1) & (index == entries - 1)
+                    with m.If(ld.payload.last | (remaining == 1)):
+                        with m.If(~ld.payload.last | (remaining != 1) | ~section_done):
+                            bad("bad_load_length")
+                            m.next = "MAGIC"
+                            with m.If(~ld.payload.last):
+                                m.next = "DRAIN"
+                        with m.Else():
+                            m.next = "CHECK"
+                    with m.Elif(section_done):
+                        m.next = "SECTION"
+            with m.State("CHECK"):
+                with m.If((glob.n_layers == 0) | (glob.n_layers > NL) | (glob.t_max == 0)
+                          | (glob.t_max > cfg.t_max) | (glob.classes < 2)
+                          | (glob.classes > cfg.out_depth * P) | load_bad):
+                    m.d.sync += self.errors.bad_descriptor.eq(1)
+                with m.Else():
+                    m.d.sync += self.loaded.eq(1)
+                m.next = "MAGIC"
+            with m.State("DRAIN"):
+                with m.If(accept & ld.payload.last):
+                    m.next = "MAGIC"
+
+        # ------------------------------------------------------------ units
+        m.submodules.scatter = sc = SpikeScatter(cfg)
+        m.submodules.fire = fu = FireUnit(cfg)
+        m.submodules.exit = xu = ExitUnit(cfg)
+        m.submodules.evfifo = evq = fifo.SyncFIFO(width=ScatterEventLayout(cfg).size, depth=4)
+
+        layer = Signal(4)
+        phase = Signal(3)       # 0 init, 1 input scatter, 2 scatter, 3 fire, 4 exit, 5 idle
+        edge_i = Signal(1)
+        t = Signal(8)
+        d = Signal(Desc)
+        m.d.comb += [desc_r.addr.eq(layer), d.eq(desc_r.data)]
+        e = Signal(EdgeLayout(cfg))
+        m.d.comb += e.eq(d.edges[edge_i])
+        m.d.comb += src_r.addr.eq(e.src)
+        src = Signal(Desc)
+        m.d.comb += src.eq(src_r.data)
+
+        # ------------------------------------------------------------ event fetch
+        ev_count = Array(Signal(16, name=f"ev_count{i}") for i in range(NL))
+        step_start = Array(Signal(16, name=f"step_start{i}") for i in range(cfg.t_max + 1))
+        fetch_start = Signal()
+        from_input = Signal()
+        f_base = Signal(cfg.event_addr_bits)
+        f_count = Signal(17)
+        f_ptr = Signal(17)
+        f_inflight = Signal()
+        f_input = Signal()
+        n_inputs = Signal(16)
+        with m.If(fetch_start):
+            m.d.sync += [f_ptr.eq(0), f_inflight.eq(0), f_input.eq(from_input)]
+            with m.If(from_input):
+                with m.If(glob.static):
+                    m.d.sync += [f_base.eq(0), f_count.eq(n_inputs)]
+                with m.Else():
+                    m.d.sync += [f_base.eq(step_start[t - 1]),
+                                 f_count.eq(step_start[t] - step_start[t - 1])]
+            with m.Else():
+                m.d.sync += [f_base.eq(src.ebase), f_count.eq(ev_count[e.src])]
+        issue = Signal()
+        m.d.comb += [
+            issue.eq(~fetch_start & (f_ptr != f_count) & (evq.level + f_inflight < 3)),
+            ev_r.addr.eq(f_base + f_ptr), inp_r.addr.eq(f_base + f_ptr),
+        ]
+        with m.If(issue):
+            m.d.sync += f_ptr.eq(f_ptr + 1)
+        m.d.sync += f_inflight.eq(issue)
+        ev_in = Signal(ScatterEventLayout(cfg))
+        ev_rd = Signal(EventLayout(cfg))
+        in_rd = Signal(InputLayout(cfg))
+        m.d.comb += [ev_rd.eq(ev_r.data), in_rd.eq(inp_r.data)]
+        with m.If(f_input):
+            m.d.comb += [ev_in.mask.eq(in_rd.mask), ev_in.group.eq(in_rd.group),
+                         ev_in.y.eq(in_rd.y), ev_in.x.eq(in_rd.x), ev_in.wpos.eq(in_rd.group),
+                         ev_in.value.eq(in_rd.value)]
+        with m.Else():
+            m.d.comb += [ev_in.mask.eq(ev_rd.mask), ev_in.group.eq(ev_rd.group),
+                         ev_in.y.eq(ev_rd.y), ev_in.x.eq(ev_rd.x), ev_in.wpos.eq(ev_rd.wpos),
+                         ev_in.value.eq(1)]
+        m.d.comb += [
+            evq.w_en.eq(f_inflight & ~fetch_start), evq.w_data.eq(ev_in),
+            sc.events.valid.eq(evq.r_rdy), sc.events.payload.eq(evq.r_data),
+            evq.r_en.eq(sc.events.ready),
+        ]
+        fetch_empty = Signal()
+        m.d.comb += fetch_empty.eq((f_ptr == f_count) & ~f_inflight & ~evq.r_rdy)
+
+        ed = e
+        m.d.comb += [
+            sc.linear.eq(ed.linear),
+            sc.k.eq(ed.k), sc.shift.eq(ed.shift), sc.pad.eq(ed.pad), sc.wbase.eq(ed.wbase),
+            sc.cin_pad.eq(ed.cin_pad), sc.s_go.eq(ed.s_go), sc.s_col.eq(ed.s_col),
+            sc.s_row.eq(ed.s_row), sc.groups.eq(d.groups), sc.height.eq(d.height),
+            sc.width.eq(d.width), sc.plane.eq(d.plane), sc.mbase.eq(d.mbase),
+            sc.lanes_last.eq(d.lanes_last),
+        ]
+
+        # ------------------------------------------------------------ PE array
+        # op -> 1: weight word read, 2: product, target read, 3: add, write back
+        target = Signal(2)          # 0 membrane, 1 I0, 2 output accumulators
+        m.d.comb += [from_input.eq((phase == 1) | (e.src == SRC_INPUT)),
+                     target.eq(Mux(phase == 1, 1, Mux(d.output, 2, 0)))]
+        p1_valid = Signal()
+        p1_m = Signal(cfg.membrane_addr_bits)
+        p1_value = Signal(signed(VALUE_BITS))
+        p2_valid = Signal()
+        p2_m = Signal(cfg.membrane_addr_bits)
+        prod = Signal(data.ArrayLayout(signed(8 + VALUE_BITS), P))
+        sop = Signal(32)
+        m.d.comb += wgt_r.addr.eq(sc.op_w)
+        m.d.sync += [p1_valid.eq(sc.op_valid), p1_m.eq(sc.op_m), p1_value.eq(sc.op_value),
+                     p2_valid.eq(p1_valid), p2_m.eq(p1_m)]
+        for i in range(P):
+            m.d.sync += prod[i].eq(wgt_r.data[i] * p1_value)
+        pe_rdata = Signal(AccWord)
+        pe_sum = Signal(AccWord)
+        with m.Switch(target):
+            with m.Case(0):
+                for i in range(P):
+                    m.d.comb += pe_rdata[i].eq(mem_r.data[i])
+            with m.Case(1):
+                for i in range(P):
+                    m.d.comb += pe_rdata[i].eq(i0_r.data[i])
+            with m.Default():
+                m.d.comb += pe_rdata.eq(acc_r.data)
+        for i in range(P):
+            m.d.comb += pe_sum[i].eq(pe_rdata[i] + prod[i])
+
+        # ------------------------------------------------------------ init walker
+        init_run = Signal()
+        init_g = Signal(8)
+        init_pos = Signal(16)
+        init_w = Signal(cfg.membrane_addr_bits)
+        init_v = Signal()
+        init_a = Signal(cfg.membrane_addr_bits)
+        init_start = Signal()
+        with m.If(init_start):
+            m.d.sync += [init_run.eq(1), init_g.eq(0), init_pos.eq(0), init_w.eq(0)]
+        with m.Elif(init_run):
+            m.d.sync += [init_w.eq(init_w + 1), init_pos.eq(init_pos + 1)]
+            with m.If(init_pos == d.plane - 1):
+                m.d.sync += [init_pos.eq(0), init_g.eq(init_g + 1)]
+            with m.If(init_w == d.words - 1):
+                m.d.sync += init_run.eq(0)
+        m.d.sync += [init_v.eq(init_run), init_a.eq(init_w)]
+        init_bias = Signal(MemWord)
+        init_abias = Signal(AccWord)
+        for i in range(P):
+            m.d.comb += init_bias[i].eq(par_r.data.bias[i])
+
+        # ------------------------------------------------------------ main control
+        busy_run = Signal()
+        cycles = Signal(32)
+        spk = Array(Signal(32, name=f"spk{i}") for i in range(NL))
+        pspk = Array(Signal(32, name=f"pspk{i}") for i in range(NL))
+        counter = Signal(16)
+        exit_now = Signal()
+        out_class = Signal(16)
+        images_done = Signal(32)
+        sops_total = Signal(64)
+        spikes_total = Signal(64)
+        m.d.comb += [self.images_done.eq(images_done), self.sops.eq(sops_total),
+                     self.spikes.eq(spikes_total)]
+
+        # memory port steering by phase
+        with m.Switch(phase):
+            with m.Case(0):     # init
+                m.d.comb += par_r.addr.eq(d.pbase + init_g)
+                with m.If(d.output):
+                    m.d.comb += [acc_w.en.eq(init_v), acc_w.addr.eq(init_a), acc_w.data.eq(0)]
+                with m.Elif(d.static):
+                    m.d.comb += [mem_w.en.eq(init_v), mem_w.addr.eq(d.mbase + init_a),
+                                 mem_w.data.eq(0),
+                                 i0_w.en.eq(init_v), i0_w.addr.eq(init_a),
+                                 i0_w.data.eq(init_bias)]
+                with m.Else():
+                    m.d.comb += [mem_w.en.eq(init_v), mem_w.addr.eq(d.mbase + init_a),
+                                 mem_w.data.eq(init_bias)]
+            with m.Case(1, 2):  # scatter
+                m.d.comb += [mem_r.addr.eq(p1_m), i0_r.addr.eq(p1_m), acc_r.addr.eq(p1_m)]
+                with m.Switch(target):
+                    with m.Case(0):
+                        m.d.comb += [mem_w.en.eq(p2_valid), mem_w.addr.eq(p2_m)]
+                        for i in range(P):
+                            m.d.comb += mem_w.data[i].eq(pe_sum[i])
+                    with m.Case(1):
+                        m.d.comb += [i0_w.en.eq(p2_valid), i0_w.addr.eq(p2_m)]
+                        for i in range(P):
+                            m.d.comb += i0_w.data[i].eq(pe_sum[i])
+                    with m.Default():
+                        m.d.comb += [acc_w.en.eq(p2_valid), acc_w.addr.eq(p2_m),
+                                     acc_w.data.eq(pe_sum)]
+            with m.Case(3):     # fire
+                m.d.comb += [
+                    mem_r.addr.eq(fu.mem_addr), i0_r.addr.eq(fu.i0_addr),
+                    par_r.addr.eq(fu.par_addr),
+                    mem_w.en.eq(fu.wr_en), mem_w.addr.eq(fu.wr_addr), mem_w.data.eq(fu.wr_data),
+                    ev_w.en.eq(fu.ev_en), ev_w.addr.eq(d.ebase + fu.ev_index),
+                    ev_w.data.mask.eq(fu.ev_mask), ev_w.data.group.eq(fu.ev_group),
+                    ev_w.data.y.eq(fu.ev_y), ev_w.data.x.eq(fu.ev_x),
+                    ev_w.data.wpos.eq(fu.ev_wpos),
+                ]
+            with m.Case(4):     # exit
+                m.d.comb += [
+                    acc_r.addr.eq(xu.acc_addr), par_r.addr.eq(xu.par_addr),
+                    acc_w.en.eq(xu.wr_en), acc_w.addr.eq(xu.wr_addr), acc_w.data.eq(xu.wr_data),
+                ]
+        m.d.comb += [
+            fu.mbase.eq(d.mbase), fu.groups.eq(d.groups), fu.width.eq(d.width),
+            fu.plane.eq(d.plane), fu.pheight.eq(d.pheight), fu.pwidth.eq(d.pwidth),
+            fu.pool.eq(d.pool), fu.prow.eq(d.prow), fu.static.eq(d.static), fu.leak.eq(d.leak),
+            fu.reset_zero.eq(d.reset_zero), fu.pbase.eq(d.pbase), fu.lanes_last.eq(d.lanes_last),
+            fu.mem_rdata.eq(mem_r.data), fu.i0_rdata.eq(i0_r.data), fu.par_rdata.eq(par_r.data),
+            xu.groups.eq(d.groups), xu.lanes_last.eq(d.lanes_last), xu.pbase.eq(d.pbase),
+            xu.acc_rdata.eq(acc_r.data), xu.par_rdata.eq(par_r.data),
+        ]
+        with m.If(phase == 3):
+            m.d.sync += [spk[layer].eq(spk[layer] + fu.spikes),
+                         pspk[layer].eq(pspk[layer] + fu.pooled)]
+            with m.If(fu.done):
+                m.d.sync += ev_count[layer].eq(fu.events)
+        with m.If(sc.op_valid):
+            m.d.sync += sop.eq(sop + sc.op_lanes)
+
+        # ------------------------------------------------------------ image receiver
+        img = self.image
+        img_accept = Signal()
+        n_total = Signal(16)
+        n_left = Signal(17)
+        steps_left = Signal(9)
+        w_idx = Signal(16)
+        in_entry = Signal(InputLayout(cfg))
+        word0 = Signal(32)
+        m.d.comb += [inp_w.addr.eq(w_idx), inp_w.data.eq(in_entry)]
+        m.d.comb += [in_entry.group.eq(word0[16:24]), in_entry.y.eq(word0[8:16]),
+                     in_entry.x.eq(word0[:8])]
+        with m.If(glob.static):
+            m.d.comb += [in_entry.mask.eq(C(1, P) << word0[24:29]),
+                         in_entry.value.eq(img.payload.data)]
+        with m.Else():
+            m.d.comb += [in_entry.mask.eq(img.payload.data), in_entry.value.eq(1)]
+        bad_field = Signal()
+        m.d.comb += bad_field.eq((word0[16:24] >= glob.in_groups) | (word0[8:16] >= glob.in_height)
+                                 | (word0[:8] >= glob.in_width)
+                                 | (glob.static & (word0[24:29] >= P)))
+        value_hi = img.payload.data[VALUE_BITS - 1:]
+        bad_value = Signal()
+        m.d.comb += bad_value.eq(Mux(glob.static,
+                                     (value_hi != 0) & (value_hi != (1 << (33 - VALUE_BITS)) - 1),
+                                     img.payload.data[P:] != 0))
+
+        res = self.result
+        u_k = Signal(16)
+        u_ready = Signal()
+        r_l = Signal(5)
+        m.d.comb += self.cycles.eq(cycles)
+
+        def goto_phase(kind):
+            m.d.sync += [counter.eq(0)]
+            m.next = kind
+
+        def finish_image():
+            m.d.sync += [u_k.eq(0), u_ready.eq(0), r_l.eq(0)]
+            m.next = "RESULT_HEAD"
+
+        m.d.comb += [self.busy.eq(~main_idle)]
+        with m.FSM(name="main"):
+            with m.State("IDLE"):
+                m.d.comb += [main_idle.eq(1), img.ready.eq(loader_idle),
+                             img_accept.eq(img.valid & loader_idle)]
+                m.d.sync += phase.eq(5)
+                with m.If(img_accept):
+                    m.d.sync += [n_total.eq(img.payload.data[:16]), n_left.eq(img.payload.data[:16]),
+                                 steps_left.eq(img.payload.data[16:24]), w_idx.eq(0),
+                                 step_start[0].eq(0)]
+                    hdr_ok = ((img.payload.data[24:] == IMAGE_MAGIC) & self.loaded
+                              & (img.payload.data[:16] <= cfg.input_depth)
+                              & Mux(glob.static, img.payload.data[16:24] == 0,
+                                    img.payload.data[16:24] == glob.t_max))
+                    with m.If(~hdr_ok):
+                        m.d.sync += self.errors.bad_image.eq(1)
+                        with m.If(~img.payload.last):
+                            m.next = "IMG_DRAIN"
+                    with m.Elif(glob.static):
+                        with m.If(img.payload.data[:16] == 0):
+                            with m.If(img.payload.last):
+                                m.next = "START"
+                            with m.Else():
+                                m.d.sync += self.errors.bad_image.eq(1)
+                                m.next = "IMG_DRAIN"
+                        with m.Elif(img.payload.last):
+                            m.d.sync += self.errors.bad_image.eq(1)
+                        with m.Else():
+                            m.next = "IMG_W0"
+                    with m.Else():
+                        with m.If(img.payload.last):
+                            m.d.sync += self.errors.bad_image.eq(1)
+                        with m.Else():
+                            m.d.sync += t.eq(0)
+                            m.next = "IMG_STEP"
+            with m.State("IMG_STEP"):
+                m.d.comb += [img.ready.eq(1), img_accept.eq(img.valid)]
+                with m.If(img.valid):
+                    cnt = img.payload.data[:16]
+                    m.d.sync += [steps_left.eq(steps_left - 1), t.eq(t + 1),
+                                 step_start[t + 1].eq(step_start[t] + cnt),
+                                 n_left.eq(n_left - cnt)]
+                    ok = (img.payload.data[24:] == STEP_MAGIC) & (cnt <= n_left)
+                    final = (steps_left == 1) & (cnt == 0)
+                    with m.If(~ok | (final & ((n_left != 0) | ~img.payload.last))
+                              | (~final & img.payload.last)):
+                        m.d.sync += self.errors.bad_image.eq(1)
+                        m.next = "IDLE"
+                        with m.If(~img.payload.last):
+                            m.next = "IMG_DRAIN"
+                    with m.Elif(final):
+                        m.next = "START"
+                    with m.Elif(cnt != 0):
+                        m.next = "IMG_W0"
+            with m.State("IMG_W0"):
+                m.d.comb += [img.ready.eq(1), img_accept.eq(img.valid)]
+                with m.If(img.valid):
+                    m.d.sync += word0.eq(img.payload.data)
+                    with m.If(img.payload.last):
+                        m.d.sync += self.errors.bad_image.eq(1)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "IMG_W1"
+            with m.State("IMG_W1"):
+                m.d.comb += [img.ready.eq(1), img_accept.eq(img.valid)]
+                with m.If(img.valid):
+                    m.d.comb += inp_w.en.eq(1)
+                    m.d.sync += w_idx.eq(w_idx + 1)
+                    end_of_step = w_idx + 1 == Mux(glob.static, n_total, step_start[t])
+                    end_of_image = end_of_step & (glob.static | (steps_left == 0))
+                    with m.If(bad_field | bad_value
+                              | (end_of_image != img.payload.last)):
+                        m.d.sync += self.errors.bad_image.eq(1)
+                        m.next = "IDLE"
+                        with m.If(~img.payload.last):
+                            m.next = "IMG_DRAIN"
+                    with m.Elif(end_of_image):
+                        m.next = "START"
+                    with m.Elif(end_of_step):
+                        m.next = "IMG_STEP"
+                    with m.Else():
+                        m.next = "IMG_W0"
+            with m.State("IMG_DRAIN"):
+                m.d.comb += [img.ready.eq(1), img_accept.eq(img.valid)]
+                with m.If(img.valid & img.payload.last):
+                    m.next = "IDLE"
+
+            # --- run: cycle counter counts every state from START to DECIDE ---
+            with m.State("START"):
+                m.d.sync += [cycles.eq(1), layer.eq(0), edge_i.eq(0), t.eq(0), sop.eq(0),
+                             n_inputs.eq(w_idx), phase.eq(0), counter.eq(0)]
+                for i in range(NL):
+                    m.d.sync += [spk[i].eq(0), pspk[i].eq(0)]
+                m.next = "SETUP"
+            with m.State("SETUP"):
+                # descriptor reads settle (layer -> d -> edge source -> src)
+                m.d.sync += [cycles.eq(cycles + 1), counter.eq(counter + 1)]
+                with m.If(counter == 2):
+                    m.d.sync += counter.eq(0)
+                    with m.Switch(phase):
+                        with m.Case(0):
+                            m.d.comb += init_start.eq(1)
+                            m.next = "INIT"
+                        with m.Case(1, 2):
+                            with m.If((phase == 2) & (d.static | (edge_i >= d.n_edges))):
+                                with m.If(d.output):
+                                    m.d.comb += xu.start.eq(1)
+                                    m.d.sync += phase.eq(4)
+                                    m.next = "EXIT"
+                                with m.Else():
+                                    m.d.comb += fu.start.eq(1)
+                                    m.d.sync += phase.eq(3)
+                                    m.next = "FIRE"
+                            with m.Else():
+                                m.d.comb += [fetch_start.eq(1), sc.start.eq(1)]
+                                m.next = "SCATTER"
+            with m.State("INIT"):
+                m.d.sync += [cycles.eq(cycles + 1)]
+                with m.If(~init_run & ~init_v):
+                    m.d.sync += counter.eq(counter + 1)
+                    with m.If(counter == PHASE_PAD["init"]):
+                        m.d.sync += counter.eq(0)
+                        with m.If(layer == glob.n_layers - 1):
+                            m.d.sync += layer.eq(0)
+                            with m.If(glob.static):
+                                m.d.sync += [phase.eq(1), edge_i.eq(0)]
+                            with m.Else():
+                                m.d.sync += [phase.eq(2), edge_i.eq(0), t.eq(1)]
+                        with m.Else():
+                            m.d.sync += layer.eq(layer + 1)
+                        m.next = "SETUP"
+            with m.State("SCATTER"):
+                m.d.sync += [cycles.eq(cycles + 1), counter.eq(counter + 1)]
+                with m.If((counter >= PHASE_FILL) & sc.idle & fetch_empty
+                          & ~p1_valid & ~p2_valid):
+                    m.d.sync += counter.eq(0)
+                    with m.If(phase == 1):
+                        m.d.sync += [phase.eq(2), t.eq(1), edge_i.eq(0)]
+                    with m.Else():
+                        m.d.sync += edge_i.eq(edge_i + 1)
+                    m.next = "SETUP"
+            with m.State("FIRE"):
+                m.d.sync += [cycles.eq(cycles + 1)]
+                with m.If(fu.done):
+                    m.d.sync += [layer.eq(layer + 1), edge_i.eq(0), phase.eq(2)]
+                    m.next = "SETUP"
+            with m.State("EXIT"):
+                m.d.sync += [cycles.eq(cycles + 1)]
+                with m.If(xu.done):
+                    m.next = "DECIDE"
+            with m.State("DECIDE"):
+                m.d.sync += [cycles.eq(cycles + 1)]
+                diff = Signal(signed(A + 3))
+                m.d.comb += diff.eq(xu.top1 - xu.top2)
+                stop = (t == glob.t_max) | (tau_en[t - 1] & (diff >= tau_value[t - 1]))
+                m.d.sync += out_class.eq(xu.index)
+                with m.If(stop):
+                    finish_image()
+                with m.Else():
+                    m.d.sync += [t.eq(t + 1), layer.eq(0), edge_i.eq(0), phase.eq(2),
+                                 counter.eq(0)]
+                    m.next = "SETUP"
+
+            # --- result words (not counted) ---
+            with m.State("RESULT_HEAD"):
+                m.d.sync += phase.eq(5)
+                m.d.comb += [res.valid.eq(1),
+                             res.payload.data.eq(Cat(out_class, t, C(RESULT_MAGIC, 8)))]
+                with m.If(res.ready):
+                    m.next = "RESULT_U"
+            with m.State("RESULT_U"):
+                m.d.comb += acc_r.addr.eq(u_k >> LB)
+                lane = Signal(signed(A))
+                m.d.comb += lane.eq(acc_r.data[u_k[:LB]])
+                m.d.sync += u_ready.eq(1)
+                m.d.comb += [res.valid.eq(u_ready), res.payload.data.eq(lane)]
+                with m.If(res.valid & res.ready):
+                    m.d.sync += [u_k.eq(u_k + 1), u_ready.eq(0)]
+                    with m.If(u_k == glob.classes - 1):
+                        m.next = "RESULT_SPIKES"
+                        with m.If(glob.n_layers == 1):
+                            m.next = "RESULT_CYCLES"
+            with m.State("RESULT_SPIKES"):
+                m.d.comb += [res.valid.eq(1),
+                             res.payload.data.eq(Mux(r_l[0], pspk[r_l[1:]], spk[r_l[1:]]))]
+                with m.If(res.ready):
+                    m.d.sync += r_l.eq(r_l + 1)
+                    with m.If(r_l == 2 * glob.n_layers - 3):
+                        m.next = "RESULT_CYCLES"
+            with m.State("RESULT_CYCLES"):
+                m.d.comb += [res.valid.eq(1), res.payload.data.eq(cycles)]
+                with m.If(res.ready):
+                    m.next = "RESULT_SOPS"
+            with m.State("RESULT_SOPS"):
+                m.d.comb += [res.valid.eq(1), res.payload.data.eq(sop), res.payload.last.eq(1)]
+                with m.If(res.ready):
+                    total = sum(spk[i] for i in range(NL))
+                    m.d.sync += [images_done.eq(images_done + 1),
+                                 sops_total.eq(sops_total + sop),
+                                 spikes_total.eq(spikes_total + total)]
+                    m.next = "IDLE"
         return m

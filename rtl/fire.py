@@ -1,0 +1,201 @@
+"""LIF fire unit: one membrane word per cycle, spikes, reset, precharge, fused max-pool."""
+
+from amaranth.hdl import *
+from amaranth.lib import wiring, data
+from amaranth.lib.wiring import In, Out
+
+from .config import DIM_BITS, ParamLayout
+
+__all__ = ["FireUnit"]
+
+
+def _popcount(value):
+    return sum(value[i] for i in range(len(value)))
+
+
+class FireUnit(wiring.Component):
+    """Walk a layer's membrane words window by window and fire them.
+
+    For every word: ``V_pre = V (+ I0)``, spike where ``V_pre >= theta``, reset,
+    write back ``L(V) + b`` (the precharge of the next timestep; ``b = 0`` for the
+    static first layer, whose bias is in I0). With a pool kernel ``k > 1`` the
+    words of each ``k x k`` window are walked together and one event with the OR
+    of their masks is emitted per pooled position; else one event per word.
+    Only non-empty masks make events.
+
+    The memories belong to the core: this unit drives their addresses and takes
+    their read data one cycle later.
+
+    Members
+    -------
+    start : In(1)
+        Pulse: begin walking the layer described by the field inputs.
+    done : Out(1)
+        High from the cycle after the last write until the next start.
+    mem_addr, i0_addr, par_addr : Out
+        Read addresses (membrane, I0, parameter memories).
+    mem_rdata, i0_rdata, par_rdata : In
+    wr_en, wr_addr, wr_data : Out
+        Membrane write-back.
+    ev_en, ev_index, ev_mask, ev_group, ev_y, ev_x, ev_wpos : Out
+        Event write: the ``ev_index``-th event of this pass.
+    spikes, pooled : Out
+        Spikes fired and pooled spikes emitted in this cycle.
+    events : Out(16)
+        Events emitted so far in this pass.
+    """
+
+    def __init__(self, config):
+        self.config = config
+        P = config.lanes
+        B = config.membrane_bits
+        ma = config.membrane_addr_bits
+        super().__init__({
+            "start": In(1), "done": Out(1),
+            "mbase": In(ma), "groups": In(DIM_BITS), "width": In(DIM_BITS),
+            "plane": In(16), "pheight": In(DIM_BITS), "pwidth": In(DIM_BITS),
+            "pool": In(4), "prow": In(16), "static": In(1), "leak": In(5),
+            "reset_zero": In(1), "pbase": In(config.param_addr_bits),
+            "lanes_last": In(config.lane_bits + 1),
+            "mem_addr": Out(ma), "i0_addr": Out(ma), "par_addr": Out(config.param_addr_bits),
+            "mem_rdata": In(data.ArrayLayout(signed(B), P)),
+            "i0_rdata": In(data.ArrayLayout(signed(B), P)),
+            "par_rdata": In(ParamLayout(config)),
+            "wr_en": Out(1), "wr_addr": Out(ma), "wr_data": Out(data.ArrayLayout(signed(B), P)),
+            "ev_en": Out(1), "ev_index": Out(16), "ev_mask": Out(P), "ev_group": Out(DIM_BITS),
+            "ev_y": Out(DIM_BITS), "ev_x": Out(DIM_BITS), "ev_wpos": Out(16),
+            "spikes": Out(range(P + 1)), "pooled": Out(range(P + 1)),
+            "events": Out(16),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self.config
+        P = config.lanes
+        B = config.membrane_bits
+        ma = config.membrane_addr_bits
+
+        # --- address walker: g, py, px, dy, dx ---
+        run = Signal()
+        g = Signal(DIM_BITS)
+        py = Signal(DIM_BITS)
+        px = Signal(DIM_BITS)
+        dy = Signal(4)
+        dx = Signal(4)
+        a_g = Signal(ma)
+        a_row = Signal(ma)
+        a_win = Signal(ma)
+        a_dy = Signal(ma)
+        a = Signal(ma)
+        wpos = Signal(16)
+        last_dx = Signal()
+        last_dy = Signal()
+        last_px = Signal()
+        last_py = Signal()
+        last_g = Signal()
+        m.d.comb += [
+            last_dx.eq(dx == self.pool - 1), last_dy.eq(dy == self.pool - 1),
+            last_px.eq(px == self.pwidth - 1), last_py.eq(py == self.pheight - 1),
+            last_g.eq(g == self.groups - 1),
+            self.mem_addr.eq(a), self.i0_addr.eq(a - self.mbase),
+            self.par_addr.eq(self.pbase + g),
+        ]
+        with m.If(self.start):
+            m.d.sync += [
+                run.eq(1), g.eq(0), py.eq(0), px.eq(0), dy.eq(0), dx.eq(0), wpos.eq(0),
+                a_g.eq(self.mbase), a_row.eq(self.mbase), a_win.eq(self.mbase),
+                a_dy.eq(self.mbase), a.eq(self.mbase),
+            ]
+        with m.Elif(run):
+            with m.If(~last_dx):
+                m.d.sync += [dx.eq(dx + 1), a.eq(a + 1)]
+            with m.Elif(~last_dy):
+                m.d.sync += [dx.eq(0), dy.eq(dy + 1), a_dy.eq(a_dy + self.width),
+                             a.eq(a_dy + self.width)]
+            with m.Else():
+                m.d.sync += [dx.eq(0), dy.eq(0), wpos.eq(wpos + 1)]
+                with m.If(~last_px):
+                    m.d.sync += [px.eq(px + 1), a_win.eq(a_win + self.pool),
+                                 a_dy.eq(a_win + self.pool), a.eq(a_win + self.pool)]
+                with m.Elif(~last_py):
+                    m.d.sync += [px.eq(0), py.eq(py + 1)]
+                    nxt = a_row + self.prow
+                    m.d.sync += [a_row.eq(nxt), a_win.eq(nxt), a_dy.eq(nxt), a.eq(nxt)]
+                with m.Elif(~last_g):
+                    m.d.sync += [px.eq(0), py.eq(0), g.eq(g + 1)]
+                    nxt = a_g + self.plane
+                    m.d.sync += [a_g.eq(nxt), a_row.eq(nxt), a_win.eq(nxt), a_dy.eq(nxt),
+                                 a.eq(nxt)]
+                with m.Else():
+                    m.d.sync += run.eq(0)
+
+        # --- pipeline: 1 read data, 2 spike and reset, 3 leak, 4 precharge write ---
+        Tag = data.StructLayout({
+            "valid": 1, "addr": ma, "lanes": P, "win_last": 1,
+            "group": DIM_BITS, "py": DIM_BITS, "px": DIM_BITS, "wpos": 16})
+        tag0 = Signal(Tag)
+        lanes = Signal(P)
+        m.d.comb += lanes.eq(Mux(last_g, (C(1, P + 1) << self.lanes_last) - 1, (1 << P) - 1))
+        m.d.sync += [
+            tag0.valid.eq(run), tag0.addr.eq(a), tag0.lanes.eq(lanes),
+            tag0.win_last.eq(last_dx & last_dy), tag0.group.eq(g), tag0.py.eq(py),
+            tag0.px.eq(px), tag0.wpos.eq(wpos),
+        ]
+        W = B + 2
+        tag1 = Signal(Tag)
+        vpre = Signal(data.ArrayLayout(signed(W), P))
+        theta1 = Signal(data.ArrayLayout(signed(B), P))
+        bias1 = Signal(data.ArrayLayout(signed(config.acc_bits), P))
+        m.d.sync += [tag1.eq(tag0), theta1.eq(self.par_rdata.theta),
+                     bias1.eq(self.par_rdata.bias)]
+        for i in range(P):
+            m.d.sync += vpre[i].eq(self.mem_rdata[i] + Mux(self.static, self.i0_rdata[i], 0))
+
+        tag2 = Signal(Tag)
+        vnew = Signal(data.ArrayLayout(signed(W), P))
+        bias2 = Signal.like(bias1)
+        mask = Signal(P)
+        fired = Signal(P)
+        for i in range(P):
+            m.d.comb += fired[i].eq((vpre[i] >= theta1[i]) & tag1.lanes[i])
+            with m.If(~fired[i]):
+                m.d.sync += vnew[i].eq(vpre[i])
+            with m.Elif(self.reset_zero):
+                m.d.sync += vnew[i].eq(0)
+            with m.Else():
+                m.d.sync += vnew[i].eq(vpre[i] - theta1[i])
+        m.d.sync += [tag2.eq(tag1), bias2.eq(bias1), mask.eq(fired)]
+
+        tag3 = Signal(Tag)
+        leaked = Signal(data.ArrayLayout(signed(W), P))
+        bias3 = Signal.like(bias1)
+        for i in range(P):
+            m.d.sync += leaked[i].eq(Mux(self.leak == 0, vnew[i], vnew[i] - (vnew[i] >> self.leak)))
+        m.d.sync += [tag3.eq(tag2), bias3.eq(bias2)]
+
+        m.d.comb += [self.wr_en.eq(tag3.valid), self.wr_addr.eq(tag3.addr)]
+        for i in range(P):
+            m.d.comb += self.wr_data[i].eq(leaked[i] + Mux(self.static, 0, bias3[i]))
+
+        # --- events (from stage 2) ---
+        acc = Signal(P)
+        merged = Signal(P)
+        count = Signal(16)
+        m.d.comb += [
+            merged.eq(acc | mask),
+            self.spikes.eq(Mux(tag2.valid, _popcount(mask), 0)),
+            self.ev_en.eq(tag2.valid & tag2.win_last & (merged != 0)),
+            self.pooled.eq(Mux(self.ev_en, _popcount(merged), 0)),
+            self.ev_index.eq(count), self.ev_mask.eq(merged), self.ev_group.eq(tag2.group),
+            self.ev_y.eq(tag2.py), self.ev_x.eq(tag2.px), self.ev_wpos.eq(tag2.wpos),
+            self.events.eq(count),
+        ]
+        with m.If(tag2.valid):
+            m.d.sync += acc.eq(Mux(tag2.win_last, 0, merged))
+        with m.If(self.ev_en):
+            m.d.sync += count.eq(count + 1)
+        with m.If(self.start):
+            m.d.sync += [acc.eq(0), count.eq(0)]
+        m.d.comb += self.done.eq(~run & ~tag0.valid & ~tag1.valid & ~tag2.valid & ~tag3.valid
+                                 & ~self.start)
+        return m
