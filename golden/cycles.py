@@ -8,9 +8,9 @@ fixes them.
 
 import numpy as np
 
-C_START = 4   # per image: start-up and pipeline fill before init
-C_PHASE = 3   # per phase change (scatter -> fire, fire -> next scatter, input scatter end)
-C_EXIT = 2    # per timestep: top-1/top-2 compare and exit decision
+C_START = 1   # per image: the start state
+C_PHASE = 12  # per phase: descriptor read (3), pipeline fill and drain (9)
+C_EXIT = 12   # per timestep: descriptor read, top-1/top-2 tree (fixed 5 levels), decision
 
 
 def groups(channels, lanes):
@@ -34,15 +34,27 @@ def i0_words(image, lanes):
 def image_cycles(image, lanes, input_scatter, scatter, exit_t):
     """Cycles per sample.
 
+    Phases: init of every layer (the static first layer's I0 with it), the static
+    input scatter, then per timestep one scatter phase per input edge of every layer
+    (none for the static first layer: its current is I0), a fire phase per spiking
+    layer and the exit phase. Each costs its work plus C_PHASE (C_EXIT for exit).
+
     input_scatter: int [N] static-input scatter cycles (sum over non-zero inputs of
     nvalid * G_out0); scatter: int [N, T_max, n_layers] scatter cycles per layer
     per timestep (zero after exit); exit_t: int [N].
     """
     input_scatter = np.asarray(input_scatter, dtype=np.int64)
     exit_t = np.asarray(exit_t, dtype=np.int64)
-    init = sum(layer_words(l, lanes) for l in image.layers) + i0_words(image, lanes)
-    per_t = sum(2 * C_PHASE + layer_words(l, lanes) for l in image.layers if l.spiking)
-    per_t += C_PHASE + groups(image.output.shape[0], lanes) + C_EXIT
+    static = image.input.kind == "static"
+    init = sum(layer_words(l, lanes) + C_PHASE for l in image.layers if l.kind != "maxpool")
+    per_t = 0
+    for i, l in enumerate(image.layers):
+        if l.kind == "maxpool":
+            continue
+        edges = 0 if static and i == 0 else len(l.inputs)   # one scatter phase per edge
+        per_t += edges * C_PHASE
+        per_t += layer_words(l, lanes) + C_PHASE if l.spiking else 0
+    per_t += groups(image.output.shape[0], lanes) + C_EXIT
     total = C_START + init + exit_t * per_t + np.asarray(scatter, dtype=np.int64).sum(axis=(1, 2))
     if image.input.kind == "static":
         total = total + input_scatter + C_PHASE

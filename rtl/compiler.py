@@ -20,6 +20,9 @@ def _manifest_arrays(image):
     """The manifest dict and the arrays mapping of a model image."""
     if isinstance(image, tuple):
         return image
+    if hasattr(image, "layers") and hasattr(image, "input"):
+        from atsnn.golden.image import to_manifest
+        return to_manifest(image)
     manifest = getattr(image, "manifest", None)
     arrays = getattr(image, "arrays", None)
     if manifest is None or arrays is None:
@@ -118,6 +121,13 @@ class Plan:
                               f"exceed 15")
                     if edge["stride"] not in (1, 2, 4, 8):
                         _fail(f"layer {name!r}: stride {edge['stride']} is not 1, 2, 4 or 8")
+                    for n_in, n_out in ((edge["src_shape"][1], H), (edge["src_shape"][2], W)):
+                        if not _every_input_reaches(n_in, n_out, edge["k"], edge["stride"],
+                                                    edge["pad"]):
+                            _fail(f"layer {name!r}: some input rows or columns of "
+                                  f"{e['source']!r} reach no output (kernel {edge['k']}, "
+                                  f"stride {edge['stride']}, padding {edge['pad']}); the "
+                                  f"scatter unit needs every input position to reach one")
                 if src_hw is None and self.static:
                     hw["static"] = True
                 hw["edges"].append(edge)
@@ -207,6 +217,13 @@ class Plan:
         return names
 
 
+def _every_input_reaches(n_in, n_out, k, s, p):
+    for y in range(n_in):
+        if not any((y + p - ky) % s == 0 and 0 <= (y + p - ky) // s < n_out for ky in range(k)):
+            return False
+    return True
+
+
 def plan(image, config=None):
     """Map a model image onto the hardware, or raise AtsnnError saying what does not fit."""
     if config is None:
@@ -219,13 +236,13 @@ def plan(image, config=None):
 
 def _check_bounds(p, image):
     """Refuse a layer whose membrane bound needs more bits than the hardware has."""
-    try:
-        from atsnn.golden.image import layer_bound_bits
-    except ImportError:
+    if isinstance(image, tuple):
         return
+    from atsnn.golden.image import layer_bound_bits
+    need = layer_bound_bits(image)
     config = p.config
     for hw in p.layers:
-        bits = layer_bound_bits(image, hw["name"])
+        bits = need[hw["name"]]
         limit = config.acc_bits if hw["kind"] == "output" else config.membrane_bits
         if bits > limit:
             _fail(f"layer {hw['name']!r} needs {bits} membrane bits, the hardware has "
@@ -243,13 +260,15 @@ def _const(layout, fields):
         if isinstance(lay, data.StructLayout):
             out = 0
             for name, field in lay:
-                out |= pack(field.shape, value.get(name, 0)) << field.offset
+                blank = {} if isinstance(field.shape, data.StructLayout) else 0
+                out |= pack(field.shape, value.get(name, blank)) << field.offset
             return out
         if isinstance(lay, data.ArrayLayout):
             out = 0
             width = Shape.cast(lay.elem_shape).width
+            blank = {} if isinstance(lay.elem_shape, data.StructLayout) else 0
             for i in range(lay.length):
-                out |= pack(lay.elem_shape, value[i] if i < len(value) else 0) << (i * width)
+                out |= pack(lay.elem_shape, value[i] if i < len(value) else blank) << (i * width)
             return out
         width = Shape.cast(lay).width
         value = int(value)
@@ -396,6 +415,10 @@ def encode_input(image, x, config=None):
         if x.shape != shape:
             raise AtsnnError(f"input shape {x.shape} is not the model's {shape}")
         values = x.astype(np.int64).reshape(C, H, W) - int(p.manifest["input"].get("zero_point", 0))
+        lim = 1 << (VALUE_BITS - 1)
+        if values.size and (values.min() < -lim or values.max() >= lim):
+            raise AtsnnError(f"input values {values.min()}..{values.max()} exceed the "
+                             f"hardware's {VALUE_BITS}-bit signed inputs")
         cs, ys, xs = np.nonzero(values)
         for c, yy, xx in zip(cs, ys, xs):
             words += [int(xx) | int(yy) << 8 | int(c // P) << 16 | int(c % P) << 24,

@@ -68,9 +68,9 @@ class HwConfig:
     max_layers: int = 8
 
     def __post_init__(self):
-        if not isinstance(self.lanes, int) or self.lanes <= 0 or self.lanes & (self.lanes - 1) \
+        if not isinstance(self.lanes, int) or self.lanes < 2 or self.lanes & (self.lanes - 1) \
                 or self.lanes > 32:
-            raise TypeError(f"Lane count must be a power of two from 1 to 32, not {self.lanes!r}")
+            raise TypeError(f"Lane count must be a power of two from 2 to 32, not {self.lanes!r}")
         if not isinstance(self.membrane_bits, int) or not 4 <= self.membrane_bits <= 32:
             raise TypeError(f"Membrane width must be an integer from 4 to 32, not "
                             f"{self.membrane_bits!r}")
@@ -91,7 +91,7 @@ class HwConfig:
     @property
     def lane_bits(self):
         """Bits of a lane index."""
-        return max(1, (self.lanes - 1).bit_length()) if self.lanes > 1 else 0
+        return (self.lanes - 1).bit_length()
 
     @property
     def weight_addr_bits(self):

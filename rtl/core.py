@@ -17,11 +17,11 @@ __all__ = ["Accelerator", "PHASE_FILL", "PHASE_PAD"]
 
 #: Cycles a scatter phase waits before it may end: the latency from its start
 #: to its first operation, so an empty phase costs what a busy one adds.
-PHASE_FILL = 6
+PHASE_FILL = 8
 
 #: Extra cycles after a unit is done, per phase kind, so that every phase costs
 #: ``work + C_PHASE`` (see golden/cycles.py).
-PHASE_PAD = {"init": 3, "scatter": 0, "fire": 0}
+PHASE_PAD = {"init": 7, "fire": 4}
 
 
 class Accelerator(wiring.Component):
@@ -638,8 +638,11 @@ class Accelerator(wiring.Component):
             with m.State("FIRE"):
                 m.d.sync += [cycles.eq(cycles + 1)]
                 with m.If(fu.done):
-                    m.d.sync += [layer.eq(layer + 1), edge_i.eq(0), phase.eq(2)]
-                    m.next = "SETUP"
+                    m.d.sync += counter.eq(counter + 1)
+                    with m.If(counter == PHASE_PAD["fire"]):
+                        m.d.sync += [layer.eq(layer + 1), edge_i.eq(0), phase.eq(2),
+                                     counter.eq(0)]
+                        m.next = "SETUP"
             with m.State("EXIT"):
                 m.d.sync += [cycles.eq(cycles + 1)]
                 with m.If(xu.done):

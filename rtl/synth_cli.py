@@ -1,0 +1,107 @@
+"""``atsnn synth``: synthesize the accelerator for an FPGA and print what it costs.
+
+Registered by :mod:`atsnn.rtl.cli` through :func:`add_synth_command`; also runs
+alone as ``python -m atsnn.rtl.synth_cli``.
+"""
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from atsnn import AtsnnError
+from .config import HwConfig
+from .synth import TARGETS, build_design, synthesize
+
+__all__ = ["add_synth_command", "add_config_arguments", "config_from_args", "main"]
+
+
+def add_config_arguments(parser):
+    """One ``--field-name`` flag per integer :class:`HwConfig` field."""
+    group = parser.add_argument_group("hardware parameters (HwConfig)")
+    for field in dataclasses.fields(HwConfig):
+        group.add_argument(f"--{field.name.replace('_', '-')}", dest=f"hw_{field.name}",
+                           type=int, default=None, metavar="N",
+                           help=f"default {field.default}")
+
+
+def config_from_args(args):
+    values = {f.name: getattr(args, f"hw_{f.name}") for f in dataclasses.fields(HwConfig)
+              if getattr(args, f"hw_{f.name}", None) is not None}
+    try:
+        return HwConfig(**values)
+    except TypeError as exc:
+        raise AtsnnError(f"bad hardware parameter: {exc}") from None
+
+
+def format_result(r):
+    """Human-readable summary of a :func:`synthesize` result."""
+    lines = [f"target   {r['target']}" + (f" ({r['device']})" if "device" in r else "")]
+    if r["target"] == "ecp5":
+        a = r["available"]
+        lines += [f"LUT4     {r['luts']} / {a['luts']} (LUT RAM: {r['lutram_luts']} LUT4s)",
+                  f"FF       {r['ffs']} / {a['ffs']}",
+                  f"DP16KD   {r['brams']} / {a['brams']}",
+                  f"MULT18   {r['dsps']} / {a['dsps']}",
+                  f"Fmax     {r['fmax_mhz']} MHz "
+                  f"({'meets' if r['timing_met'] else 'misses'} {r['freq_target_mhz']} MHz)",
+                  f"critical {r['critical_path']}"]
+    else:
+        lines += [f"LUT4     {r['luts']}", f"FF       {r['ffs']}",
+                  f"memory   {r['memory_bits']} bits", f"mul      {r['multipliers']}"]
+    for name, where in sorted(r["memories"].items()):
+        lines.append(f"memory   {name}: {where}")
+    lines.append(f"seconds  " + ", ".join(f"{k} {v}" for k, v in r["seconds"].items()))
+    return "\n".join(lines)
+
+
+def run_synth(args):
+    config = config_from_args(args)
+    design, kind = build_design(config, args.top)
+    out = args.out or f"build/synth/{args.target}-p{config.lanes}"
+    result = synthesize(design, args.target, out, freq_mhz=args.freq, seed=args.seed,
+                        timeout=args.timeout, config=config)
+    result["design"] = kind
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_result(result))
+        print(f"files    {out}/")
+    return 0
+
+
+def add_synth_command(subparsers):
+    p = subparsers.add_parser(
+        "synth", help="synthesize for an FPGA, report resources and Fmax",
+        description="Emit the Verilog, synthesize with Yosys and (ecp5) place and route "
+                    "with nextpnr for an LFE5U-85F; report LUTs, FFs, block RAMs, DSPs, "
+                    "Fmax and the critical path.")
+    p.add_argument("--target", choices=TARGETS, default="ecp5")
+    p.add_argument("--top", choices=("auto", "top", "core"), default="auto",
+                   help="AXI wrapper (top), bare core, or the wrapper when it exists (auto)")
+    p.add_argument("--freq", type=float, default=100, metavar="MHZ",
+                   help="clock target for nextpnr (default 100)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="limit for each tool run, in seconds")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="work directory (default build/synth/TARGET-pLANES)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_config_arguments(p)
+    p.set_defaults(func=run_synth)
+    return p
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="atsnn")
+    add_synth_command(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["synth", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return args.func(args)
+    except AtsnnError as exc:
+        print(f"atsnn synth: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

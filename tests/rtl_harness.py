@@ -1,0 +1,188 @@
+"""Shared helpers of the core tests: random small networks, and a run of the
+Accelerator core in Amaranth's simulator compared with the golden model."""
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from atsnn.golden import image as gi
+from atsnn.golden import engine
+from atsnn.rtl.config import HwConfig
+from atsnn.rtl.core import Accelerator
+from atsnn.rtl.compiler import compile_model, encode_input, decode_result, plan
+
+SMALL = HwConfig(lanes=4, weight_depth=1024, membrane_depth=512, event_depth=256,
+                 input_depth=256, i0_depth=256, param_depth=32, out_depth=4, t_max=4,
+                 max_layers=5)
+
+
+async def stream_put(ctx, stream, words):
+    for i, w in enumerate(words):
+        ctx.set(stream.valid, 1)
+        ctx.set(stream.payload, {"data": int(w), "last": int(i == len(words) - 1)})
+        await ctx.tick().until(stream.ready)
+    ctx.set(stream.valid, 0)
+
+
+async def stream_get_packet(ctx, stream, limit=100000):
+    words = []
+    ctx.set(stream.ready, 1)
+    while True:
+        payload, = await ctx.tick().sample(stream.payload).until(stream.valid)
+        words.append(int(payload.data))
+        if payload.last:
+            break
+        if len(words) > limit:
+            raise AssertionError("result stream did not end")
+    ctx.set(stream.ready, 0)
+    return words
+
+
+def run_core(image, inputs, config=SMALL, extra=None):
+    """Load `image`, run every sample of `inputs`; returns (decoded results, dut state)."""
+    dut = Accelerator(config)
+    p = plan(image, config)
+    load = compile_model(image, config)
+    results = []
+    state = {}
+
+    async def bench(ctx):
+        await stream_put(ctx, dut.load, load)
+        for _ in range(4):
+            await ctx.tick()
+        state["loaded"] = ctx.get(dut.loaded)
+        state["errors"] = ctx.get(dut.errors)
+        if not state["loaded"]:
+            return
+        for x in inputs:
+            await stream_put(ctx, dut.image, encode_input(p, x))
+            words = await stream_get_packet(ctx, dut.result)
+            results.append(decode_result(words, p))
+        state["images_done"] = ctx.get(dut.images_done)
+        if extra is not None:
+            await extra(ctx, dut, p)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return results, state
+
+
+def compare(image, inputs, results, lanes):
+    """Assert the core's results equal the golden model's, exactly."""
+    g = engine.run(image, np.asarray(inputs), lanes=lanes)
+    names = [l.name for l in image.layers]
+    for i, r in enumerate(results):
+        where = f"sample {i}"
+        assert r["class"] == g.pred[i], where
+        assert r["exit_t"] == g.exit_t[i], where
+        np.testing.assert_array_equal(r["u"], g.u[i], err_msg=where)
+        for name, count in r["spikes"].items():
+            assert count == g.spikes[i, :, names.index(name)].sum(), f"{where} layer {name}"
+        assert r["sops"] == g.sops[i] + g.first_layer_macs[i], where
+        assert r["cycles"] == g.cycles[i], f"{where}: cycles {r['cycles']} != {g.cycles[i]}"
+    return g
+
+
+# ---------------------------------------------------------------- random networks
+
+def _w(rng, shape, lo=-6, hi=7):
+    return rng.integers(lo, hi, size=shape).astype(np.int64)
+
+
+def _spiking(rng, name, kind, inputs, c):
+    return gi.spiking_layer(name, kind, inputs, bias=_w(rng, c, -3, 5),
+                            theta=rng.integers(3, 12, size=c),
+                            leak_shift=int(rng.choice([0, 0, 1, 2, 3])),
+                            reset=str(rng.choice(["subtract", "zero"])))
+
+
+def _tau(rng, t_max):
+    return [None if rng.random() < 0.3 else int(rng.integers(-1, 12)) for _ in range(t_max - 1)]
+
+
+def linear_events_net(rng, t_max=3):
+    n_in = int(rng.integers(3, 10))
+    h = int(rng.integers(2, 10))
+    k = int(rng.integers(2, 6))
+    layers = [
+        _spiking(rng, "fc1", "linear", [gi.linear_edge("input", _w(rng, (h, n_in)))], h),
+        gi.output_layer("out", [gi.linear_edge("fc1", _w(rng, (k, h)))], bias=_w(rng, k, -2, 3)),
+    ]
+    image = gi.build("lin", gi.Input(kind="events", shape=(n_in,), bits=1), layers, t_max,
+                     tau=_tau(rng, t_max))
+    return image
+
+
+def event_inputs(rng, image, n, density=0.4):
+    shape = (n, image.t_max) + tuple(image.input.shape)
+    return (rng.random(shape) < density).astype(np.uint8)
+
+
+def static_inputs(rng, image, n, density=0.5):
+    shape = (n,) + tuple(image.input.shape)
+    x = rng.integers(0, 1 << image.input.bits, size=shape)
+    return (x * (rng.random(shape) < density)).astype(np.int64)
+
+
+def static_linear_net(rng, t_max=3):
+    c, hw = int(rng.integers(1, 3)), int(rng.integers(2, 4))
+    n_in = c * hw * hw
+    h = int(rng.integers(3, 9))
+    k = int(rng.integers(2, 6))
+    layers = [
+        _spiking(rng, "fc1", "linear", [gi.linear_edge("input", _w(rng, (h, n_in), -3, 4))], h),
+        gi.output_layer("out", [gi.linear_edge("fc1", _w(rng, (k, h)))], bias=_w(rng, k, -2, 3)),
+    ]
+    layers[0].theta = rng.integers(10, 60, size=h)
+    return gi.build("slin", gi.Input(kind="static", shape=(c, hw, hw), bits=4,
+                                     zero_point=int(rng.integers(0, 3))),
+                    layers, t_max, tau=_tau(rng, t_max))
+
+
+def conv_net(rng, static=False, pool=False, residual=False, t_max=3):
+    """input [C, H, W] -> conv (k, stride, pad) [-> maxpool 2] [-> conv with a
+    residual edge] -> linear -> output."""
+    cin = int(rng.integers(1, 3))
+    hw = int(rng.choice([4, 6]))
+    k = int(rng.choice([1, 3])) if not static else 3
+    stride = 1 if pool or residual or k == 1 else int(rng.choice([1, 2]))
+    pad = (k - 1) // 2 if stride == 1 else 1
+    c1 = int(rng.integers(2, 7))
+    lo, hi = (-3, 4) if static else (-6, 7)
+    conv1 = _spiking(rng, "conv1", "conv",
+                     [gi.conv_edge("input", _w(rng, (c1, cin, k, k), lo, hi), stride, pad)], c1)
+    if static:
+        conv1.theta = rng.integers(10, 60, size=c1)
+    layers = [conv1]
+    src = "conv1"
+    size = (hw + 2 * pad - k) // stride + 1
+    if pool:
+        layers.append(gi.maxpool_layer("pool1", "conv1", 2))
+        src, size = "pool1", size // 2
+    if residual:
+        c2 = int(rng.integers(2, 6))
+        edges = [gi.conv_edge(src, _w(rng, (c2, c1, 3, 3)), 1, 1),
+                 gi.conv_edge(src, _w(rng, (c2, c1, 1, 1)), 1, 0)]
+        if not static and not pool:
+            edges[1] = gi.conv_edge("input", _w(rng, (c2, cin, 1, 1)), 1, 0)
+        layers.append(_spiking(rng, "conv2", "conv", edges, c2))
+        src = "conv2"
+        c1 = c2
+    h = int(rng.integers(3, 8))
+    n_cls = int(rng.integers(2, 5))
+    layers.append(_spiking(rng, "fc1", "linear",
+                           [gi.linear_edge(src, _w(rng, (h, c1 * size * size)))], h))
+    layers.append(gi.output_layer("out", [gi.linear_edge("fc1", _w(rng, (n_cls, h)))],
+                                  bias=_w(rng, n_cls, -2, 3)))
+    if static:
+        inp = gi.Input(kind="static", shape=(cin, hw, hw), bits=3)
+    else:
+        inp = gi.Input(kind="events", shape=(cin, hw, hw), bits=1)
+    return gi.build("conv", inp, layers, t_max, tau=_tau(rng, t_max))
+
+
+def inputs_for(rng, image, n):
+    if image.input.kind == "static":
+        return static_inputs(rng, image, n)
+    return event_inputs(rng, image, n)
