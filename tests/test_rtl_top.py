@@ -1,7 +1,6 @@
 """The AXI wrapper's registers and streams in Amaranth's simulator, around the
 stand-in core (whose behaviour is known exactly)."""
 
-import pytest
 from amaranth.sim import Simulator
 
 from atsnn.rtl.axi_lite import OKAY, SLVERR
@@ -162,9 +161,3 @@ def test_tau_override_value_enable_and_byte_strobes():
         assert await axil_write(ctx, axi, e2, 0) == OKAY
         assert await axil_read(ctx, axi, e2) == (0, OKAY)
     simulate(bench)
-
-
-@pytest.mark.filterwarnings("ignore:.*created but never used")
-def test_bad_config_is_refused():
-    with pytest.raises(TypeError, match="HwConfig"):
-        AtsnnTop("lanes=4")

