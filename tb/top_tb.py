@@ -20,7 +20,7 @@ import numpy as np
 import cocotb
 from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
-from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
+from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame,
                            AxiStreamSink, AxiStreamSource)
 
@@ -101,8 +101,9 @@ class ModelWork:
                 "scatter_cycles": int(gold.scatter_cycles[i].sum()
                                       + gold.input_scatter_cycles[i]),
             })
+        spiking = [layer.name for layer in self.image.layers if layer.spiking]
         for exp in self.expected:
-            exp["spikes_total"] = sum(exp["spikes"][n] for n in self.plan.spike_names if n)
+            exp["spikes_total"] = sum(exp["spikes"][n] for n in spiking)
 
     def check(self, index, words):
         """Compare one image's result words with the golden model: (mismatches, decoded)."""
@@ -192,8 +193,14 @@ class TopDriver:
         for i in indices:
             await self.image.send(AxiStreamFrame(work.images[i]))
         results = []
-        for _ in indices:
-            frame = await with_timeout(self.result.recv(), timeout_cycles * CLOCK_NS, "ns")
+        for i in indices:
+            try:
+                frame = await with_timeout(self.result.recv(), timeout_cycles * CLOCK_NS, "ns")
+            except SimTimeoutError:
+                status = await self.read("STATUS")
+                raise AssertionError(
+                    f"{work.name}: no result for image {i} within {timeout_cycles} cycles "
+                    f"(STATUS {status:#x}, {len(results)} of {len(indices)} results)") from None
             results.append(list(frame.tdata))
         return results
 
@@ -289,9 +296,11 @@ async def abort_and_recover(tb, plan, work, how):
     await tb.send_load(work.load_words)
     await tb.image.send(AxiStreamFrame(work.images[0]))
     await tb.image.wait()
-    await ClockCycles(tb.dut.clk, max(2, work.max_cycles(0) // 8))
+    await ClockCycles(tb.dut.clk, max(1, work.expected[0]["cycles"] // 3))
     status = await tb.read("STATUS")
     busy = bool(status & STATUS_BUSY)
+    if plan["core"] != "standin":
+        assert busy, f"image 0 ({work.expected[0]['cycles']} cycles) not busy at the reset"
     if how == "pin":
         await tb.reset()
     else:
