@@ -257,7 +257,7 @@ class Accelerator(wiring.Component):
 
         layer = Signal(4)
         phase = Signal(3)       # 0 init, 1 input scatter, 2 scatter, 3 fire, 4 exit, 5 idle
-        edge_i = Signal(1)
+        edge_i = Signal(2)
         t = Signal(8)
         d = Signal(Desc)
         m.d.comb += [desc_r.addr.eq(layer), d.eq(desc_r.data)]
