@@ -1,0 +1,206 @@
+"""Block tests of the accelerator in Amaranth's simulator, and the compiler's checks."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from atsnn import AtsnnError
+from atsnn.rtl.config import HwConfig
+from atsnn.rtl.exit import ExitUnit
+from atsnn.rtl.scatter import SpikeScatter
+from atsnn.rtl.compiler import compile_model, encode_input, plan
+from atsnn.rtl.core import Accelerator
+
+from rtl_harness import (SMALL, stream_put, stream_get_packet, linear_events_net,
+                         conv_net, event_inputs, run_core)
+
+
+def test_config_checks():
+    with pytest.raises(TypeError, match="Lane count"):
+        HwConfig(lanes=12)
+    with pytest.raises(TypeError, match="Accumulator width"):
+        HwConfig(membrane_bits=24, acc_bits=16)
+    with pytest.raises(TypeError, match="weight_depth"):
+        HwConfig(weight_depth=0)
+
+
+def test_exit_unit_top2_lowest_index_on_ties():
+    cfg = HwConfig(lanes=4)
+    rng = np.random.default_rng(3)
+    dut = ExitUnit(cfg)
+    cases = []
+    for _ in range(12):
+        k = int(rng.integers(2, 12))
+        acc = rng.integers(-5, 5, size=k)          # small range: many ties
+        bias = rng.integers(-2, 3, size=k)
+        cases.append((acc, bias))
+
+    async def bench(ctx):
+        for acc, bias in cases:
+            k = len(acc)
+            groups = -(-k // 4)
+            pad = groups * 4 - k
+            acc_w = np.concatenate([acc, [0] * pad]).reshape(groups, 4)
+            bias_w = np.concatenate([bias, [0] * pad]).reshape(groups, 4)
+            ctx.set(dut.groups, groups)
+            ctx.set(dut.lanes_last, 4 - pad)
+            ctx.set(dut.pbase, 0)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            written = {}
+            for _ in range(40):
+                a = ctx.get(dut.acc_addr)
+                if ctx.get(dut.wr_en):
+                    written[ctx.get(dut.wr_addr)] = [ctx.get(dut.wr_data[i]) for i in range(4)]
+                if ctx.get(dut.done):
+                    break
+                await ctx.tick()
+                if a < groups:
+                    for i in range(4):
+                        ctx.set(dut.acc_rdata[i], int(acc_w[a, i]))
+                        ctx.set(dut.par_rdata.bias[i], int(bias_w[a, i]))
+            u = acc + bias
+            assert ctx.get(dut.done)
+            assert ctx.get(dut.index) == int(np.argmax(u))
+            top = np.sort(u)
+            assert ctx.get(dut.top1) == top[-1] and ctx.get(dut.top2) == top[-2]
+            got = np.array([written[g] for g in range(groups)]).reshape(-1)[:k]
+            np.testing.assert_array_equal(got, u)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def _expected_ops(events, k, s, p, ho, wo, groups, cin_pad, s_go, lanes):
+    ops = []
+    for mask, g, y, x in events:
+        for bit in range(lanes):
+            if not mask >> bit & 1:
+                continue
+            c = g * lanes + bit
+            for ky in range(k):
+                for kx in range(k):
+                    oy, ry = divmod(y + p - ky, s)
+                    ox, rx = divmod(x + p - kx, s)
+                    if ry or rx or not (0 <= oy < ho and 0 <= ox < wo):
+                        continue
+                    for go in range(groups):
+                        ops.append((go * s_go + (ky * k + kx) * cin_pad + c,
+                                    go * ho * wo + oy * wo + ox))
+    return ops
+
+
+@pytest.mark.parametrize("k,s,p", [(3, 1, 1), (3, 2, 1), (1, 1, 0), (5, 1, 2)])
+def test_scatter_enumerates_every_valid_offset_without_bubbles(k, s, p):
+    cfg = HwConfig(lanes=4)
+    dut = SpikeScatter(cfg)
+    rng = np.random.default_rng(k * 10 + s)
+    hin, gin, groups = 6, 2, 2
+    ho = (hin + 2 * p - k) // s + 1
+    cin_pad = gin * 4
+    s_go = k * k * cin_pad
+    events = [(int(rng.integers(1, 16)), int(rng.integers(0, gin)), int(rng.integers(0, hin)),
+               int(rng.integers(0, hin))) for _ in range(10)]
+    want = _expected_ops(events, k, s, p, ho, ho, groups, cin_pad, s_go, 4)
+    got = []
+    cycles = []
+
+    async def bench(ctx):
+        for name, value in dict(linear=0, k=k, shift=s.bit_length() - 1, pad=p, wbase=0,
+                                cin_pad=cin_pad, s_go=s_go, s_col=s * cin_pad,
+                                s_row=s * k * cin_pad, groups=groups, height=ho, width=ho,
+                                plane=ho * ho, mbase=0, lanes_last=4).items():
+            ctx.set(getattr(dut, name), value)
+        queue = list(events)
+        for cycle in range(len(want) + 40):
+            ctx.set(dut.events.valid, bool(queue))
+            if queue:
+                mask, g, y, x = queue[0]
+                ctx.set(dut.events.payload, {"mask": mask, "group": g, "y": y, "x": x,
+                                             "wpos": 0, "value": 1})
+            if ctx.get(dut.op_valid):
+                got.append((ctx.get(dut.op_w), ctx.get(dut.op_m)))
+                cycles.append(cycle)
+            if queue and ctx.get(dut.events.ready):
+                queue.pop(0)
+            await ctx.tick()
+        assert ctx.get(dut.idle)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == want
+    assert cycles[-1] - cycles[0] + 1 == len(want)      # one operation every cycle
+
+
+def test_compiler_refuses_what_does_not_fit():
+    rng = np.random.default_rng(0)
+    image = linear_events_net(rng)
+    with pytest.raises(AtsnnError, match="weight words exceed the hardware's 2 by"):
+        compile_model(image, HwConfig(lanes=4, weight_depth=2))
+    with pytest.raises(AtsnnError, match="hardware layers exceed 1 by 1"):
+        compile_model(image, HwConfig(lanes=4, max_layers=1))
+    with pytest.raises(AtsnnError, match="T_max 3 exceeds the hardware's 2 by 1"):
+        compile_model(image, HwConfig(lanes=4, t_max=2))
+    with pytest.raises(AtsnnError, match="needs .* membrane bits"):
+        compile_model(image, HwConfig(lanes=4, membrane_bits=4, acc_bits=32))
+
+
+def _run_streams(steps):
+    dut = Accelerator(SMALL)
+    seen = []
+
+    async def bench(ctx):
+        for kind, words in steps:
+            if kind == "load":
+                await stream_put(ctx, dut.load, words)
+                for _ in range(3):
+                    await ctx.tick()
+                seen.append(("load", ctx.get(dut.loaded), ctx.get(dut.errors).as_value().value))
+            elif kind == "image":
+                await stream_put(ctx, dut.image, words)
+                for _ in range(3):
+                    await ctx.tick()
+                seen.append(("image", ctx.get(dut.busy), ctx.get(dut.errors).as_value().value))
+            else:
+                seen.append(("result", await stream_get_packet(ctx, dut.result)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return seen
+
+
+def test_malformed_streams_set_error_flags_and_recover():
+    rng = np.random.default_rng(5)
+    image = linear_events_net(rng)
+    p = plan(image, SMALL)
+    good = compile_model(image, SMALL)
+    x = event_inputs(rng, image, 1)[0]
+    img = encode_input(p, x)
+    bad_magic = good.copy()
+    bad_magic[0] ^= 1
+    bad_section = good.copy()
+    bad_section[2] = (9 << 24) | 1
+    long_load = np.concatenate([good, [0]])
+    bad_image = img.copy()
+    bad_image[0] ^= 1 << 31
+    seen = _run_streams([
+        ("load", good[:-3]), ("load", long_load), ("load", bad_magic), ("load", bad_section),
+        ("load", good), ("image", bad_image), ("image", img[:-2]), ("image", img),
+        ("result", None),
+    ])
+    LEN, DESC, IMG = 1, 2, 4
+    assert seen[0] == ("load", 0, LEN)
+    assert seen[1] == ("load", 0, LEN)
+    assert seen[2] == ("load", 0, DESC)
+    assert seen[3] == ("load", 0, DESC)
+    assert seen[4] == ("load", 1, 0)
+    assert seen[5] == ("image", 0, IMG)
+    assert seen[6] == ("image", 0, IMG)
+    assert seen[8][0] == "result" and seen[8][1][0] >> 24 == 0xB5
