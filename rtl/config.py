@@ -57,7 +57,7 @@ class HwConfig:
     lanes: int = 16
     membrane_bits: int = 24
     acc_bits: int = 32
-    weight_depth: int = 8192
+    weight_depth: int = 16384
     membrane_depth: int = 4096
     event_depth: int = 2048
     input_depth: int = 2048
