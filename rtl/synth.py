@@ -109,27 +109,34 @@ def parse_memory_mapping(log_text):
     """
     where = {}
     for _, name, cell in _MAPPED.findall(log_text):
-        where[name] = "bram" if "DP16KD" in cell else "lutram" if "DPR16X4" in cell else cell
+        where[name] = ("bram" if "16KD" in cell else "lutram" if "DPR16X4" in cell else
+                       cell.strip("$_"))
     for _, name in _FF_MAPPED.findall(log_text):
         where[name] = "ff"
     return where
 
 
-def _clean_cell(name):
+_NET_TAIL = re.compile(r"(_TRELLIS|_LUT4|_CCU2C|\$CCU2|_MULT18|_ALU54|_DP16KD|_PDPW16KD|_DPR16X4|"
+                       r"_L6MUX21|_PFUMX).*$|\[\d+\]$")
+
+
+def _net_root(name):
+    """The design signal a packed cell or net name grew from (``acc_LUT4_Z_1`` -> ``acc``)."""
     name = name.lstrip("\\")
-    return re.sub(r"(_TRELLIS_FF_Q|_TRELLIS_FF|_LUT4_Z|_CCU2C_S[01]|_DP16KD_DO[A-B]?\d*)+.*$",
-                  "", name) or name
+    return _NET_TAIL.sub("", name) or name
 
 
 def critical_path_summary(path):
-    """One line naming a nextpnr critical path: start, end, logic levels, delay."""
+    """One line naming a nextpnr critical path: the signals it runs through, its
+    logic levels (LUTs and carry cells) and its delay."""
     steps = path["path"]
-    start = _clean_cell(steps[0]["from"]["cell"])
-    end = steps[-1]["to"]
+    names = [_net_root(steps[0]["from"]["cell"])]
+    names += [_net_root(s["net"]) for s in steps if s["type"] == "routing" and s.get("net")]
+    names.append(f"{_net_root(steps[-1]['to']['cell'])}.{steps[-1]['to']['port']}")
+    chain = [n for i, n in enumerate(names) if i == 0 or n != names[i - 1]]
     levels = sum(1 for s in steps if s["type"] == "logic")
     delay = sum(s["delay"] for s in steps)
-    return (f"{start} -> {_clean_cell(end['cell'])}.{end['port']} "
-            f"({levels} logic levels, {delay:.2f} ns)")
+    return f"{' -> '.join(chain)} ({levels} logic levels, {delay:.2f} ns)"
 
 
 def parse_nextpnr_report(report, clock="clk"):
@@ -166,8 +173,12 @@ def _yosys_cells(stat_path):
 
 
 def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=1,
-               timeout=None, config=None):
+               timeout=None, config=None, pnr=True):
     """Run the flow on ``design`` (an Amaranth component); return the numbers as a dict.
+
+    With ``pnr=False`` the ecp5 target stops after ``synth_ecp5``: resources come
+    from Yosys (``luts`` counts LUT4s plus two per carry cell, before packing) and
+    ``fmax_mhz`` and ``critical_path`` are ``None``.
 
     Files in ``out_dir``: ``atsnn_top.v``, ``yosys.log``, ``stat.json``,
     ``netlist.json``, ``nextpnr.log``, ``report.json`` (ecp5) and ``result.json``.
@@ -206,6 +217,15 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
             "memory_bits": _memory_bits(stat),
             "multipliers": sum(n for c, n in _yosys_cells(out / "coarse.json").items()
                                if c in ("$mul", "$macc", "$macc_v2")),
+        })
+    elif not pnr:
+        result.update({
+            "luts": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0),
+            "ffs": cells.get("TRELLIS_FF", 0),
+            "brams": cells.get("DP16KD", 0),
+            "dsps": cells.get("MULT18X18D", 0),
+            "lutram_luts": 4 * cells.get("TRELLIS_DPR16X4", 0),
+            "fmax_mhz": None, "critical_path": None, "timing_met": None,
         })
     else:
         report = out / "report.json"

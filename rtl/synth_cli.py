@@ -38,14 +38,16 @@ def format_result(r):
     """Human-readable summary of a :func:`synthesize` result."""
     lines = [f"target   {r['target']}" + (f" ({r['device']})" if "device" in r else "")]
     if r["target"] == "ecp5":
-        a = r["available"]
+        a = r.get("available") or {k: "?" for k in ("luts", "ffs", "brams", "dsps")}
         lines += [f"LUT4     {r['luts']} / {a['luts']} (LUT RAM: {r['lutram_luts']} LUT4s)",
                   f"FF       {r['ffs']} / {a['ffs']}",
                   f"DP16KD   {r['brams']} / {a['brams']}",
                   f"MULT18   {r['dsps']} / {a['dsps']}",
-                  f"Fmax     {r['fmax_mhz']} MHz "
-                  f"({'meets' if r['timing_met'] else 'misses'} {r['freq_target_mhz']} MHz)",
-                  f"critical {r['critical_path']}"]
+                  ]
+        if r["fmax_mhz"] is not None:
+            lines += [f"Fmax     {r['fmax_mhz']} MHz ({'meets' if r['timing_met'] else 'misses'}"
+                      f" {r['freq_target_mhz']} MHz)",
+                      f"critical {r['critical_path']}"]
     else:
         lines += [f"LUT4     {r['luts']}", f"FF       {r['ffs']}",
                   f"memory   {r['memory_bits']} bits", f"mul      {r['multipliers']}"]
@@ -60,7 +62,7 @@ def run_synth(args):
     design, kind = build_design(config, args.top)
     out = args.out or f"build/synth/{args.target}-p{config.lanes}"
     result = synthesize(design, args.target, out, freq_mhz=args.freq, seed=args.seed,
-                        timeout=args.timeout, config=config)
+                        timeout=args.timeout, config=config, pnr=not args.no_pnr)
     result["design"] = kind
     if args.json:
         print(json.dumps(result, indent=2))
@@ -86,6 +88,8 @@ def add_synth_command(subparsers):
                    help="limit for each tool run, in seconds")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="work directory (default build/synth/TARGET-pLANES)")
+    p.add_argument("--no-pnr", action="store_true",
+                   help="ecp5: stop after Yosys (resources only, no Fmax)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_config_arguments(p)
     p.set_defaults(func=run_synth)

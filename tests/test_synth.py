@@ -1,0 +1,190 @@
+"""FPGA flow: Yosys + nextpnr on small designs, report parsing, the FuseSoC core."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from atsnn import AtsnnError
+from atsnn.rtl.config import HwConfig
+from atsnn.rtl.synth import (build_design, critical_path_summary, parse_memory_mapping,
+                             parse_nextpnr_report, synthesize)
+from atsnn.rtl.synth_cli import main as synth_main
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = dict(lanes=2, weight_depth=64, membrane_depth=64, event_depth=64, input_depth=64,
+             i0_depth=64, param_depth=16, out_depth=4, t_max=4, max_layers=4)
+SMALL_FLAGS = [x for k, v in SMALL.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+
+
+class MemoryProbe(wiring.Component):
+    """A 512x16 synchronous-read memory (block RAM), a 16x16 asynchronous-read one
+    (LUT RAM) and an 18x18 multiplier (DSP): one of each mapping the flow reports."""
+
+    waddr: In(9)
+    wdata: In(16)
+    we: In(1)
+    raddr: In(9)
+    rdata: Out(16)
+    adata: Out(16)
+    a: In(18)
+    b: In(18)
+    p: Out(36)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.bram = bram = Memory(shape=16, depth=512, init=[])
+        m.submodules.lram = lram = Memory(shape=16, depth=16, init=[])
+        for mem, domain, out in ((bram, "sync", self.rdata), (lram, "comb", self.adata)):
+            w = mem.write_port()
+            r = mem.read_port(domain=domain)
+            m.d.comb += [w.addr.eq(self.waddr), w.data.eq(self.wdata), w.en.eq(self.we),
+                         r.addr.eq(self.raddr), out.eq(r.data)]
+        m.d.sync += self.p.eq(self.a * self.b)
+        return m
+
+
+def test_memory_mapping_parser():
+    log = ("2.28. Executing MEMORY_LIBMAP pass (mapping memories to cells).\n"
+           "mapping memory atsnn_top.core.weights via $__DP16KD_\n"
+           "mapping memory atsnn_top.tau via $__TRELLIS_DPR16X4_\n"
+           "using FF mapping for memory atsnn_top.core.params\n")
+    assert parse_memory_mapping(log) == {"core.weights": "bram", "tau": "lutram",
+                                         "core.params": "ff"}
+
+
+def _step(kind, cell, port, delay, net=None):
+    step = {"type": kind, "delay": delay, "from": {"cell": cell, "port": "Q"},
+            "to": {"cell": cell, "port": port}}
+    if net:
+        step["net"] = net
+    return step
+
+
+def test_nextpnr_report_parser():
+    path = [_step("clk-to-q", "acc_TRELLIS_FF_Q", "Q", 0.5),
+            _step("routing", "acc_TRELLIS_FF_Q", "A", 1.0, net="acc"),
+            _step("logic", "sum_LUT4_Z", "F", 0.25),
+            _step("routing", "sum_LUT4_Z", "DI", 1.0, net="sum"),
+            _step("setup", "out_TRELLIS_FF_Q", "DI", 0.25)]
+    report = {
+        "utilization": {"TRELLIS_COMB": {"used": 10, "available": 100},
+                        "TRELLIS_FF": {"used": 5, "available": 100},
+                        "DP16KD": {"used": 2, "available": 208},
+                        "MULT18X18D": {"used": 1, "available": 156}},
+        "fmax": {"clk": {"achieved": 123.456, "constraint": 100}},
+        "critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": path}],
+    }
+    r = parse_nextpnr_report(report)
+    assert (r["luts"], r["ffs"], r["brams"], r["dsps"], r["fmax_mhz"]) == (10, 5, 2, 1, 123.46)
+    assert r["critical_path"] == "acc -> sum -> out.DI (1 logic levels, 3.00 ns)"
+    assert r["critical_path_nets"] == ["acc", "sum"]
+    assert critical_path_summary({"path": path}) == r["critical_path"]
+
+
+def test_ecp5_flow_maps_memories_and_multiplier(tmp_path):
+    r = synthesize(MemoryProbe(), "ecp5", tmp_path)
+    assert r["memories"] == {"bram": "bram", "lram": "lutram"}
+    assert (r["brams"], r["dsps"]) == (1, 1)
+    assert r["lutram_luts"] == 16
+    assert 0 < r["luts"] < 500 and 36 <= r["ffs"] < 200
+    assert r["fmax_mhz"] > 100 and r["timing_met"]
+    assert r["critical_path"] and "logic levels" in r["critical_path"]
+    assert json.loads((tmp_path / "result.json").read_text())["fmax_mhz"] == r["fmax_mhz"]
+    for name in ("atsnn_top.v", "yosys.log", "nextpnr.log", "report.json", "netlist.json"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_generic_flow_counts(tmp_path):
+    r = synthesize(MemoryProbe(), "generic", tmp_path)
+    assert r["memory_bits"] == 512 * 16 + 16 * 16
+    assert r["multipliers"] == 1
+    assert r["ffs"] >= 36 and r["luts"] > 100
+
+
+def test_missing_tool_names_the_step(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATSNN_YOSYS", "no-such-yosys-here")
+    with pytest.raises(AtsnnError, match="step 'yosys' needs 'no-such-yosys-here'"):
+        synthesize(MemoryProbe(), "ecp5", tmp_path)
+
+
+def test_failed_step_names_the_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATSNN_NEXTPNR_ECP5", shutil.which("false"))
+    with pytest.raises(AtsnnError, match=r"step 'nextpnr' failed .*log: .*nextpnr\.log"):
+        synthesize(MemoryProbe(), "ecp5", tmp_path)
+
+
+def test_unknown_target_and_top(tmp_path):
+    with pytest.raises(AtsnnError, match="unknown target 'xilinx'"):
+        synthesize(None, "xilinx", tmp_path)
+    with pytest.raises(AtsnnError, match="unknown top"):
+        build_design(HwConfig(), "soc")
+
+
+def test_cli_bad_parameter(capsys):
+    assert synth_main(["--lanes", "3"]) == 2
+    assert "Lane count" in capsys.readouterr().err
+
+
+def test_accelerator_small_config_yosys_ecp5(tmp_path, capsys):
+    """The real top level through Yosys for the ECP5, as `atsnn synth --json` prints it."""
+    assert synth_main([*SMALL_FLAGS, "--no-pnr", "--out", str(tmp_path), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["config"]["lanes"] == 2
+    assert r["luts"] > 0 and r["ffs"] > 0 and r["fmax_mhz"] is None
+    assert r["memories"], "no memory inferred"
+    assert "ff" not in r["memories"].values(), f"memory in flip-flops: {r['memories']}"
+
+
+@pytest.mark.slow
+def test_accelerator_small_config_pnr(tmp_path, capsys):
+    """The whole flow on the real top (minutes on a loaded 2-core machine)."""
+    assert synth_main([*SMALL_FLAGS, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Fmax" in out and "critical" in out
+    r = json.loads((tmp_path / "result.json").read_text())
+    for key in ("luts", "ffs", "brams", "dsps", "fmax_mhz", "critical_path"):
+        assert r[key] is not None, key
+
+
+def _fusesoc(*args, cwd):
+    exe = shutil.which("fusesoc") or shutil.which("fusesoc", path=str(Path(sys.executable).parent))
+    if exe is None:
+        pytest.skip("fusesoc is not installed")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.run([exe, "--cores-root", str(ROOT), *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_fusesoc_core_parses(tmp_path):
+    proc = _fusesoc("core-info", "atsnn:snn:atsnn", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "atsnn:snn:atsnn:0.1.0" in proc.stdout
+    for target in ("default", "lint", "synth"):
+        assert f"\n{target} " in proc.stdout
+
+
+def test_fusesoc_generator_writes_verilog(tmp_path):
+    proc = _fusesoc("run", "--setup", "--target", "lint", "atsnn:snn:atsnn", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (v,) = [p for p in (tmp_path / "build").rglob("src/*/atsnn_top.v")]
+    assert "module atsnn_top(" in v.read_text()
+    assert "generator_cache" not in str(v)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lanes", [16])
+def test_full_size_meets_100mhz(tmp_path, lanes):
+    r = synthesize(build_design(HwConfig(lanes=lanes))[0], "ecp5", tmp_path,
+                   config=HwConfig(lanes=lanes), timeout=3600)
+    assert "ff" not in r["memories"].values(), r["memories"]
+    assert r["brams"] <= r["available"]["brams"]
+    assert r["fmax_mhz"] >= 100, r["critical_path"]
