@@ -39,3 +39,32 @@ def test_random_network_matches_golden(kind):
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_many_random_networks_match_golden(kind, seed):
     _check(kind, seed, 3)
+
+
+def test_tau_override_port_changes_the_exit():
+    """A host-written tau entry replaces the loaded one: tau[0] = -1000 exits at t = 1."""
+    rng = np.random.default_rng(7)
+    image = linear_events_net(rng)
+    image.tau = [None] * (image.t_max - 1)
+    x = inputs_for(rng, image, 1)
+    seen = {}
+
+    async def override(ctx, dut, p):
+        ctx.set(dut.tau_addr, 0)
+        ctx.set(dut.tau_data, -1000)
+        ctx.set(dut.tau_enable, 1)
+        ctx.set(dut.tau_we, 1)
+        await ctx.tick()
+        ctx.set(dut.tau_we, 0)
+        seen["read"] = (ctx.get(dut.tau_rdata), ctx.get(dut.tau_renable))
+        from rtl_harness import stream_put, stream_get_packet
+        from atsnn.rtl.compiler import encode_input, decode_result
+        await stream_put(ctx, dut.image, encode_input(p, x[0]))
+        seen["result"] = decode_result(await stream_get_packet(ctx, dut.result), p)
+
+    results, _ = run_core(image, x, extra=override)
+    assert results[0]["exit_t"] == image.t_max          # loaded table: never exits early
+    assert seen["read"] == (-1000, 1)
+    image.tau = [-1000] + [None] * (image.t_max - 2)
+    compare(image, x, [seen["result"]], SMALL.lanes)
+    assert seen["result"]["exit_t"] == 1
