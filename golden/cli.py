@@ -1,0 +1,89 @@
+"""`atsnn golden`: run a model image on a dataset split with the golden model."""
+
+import json
+import time
+
+import numpy as np
+
+from atsnn.data import load_dataset
+from atsnn.golden import energy
+from atsnn.golden.engine import run
+from atsnn.golden.image import load_model
+
+
+def add_commands(subparsers):
+    p = subparsers.add_parser("golden", help="run the bit-accurate golden model on a dataset",
+                              description=__doc__)
+    p.add_argument("--model", default="reference",
+                   help="model image (directory or .npz) or a built-in name (reference)")
+    p.add_argument("--dataset", default="mnist")
+    p.add_argument("--split", default="test", choices=("train", "test"))
+    p.add_argument("--limit", type=int, default=None, help="first N samples only")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--lanes", type=int, default=16, help="PE lanes P (cycle and memory model)")
+    p.add_argument("--membrane-bits", type=int, default=24)
+    p.add_argument("--acc-bits", type=int, default=32)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=golden_command)
+
+
+def evaluate(image, x, y, lanes=16, membrane_bits=24):
+    """Summary dict of the adaptive run, beside the same network at fixed T_max."""
+    t0 = time.perf_counter()
+    res = run(image, x, lanes=lanes)
+    seconds = time.perf_counter() - t0
+    fixed = run(image, x, lanes=lanes, early_exit=False)
+    en = energy.summary(image, res, fixed, membrane_bits)
+    n = len(y)
+    return {
+        "model": image.name, "images": n, "lanes": lanes,
+        "accuracy": float(np.mean(res.pred == y)) if n else 0.0,
+        "avg_timesteps": float(res.exit_t.mean()) if n else 0.0,
+        "exit_histogram": np.bincount(res.exit_t, minlength=image.t_max + 1)[1:].tolist(),
+        "sops_per_image": float(res.sops.mean()) if n else 0.0,
+        "first_layer_macs_per_image": float(res.first_layer_macs.mean()) if n else 0.0,
+        "spikes_per_image": float(res.spikes.sum(axis=(1, 2)).mean()) if n else 0.0,
+        "cycles_per_image": float(res.cycles.mean()) if n else 0.0,
+        "pe_utilization": res.utilization,
+        "energy_uj_per_image": en["snn"]["total_uj"],
+        "fixed_t": {
+            "t_max": image.t_max,
+            "accuracy": float(np.mean(fixed.pred == y)) if n else 0.0,
+            "sops_per_image": float(fixed.sops.mean()) if n else 0.0,
+            "cycles_per_image": float(fixed.cycles.mean()) if n else 0.0,
+            "energy_uj_per_image": en["snn_fixed_t"]["total_uj"],
+        },
+        "ann_energy_uj_per_image": en["ann_int8"]["total_uj"],
+        "energy_estimate": en,
+        "golden_seconds": seconds,
+    }
+
+
+def golden_command(args):
+    image = load_model(args.model, args.membrane_bits, args.acc_bits)
+    x, y = load_dataset(args.dataset, args.split, args.data_dir)
+    if args.limit is not None:
+        x, y = x[:args.limit], y[:args.limit]
+    s = evaluate(image, x, y, args.lanes, args.membrane_bits)
+    s.update(dataset=args.dataset, split=args.split)
+    if args.json:
+        print(json.dumps(s))
+        return 0
+    f = s["fixed_t"]
+    rows = [
+        ("", "adaptive", f"fixed T={f['t_max']}"),
+        ("accuracy", f"{s['accuracy']:.4f}", f"{f['accuracy']:.4f}"),
+        ("timesteps / image", f"{s['avg_timesteps']:.3f}", f"{f['t_max']}"),
+        ("SOPs / image", f"{s['sops_per_image']:.0f}", f"{f['sops_per_image']:.0f}"),
+        ("cycles / image", f"{s['cycles_per_image']:.0f}", f"{f['cycles_per_image']:.0f}"),
+        ("energy / image (uJ, estimate)", f"{s['energy_uj_per_image']:.4f}",
+         f"{f['energy_uj_per_image']:.4f}"),
+    ]
+    print(f"{s['model']} on {args.dataset}/{args.split}: {s['images']} images, P = {s['lanes']}")
+    for a, b, c in rows:
+        print(f"  {a:<30} {b:>12} {c:>14}")
+    print(f"  exits per timestep: {s['exit_histogram']}")
+    print(f"  first-layer MACs / image: {s['first_layer_macs_per_image']:.0f}; "
+          f"PE utilization {s['pe_utilization']:.3f}")
+    print(f"  dense int8 ANN, same network (estimate): {s['ann_energy_uj_per_image']:.4f} uJ / image")
+    return 0
