@@ -66,6 +66,18 @@ def emit_verilog(design, path):
     return path
 
 
+_ZERO_INIT = re.compile(r"^  initial begin\n(?:    \S+ ?\[\d+\] = \d+'[hb]0+;\n)+  end\n", re.M)
+
+
+def strip_zero_memory_init(text):
+    """Drop the all-zero ``initial`` blocks Amaranth writes for every memory.
+
+    Yosys's Verilog frontend spends minutes on one ``$meminit`` per word of a deep
+    memory; ECP5 block and LUT RAM power up zero anyway, so the netlist is the same.
+    """
+    return _ZERO_INIT.sub("", text)
+
+
 def _tool(step):
     env, default = TOOLS[step]
     name = os.environ.get(env, default)
@@ -180,7 +192,8 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
     from Yosys (``luts`` counts LUT4s plus two per carry cell, before packing) and
     ``fmax_mhz`` and ``critical_path`` are ``None``.
 
-    Files in ``out_dir``: ``atsnn_top.v``, ``yosys.log``, ``stat.json``,
+    Files in ``out_dir``: ``atsnn_top.v`` (``atsnn_top.synth.v``: the same without
+    the all-zero memory initialisation, what Yosys reads), ``yosys.log``, ``stat.json``,
     ``netlist.json``, ``nextpnr.log``, ``report.json`` (ecp5) and ``result.json``.
     ``timeout`` (seconds) bounds each tool run.
     """
@@ -189,6 +202,8 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     v = emit_verilog(design, out / f"{TOP_NAME}.v")
+    yosys_v = out / f"{TOP_NAME}.synth.v"
+    yosys_v.write_text(strip_zero_memory_init(v.read_text()))
     result = {"target": target, "top": TOP_NAME}
     if config is not None:
         result["config"] = {k: getattr(config, k) for k in config.__dataclass_fields__}
@@ -196,10 +211,10 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
 
     stat = out / "stat.json"
     if target == "ecp5":
-        script = (f"read_verilog {v.name}; synth_ecp5 -top {TOP_NAME} -json netlist.json; "
+        script = (f"read_verilog {yosys_v.name}; synth_ecp5 -top {TOP_NAME} -json netlist.json; "
                   f"tee -q -o stat.json stat -json")
     else:
-        script = (f"read_verilog {v.name}; synth -flatten -top {TOP_NAME} -run begin:fine; "
+        script = (f"read_verilog {yosys_v.name}; synth -flatten -top {TOP_NAME} -run begin:fine; "
                   f"tee -q -o coarse.json stat -json; "
                   f"opt -fast -full; techmap; opt -fast; abc -lut 4; opt -fast; memory_unpack; "
                   f"tee -q -o stat.json stat -json")

@@ -14,6 +14,7 @@ OUT/pP/result.json instead of running the flow again. Other HwConfig flags
 """
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -49,12 +50,44 @@ def fits_model(model, config):
     return True
 
 
+def fitted_depths(model, lanes):
+    """Memory depths sized to the model: what the host compiler's plan uses, rounded
+    up to a multiple of 512 words (a DP16KD's shallowest shape), or to a power of two
+    for memories under 512 words. Input events: the --input-depth given, else 512
+    (MNIST has at most 311 non-zero pixels)."""
+    from atsnn.golden import image as gi
+    from atsnn.rtl.compiler import plan
+    from atsnn.rtl.config import HwConfig
+    big = HwConfig(lanes=lanes, weight_depth=1 << 16, membrane_depth=1 << 16,
+                   event_depth=1 << 16, input_depth=1 << 16, i0_depth=1 << 16,
+                   param_depth=1 << 16, out_depth=1 << 16)
+    p = plan(gi.load(gi.resolve_model(model)), big)
+
+    def fit(n):
+        n = int(n)
+        return -(-n // 512) * 512 if n > 512 else 1 << max(4, (n - 1).bit_length())
+
+    return {"weight_depth": fit(p.weight_words), "membrane_depth": fit(p.membrane_words),
+            "event_depth": fit(p.event_words), "param_depth": fit(p.param_words),
+            "i0_depth": fit(p.i0_words), "out_depth": fit(p.out_words)}
+
+
 def run_one(args, lanes):
+    args = copy.copy(args)
     args.hw_lanes = lanes
+    row = {"lanes": lanes}
+    if args.fit:
+        try:
+            for name, depth in fitted_depths(args.model, lanes).items():
+                if getattr(args, f"hw_{name}") is None:
+                    setattr(args, f"hw_{name}", depth)
+        except (AtsnnError, FileNotFoundError) as exc:
+            row["fit_note"] = f"depths not fitted ({exc}); HwConfig defaults"
+    if args.hw_input_depth is None:
+        args.hw_input_depth = 512
     config = config_from_args(args)
     out = Path(args.out) / f"p{lanes}"
     cached = out / "result.json"
-    row = {"lanes": lanes}
     if args.reuse and cached.exists():
         row.update(json.loads(cached.read_text()))
         row["status"] = "ok (reused)"
@@ -113,6 +146,8 @@ def main(argv=None):
     p.add_argument("--top", choices=("auto", "top", "core"), default="auto")
     p.add_argument("--out", default="build/synth-table")
     p.add_argument("--reuse", action="store_true", help="reuse finished OUT/pP/result.json")
+    p.add_argument("--no-fit", dest="fit", action="store_false",
+                   help="keep HwConfig's default depths instead of sizing them to --model")
     add_config_arguments(p)
     args = p.parse_args(argv)
     rows = []
@@ -129,6 +164,8 @@ def main(argv=None):
             print(f"\nP={r['lanes']} critical path: {r['critical_path']}")
         if r.get("cycles_note"):
             print(f"\nP={r['lanes']} cycles: {r['cycles_note']}")
+        if r.get("fit_note"):
+            print(f"\nP={r['lanes']}: {r['fit_note']}")
         if r.get("model_fits") is not True:
             print(f"\nP={r['lanes']} model: {r['model_fits']}")
     return 0

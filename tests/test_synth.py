@@ -15,8 +15,9 @@ from amaranth.lib.wiring import In, Out
 
 from atsnn import AtsnnError
 from atsnn.rtl.config import HwConfig
-from atsnn.rtl.synth import (build_design, critical_path_summary, parse_memory_mapping,
-                             parse_nextpnr_report, synthesize)
+from atsnn.rtl.synth import (build_design, critical_path_summary, emit_verilog,
+                             parse_memory_mapping, parse_nextpnr_report,
+                             strip_zero_memory_init, synthesize)
 from atsnn.rtl.synth_cli import main as synth_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +60,30 @@ def test_memory_mapping_parser():
            "using FF mapping for memory atsnn_top.core.params\n")
     assert parse_memory_mapping(log) == {"core.weights": "bram", "tau": "lutram",
                                          "core.params": "ff"}
+
+
+class InitMemories(wiring.Component):
+    addr: In(4)
+    zero: Out(8)
+    table: Out(8)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.zeros = zeros = Memory(shape=8, depth=16, init=[])
+        m.submodules.consts = consts = Memory(shape=8, depth=16, init=[0, 7, 0, 9])
+        for mem, out in ((zeros, self.zero), (consts, self.table)):
+            r = mem.read_port()
+            m.d.comb += [r.addr.eq(self.addr), out.eq(r.data)]
+        return m
+
+
+def test_strip_zero_memory_init_keeps_real_contents(tmp_path):
+    text = emit_verilog(InitMemories(), tmp_path / "m.v").read_text()
+    assert text.count("initial begin") == 2
+    stripped = strip_zero_memory_init(text)
+    assert stripped.count("initial begin") == 1
+    assert "consts[1] = 8'h07;" in stripped and "zeros[0] = " in text
+    assert "zeros[0] = " not in stripped
 
 
 def _step(kind, cell, port, delay, net=None):
