@@ -16,10 +16,12 @@ from .synth import TARGETS, build_design, synthesize
 __all__ = ["add_synth_command", "add_config_arguments", "config_from_args", "main"]
 
 
-def add_config_arguments(parser):
-    """One ``--field-name`` flag per integer :class:`HwConfig` field."""
+def add_config_arguments(parser, skip=()):
+    """One ``--field-name`` flag per integer :class:`HwConfig` field not in ``skip``."""
     group = parser.add_argument_group("hardware parameters (HwConfig)")
     for field in dataclasses.fields(HwConfig):
+        if field.name in skip:
+            continue
         group.add_argument(f"--{field.name.replace('_', '-')}", dest=f"hw_{field.name}",
                            type=int, default=None, metavar="N",
                            help=f"default {field.default}")

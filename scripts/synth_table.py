@@ -148,7 +148,7 @@ def main(argv=None):
     p.add_argument("--reuse", action="store_true", help="reuse finished OUT/pP/result.json")
     p.add_argument("--no-fit", dest="fit", action="store_false",
                    help="keep HwConfig's default depths instead of sizing them to --model")
-    add_config_arguments(p)
+    add_config_arguments(p, skip=("lanes",))
     args = p.parse_args(argv)
     rows = []
     for lanes in args.lane_list:
