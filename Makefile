@@ -25,8 +25,13 @@ golden:
 sim:
 	atsnn sim --model reference --images $(IMAGES)
 
+# P = 16 with memory depths sized to the MNIST reference model (fits an LFE5U-85F;
+# the HwConfig defaults need more block RAM than it has). See docs/fpga.md.
+SYNTH_FLAGS ?= --lanes 16 --weight-depth 13312 --membrane-depth 1536 --event-depth 512 \
+	--input-depth 512 --i0-depth 1024 --param-depth 16 --out-depth 16
+
 synth:
-	atsnn synth --target ecp5
+	atsnn synth --target ecp5 $(SYNTH_FLAGS)
 
 verilog:
 	atsnn verilog -o build/atsnn.v
