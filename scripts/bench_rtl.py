@@ -150,6 +150,8 @@ def main(argv=None):
     if args.sim:
         config = config_for(image, 16)
         out["verilator"] = verilator_row(Path(path).resolve(), config, x[:args.sim])
+        out["verilator"]["model_cycles_per_image"] = model_row(image, x[:args.sim], 16)[
+            "cycles_per_image"]
     if args.amaranth:
         out["amaranth_cycles_per_s"] = amaranth_speed(image, config_for(image, 16), x)
 
@@ -175,11 +177,11 @@ def main(argv=None):
           + (" (beyond the RTL's 32 lanes: cycle model only)" if best and best > 32 else ""))
     if "verilator" in out:
         v = out["verilator"]
-        model16 = next(r for r in rows if r["lanes"] == 16)
         print(f"Verilator, P=16, {v['images']} images: {v['sim_cycles_per_s']:.0f} simulated "
-              f"cycles/s, RTL cycles/image {v['cycles_per_image']:.0f} vs model "
-              f"{model16['cycles_per_image']:.0f} on the first {args.images} images "
-              f"({v['mismatches']} mismatching images vs golden)")
+              f"cycles/s; RTL cycles/image {v['cycles_per_image']:.0f} vs cycle model "
+              f"{v['model_cycles_per_image']:.0f} on the same images "
+              f"(ratio {v['cycles_per_image'] / v['model_cycles_per_image']:.3f}); "
+              f"{v['mismatches']} mismatches vs golden")
     if "amaranth_cycles_per_s" in out:
         a = out["amaranth_cycles_per_s"]
         line = f"Amaranth simulator, P=16: {a:.0f} simulated cycles/s"
