@@ -384,10 +384,11 @@ def compile_model(image, config=None):
     body += _section("descriptor", DescriptorLayout(config), descs)
     body += _section("param", ParamLayout(config), params)
     wl = WeightLayout(config)
-    packed = (weight_words & 0xFF) << (np.arange(P) * WEIGHT_BITS)
     body += [(SECTION["weight"] << 24) | len(weight_words)]
-    for row in packed:
-        body += _chunks(int(sum(int(v) for v in row)), wl.size)
+    for row in weight_words & 0xFF:
+        # Python ints: P x 8 bits overflows int64 from 8 lanes on.
+        word = sum(int(v) << (i * WEIGHT_BITS) for i, v in enumerate(row))
+        body += _chunks(word, wl.size)
     body += _section("tau", TauLayout(config), taus)
     return np.array([LOAD_MAGIC, len(body)] + body, dtype=np.uint32)
 

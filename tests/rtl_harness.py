@@ -140,15 +140,16 @@ def static_linear_net(rng, t_max=3):
                     layers, t_max, tau=_tau(rng, t_max))
 
 
-def conv_net(rng, static=False, pool=False, residual=False, t_max=3):
+def conv_net(rng, static=False, pool=False, residual=False, t_max=3, channels=None):
     """input [C, H, W] -> conv (k, stride, pad) [-> maxpool 2] [-> conv with a
-    residual edge] -> linear -> output."""
+    residual edge] -> linear -> output. ``channels`` fixes the first conv's
+    output channels (default: 2 to 6)."""
     cin = int(rng.integers(1, 3))
     hw = int(rng.choice([4, 6]))
     k = int(rng.choice([1, 3])) if not static else 3
     stride = 1 if pool or residual or k == 1 else int(rng.choice([1, 2]))
     pad = (k - 1) // 2 if stride == 1 else 1
-    c1 = int(rng.integers(2, 7))
+    c1 = channels or int(rng.integers(2, 7))
     lo, hi = (-3, 4) if static else (-6, 7)
     conv1 = _spiking(rng, "conv1", "conv",
                      [gi.conv_edge("input", _w(rng, (c1, cin, k, k), lo, hi), stride, pad)], c1)

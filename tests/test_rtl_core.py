@@ -41,6 +41,24 @@ def test_many_random_networks_match_golden(kind, seed):
     _check(kind, seed, 3)
 
 
+@pytest.mark.parametrize("static", [False, True], ids=["events", "static"])
+def test_wide_layers_use_every_lane(static):
+    """20 channels at P = 16: a full and a partial group, every lane of a
+    128-bit weight word (a host packing that overflowed 64 bits once lost
+    lanes 8 to 15)."""
+    from atsnn.rtl.config import HwConfig
+    wide = HwConfig(lanes=16, weight_depth=512, membrane_depth=256, event_depth=256,
+                    input_depth=256, i0_depth=64, param_depth=16, out_depth=2, t_max=4,
+                    max_layers=4)
+    rng = np.random.default_rng(11)
+    image = conv_net(rng, static=static, pool=True, channels=20)
+    x = inputs_for(rng, image, 2)
+    results, state = run_core(image, x, config=wide)
+    assert state["loaded"] and len(results) == 2
+    g = compare(image, x, results, wide.lanes)
+    assert g.spikes[:, :, 0].sum() > 0
+
+
 def test_tau_override_port_changes_the_exit():
     """A host-written tau entry replaces the loaded one: tau[0] = -1000 exits at t = 1."""
     rng = np.random.default_rng(7)
