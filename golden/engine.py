@@ -1,13 +1,14 @@
 """The golden engine: contract v1 (docs/contract.md) on a batch, integers only.
 
-Samples run together, time-major, and leave the batch as they exit. Currents are
-computed with a BLAS matmul (im2col for conv) in float32 or float64 only where
-that is exact: every partial sum of an edge's dot product is bounded by
-sum |W| * max|x| over the neuron's inputs, and when that bound is <= 2**24
-(float32) or <= 2**53 (float64) every intermediate value is an integer the
-format represents exactly, whatever order BLAS sums in. Above 2**53 the edge
-falls back to an int64 matmul. Results are converted to int64 before anything
-else (bias, leak, threshold) touches them.
+Samples run together, time-major, and leave the batch as they exit. Maps are kept
+channels-last ([m, H, W, C]) so a conv is one im2col matmul with no transposes.
+Values are held in float32 or float64 only where that is exact: every partial sum
+of an edge's dot product is bounded by sum |W| * max|x| over the neuron's inputs,
+and every current, V_pre, V and U of a layer by the contract's M =
+(T_max + 1) * max Imax (image.layer_bound_bits). When the bound (and theta) is
+<= 2**24 (float32) or <= 2**53 (float64), every intermediate value is an integer
+the format represents exactly, whatever order BLAS sums in; above 2**53 the layer
+falls back to int64. Results leave the engine as int64.
 """
 
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from atsnn import AtsnnError
 from atsnn.golden import cycles as cyc
-from atsnn.golden.image import edge_abs_sum, input_max_abs
+from atsnn.golden.image import edge_abs_sum, input_max_abs, layer_bound_bits
 
 FLOAT32_EXACT = 1 << 24
 FLOAT64_EXACT = 1 << 53
@@ -51,15 +52,24 @@ class Result:
                                self.lanes)
 
 
+def exact_dtype(bound):
+    """The fastest dtype holding every integer of magnitude <= bound exactly."""
+    return np.float32 if bound <= FLOAT32_EXACT else np.float64 if bound <= FLOAT64_EXACT else np.int64
+
+
 def lif_update(v, current, theta, leak_shift, reset):
     """One LIF timestep: V_pre = L(V) + I, spike if V_pre >= theta, reset.
-    Returns (spikes bool, new V); `current` includes the bias."""
+    Returns (spikes bool, new V); `current` includes the bias. Works on integer
+    arrays and on float arrays holding exact integers (floor(v / 2**k) is v >> k)."""
     if leak_shift:
-        v = v - (v >> leak_shift)
+        v = v - (v >> leak_shift if np.asarray(v).dtype.kind in "iub" else np.floor(v * 0.5 ** leak_shift))
     v_pre = v + current
     s = v_pre >= theta
-    v_new = v_pre - theta * s if reset == "subtract" else np.where(s, 0, v_pre)
-    return s, v_new
+    if reset == "subtract":
+        v_pre -= theta * s
+    else:
+        v_pre *= ~s   # zero where it fired (faster than a masked store)
+    return s, v_pre
 
 
 def nvalid_map(in_hw, kernel, stride, padding, out_hw):
@@ -72,6 +82,11 @@ def nvalid_map(in_hw, kernel, stride, padding, out_hw):
     return np.outer(axis(in_hw[0], out_hw[0]), axis(in_hw[1], out_hw[1])).astype(np.int64)
 
 
+def _last(x):
+    """Channels-first [m, C, H, W] -> channels-last view [m, H, W, C]; [m, C] as is."""
+    return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
+
+
 class _Edge:
     def __init__(self, image, layer, edge, lanes):
         self.source = edge.source
@@ -79,48 +94,71 @@ class _Edge:
         self.k, self.s, self.p = edge.kernel, edge.stride, edge.padding
         self.out_shape = tuple(layer.shape)
         bound = int(edge_abs_sum(edge).max()) * (input_max_abs(image.input) if edge.source == "input" else 1)
-        self.dtype = (np.float32 if bound <= FLOAT32_EXACT else
-                      np.float64 if bound <= FLOAT64_EXACT else np.int64)
-        w = edge.weight.reshape(edge.weight.shape[0], -1)
-        self.wt = np.ascontiguousarray(w.T.astype(self.dtype))
-        src = image.source_shape(edge.source)
-        self.nvalid = (nvalid_map(src[1:], self.k, self.s, self.p, layer.shape[1:])
+        self.dtype = exact_dtype(bound)
+        src = tuple(image.source_shape(edge.source))
+        w = edge.weight
+        if self.op == "conv":     # rows in (ky, kx, C_in) order, the order of a channels-last window
+            w = w.transpose(2, 3, 1, 0)
+        elif len(src) == 3:       # a linear edge reads (C, H, W)-flattened maps: reorder rows to (H, W, C)
+            w = w.reshape((-1,) + src).transpose(2, 3, 1, 0)
+        else:
+            w = w.T
+        self.wt = np.ascontiguousarray(w.reshape(-1, w.shape[-1]).astype(self.dtype))
+        self.nvalid = (nvalid_map(src[1:], self.k, self.s, self.p, layer.shape[1:]).ravel().astype(np.float64)
                        if self.op == "conv" else None)
         self.c_out = int(layer.shape[0])
         self.g_out = cyc.groups(layer.shape[0], lanes)
 
     def current(self, x):
-        """int64 [m, *out_shape] = W * x for x [m, *source shape]."""
+        """int64 [m, *out_shape] = W * x for channels-first x [m, *source shape]."""
+        out = self.forward(_last(np.asarray(x)))
+        return (out.transpose(0, 3, 1, 2) if out.ndim == 4 else out).astype(np.int64)
+
+    def forward(self, x):
+        """W * x in self.dtype for channels-last x; channels-last result."""
         m = x.shape[0]
         x = x.astype(self.dtype, copy=False)
         if self.op == "linear":
-            return (x.reshape(m, -1) @ self.wt).astype(np.int64)
+            return x.reshape(m, -1) @ self.wt
         k, s, p = self.k, self.s, self.p
         c_out, ho, wo = self.out_shape
         if p:
-            x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-        win = sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s][:, :, :ho, :wo]
-        cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(m * ho * wo, -1)
-        out = (cols @ self.wt).astype(np.int64)
-        return out.reshape(m, ho, wo, c_out).transpose(0, 3, 1, 2)
+            x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+        win = sliding_window_view(x, (k, k), axis=(1, 2))[:, ::s, ::s][:, :ho, :wo]
+        cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(m * ho * wo, -1)
+        return (cols @ self.wt).reshape(m, ho, wo, c_out)
 
-    def reach(self, active):
+    def reach(self, ev):
         """Per sample: sum over active inputs of the valid kernel offsets (the
-        number of (input, offset) pairs the scatter walks)."""
-        if self.op == "linear":
-            return active.reshape(active.shape[0], -1).sum(axis=1, dtype=np.int64)
-        per_pos = active.sum(axis=1, dtype=np.int64)
-        return (per_pos * self.nvalid).sum(axis=(1, 2))
+        number of (input, offset) pairs the scatter walks); `ev` from _events."""
+        count, per_pos, _ = ev
+        return count if self.op == "linear" else (per_pos @ self.nvalid).astype(np.int64)
 
 
-def word_events(s, lanes):
-    """Per sample: words (channel group x position) with at least one spike."""
-    m, c = s.shape[0], s.shape[1]
+def _events(s, lanes):
+    """(active inputs, active inputs per position [m, positions], words with at
+    least one active input) per sample of a channels-last map (any dtype; non-zero
+    is active). Words are groups of `lanes` channels at one position."""
+    m, c = s.shape[0], s.shape[-1]
     g = cyc.groups(c, lanes)
-    if g * lanes != c:
-        pad = np.zeros((m, g * lanes - c) + s.shape[2:], dtype=s.dtype)
-        s = np.concatenate([s, pad], axis=1)
-    return s.reshape((m, g, lanes) + s.shape[2:]).any(axis=2).reshape(m, -1).sum(axis=1)
+    onehot = np.zeros((c, g), np.float32)
+    onehot[np.arange(c), np.arange(c) // lanes] = 1
+    per_word = (s != 0).astype(np.float32, copy=False).reshape(-1, c) @ onehot   # exact: <= lanes
+    per_pos = per_word.sum(axis=1, dtype=np.float64).reshape(m, -1)
+    return (per_pos.sum(axis=1).astype(np.int64), per_pos,
+            np.count_nonzero(per_word.reshape(m, -1), axis=1))
+
+
+def _maxpool(s, k):
+    """OR over k x k windows of a channels-last binary map."""
+    m, h, w, c = s.shape
+    s = s.reshape(m, h // k, k, w // k, k, c)
+    out = s[:, :, 0, :, 0].copy()
+    for a in range(k):
+        for b in range(k):
+            if a or b:
+                np.maximum(out, s[:, :, a, :, b], out=out)
+    return out
 
 
 def check_inputs(image, inputs):
@@ -152,7 +190,7 @@ def run(image, inputs, lanes=16, early_exit=True, batch=256):
     if not isinstance(lanes, (int, np.integer)) or lanes < 1:
         raise AtsnnError(f"lanes must be a positive integer, not {lanes!r}")
     x = check_inputs(image, inputs)
-    plan = [[_Edge(image, l, e, lanes) for e in l.inputs] for l in image.layers]
+    plan = _plan(image, lanes)
     parts = [_run_chunk(image, plan, x[i:i + batch], lanes, early_exit)
              for i in range(0, len(x), batch)] or [_run_chunk(image, plan, x[:0], lanes, early_exit)]
     fields = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -160,6 +198,24 @@ def run(image, inputs, lanes=16, early_exit=True, batch=256):
     fields["cycles"] = cyc.image_cycles(image, lanes, fields["input_scatter_cycles"],
                                         fields["scatter_cycles"], fields["exit_t"])
     return Result(lanes=int(lanes), **fields)
+
+
+def _plan(image, lanes):
+    """Per layer (None for maxpool): edges, and theta and bias in the layer's exact
+    dtype (bound: the contract's M and theta)."""
+    bits = layer_bound_bits(image)
+    plan = []
+    for layer in image.layers:
+        if layer.kind == "maxpool":
+            plan.append(None)
+            continue
+        bound = 1 << (bits[layer.name] - 1)
+        if layer.theta is not None:
+            bound = max(bound, int(np.abs(layer.theta).max()))
+        dtype = exact_dtype(bound)
+        plan.append(([_Edge(image, layer, e, lanes) for e in layer.inputs], dtype,
+                     None if layer.theta is None else layer.theta.astype(dtype), layer.bias.astype(dtype)))
+    return plan
 
 
 def _memory_counts(image, lanes, f):
@@ -192,23 +248,23 @@ def _run_chunk(image, plan, x, lanes, early_exit):
     static = image.input.kind == "static"
     idx = np.arange(n)
     if static:
-        e0 = plan[0][0]
-        xs = x.astype(np.int64) - image.input.zero_point
-        i0 = e0.current(xs) + _bcast(image.layers[0].bias, e0.out_shape)
-        reach = e0.reach(xs != 0)
+        edges0, dtype0, _, bias0 = plan[0]
+        e0 = edges0[0]
+        xs = _last(x.astype(np.int64) - image.input.zero_point)
+        i0 = e0.forward(xs).astype(dtype0, copy=False) + bias0
+        ev = _events(xs, lanes)
+        reach = e0.reach(ev)
         out["first_layer_macs"] = reach * e0.c_out
         out["input_scatter_cycles"] = reach * e0.g_out
-        nnz = (xs != 0).reshape(n, -1).sum(axis=1)
-        out["event_writes"] += nnz
-        out["event_reads"] += nnz
+        out["event_writes"] += ev[0]
+        out["event_reads"] += ev[0]
         frames = None
     else:
-        frames = x.astype(bool)
-    state = [np.zeros((n,) + tuple(l.shape), np.int64) if l.kind != "maxpool" else None
-             for l in image.layers]
+        frames = _last(x.reshape((n * t_max,) + x.shape[2:])).astype(np.float32)
+        frames = frames.reshape((n, t_max) + frames.shape[1:])
+    state = [None if p is None else np.zeros((n,) + tuple(l.shape[1:]) + tuple(l.shape[:1]), p[1])
+             for l, p in zip(image.layers, plan)]
     pooled = {l.source for l in image.layers if l.kind == "maxpool"}
-    params = [(_bcast(l.theta, l.shape) if l.spiking else None, _bcast(l.bias, l.shape))
-              if l.kind != "maxpool" else None for l in image.layers]
 
     for t in range(1, t_max + 1):
         m = len(idx)
@@ -217,44 +273,44 @@ def _run_chunk(image, plan, x, lanes, early_exit):
         acts, events = {}, {}
         if not static:
             acts["input"] = frames[:, t - 1]
-            events["input"] = word_events(acts["input"], lanes)
-            out["event_writes"][idx] += events["input"]
+            events["input"] = _events(acts["input"], lanes)
+            out["event_writes"][idx] += events["input"][2]
         for li, layer in enumerate(image.layers):
             if layer.kind == "maxpool":
-                k = layer.kernel
-                s = acts[layer.source]
-                c, h, w = s.shape[1:]
-                s = s.reshape(m, c, h // k, k, w // k, k).any(axis=(3, 5))
+                s = _maxpool(acts[layer.source], layer.kernel).astype(np.float32, copy=False)
                 acts[layer.name] = s
-                events[layer.name] = word_events(s, lanes)
-                out["event_writes"][idx] += events[layer.name]
-                out["spikes"][idx, t - 1, li] = s.reshape(m, -1).sum(axis=1)
+                ev = events[layer.name] = _events(s, lanes)
+                out["event_writes"][idx] += ev[2]
+                out["spikes"][idx, t - 1, li] = ev[0]
                 continue
-            theta, bias = params[li]
+            edges, dtype, theta, bias = plan[li]
             if static and li == 0:
                 current = i0
             else:
                 current = bias
                 scatter = 0
-                for e in plan[li]:
-                    src = acts[e.source]
-                    current = current + e.current(src)
-                    reach = e.reach(src)
+                for e in edges:
+                    ev = events[e.source]
+                    current = current + e.forward(acts[e.source]).astype(dtype, copy=False)
+                    reach = e.reach(ev)
                     out["sops"][idx] += reach * e.c_out
                     scatter = scatter + reach * e.g_out
-                    out["event_reads"][idx] += events[e.source]
+                    out["event_reads"][idx] += ev[2]
                 out["scatter_cycles"][idx, t - 1, li] = scatter
             if layer.kind == "output":
                 state[li] += current
                 continue
             s, state[li] = lif_update(state[li], current, theta, layer.leak_shift, layer.reset)
-            acts[layer.name] = s
-            out["spikes"][idx, t - 1, li] = s.reshape(m, -1).sum(axis=1)
-            if layer.name not in pooled:
-                events[layer.name] = word_events(s, lanes)
-                out["event_writes"][idx] += events[layer.name]
+            if layer.name in pooled:   # only its maxpool reads it
+                acts[layer.name] = s
+                out["spikes"][idx, t - 1, li] = np.count_nonzero(s.reshape(m, -1), axis=1)
+            else:
+                s = acts[layer.name] = s.astype(np.float32)
+                ev = events[layer.name] = _events(s, lanes)
+                out["spikes"][idx, t - 1, li] = ev[0]
+                out["event_writes"][idx] += ev[2]
 
-        u = state[-1]
+        u = state[-1].astype(np.int64)
         if t == t_max:
             leave = np.ones(m, bool)
         else:
@@ -277,8 +333,3 @@ def _run_chunk(image, plan, x, lanes, early_exit):
             else:
                 frames = frames[keep]
     return out
-
-
-def _bcast(values, shape):
-    """Per-channel values [C] shaped to broadcast over a layer's [C, H, W] output."""
-    return values.reshape((-1,) + (1,) * (len(shape) - 1))

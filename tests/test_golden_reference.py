@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from atsnn import AtsnnError
 from atsnn.golden import image as gi
+from atsnn.golden import engine
 from atsnn.golden.engine import lif_update, run
 from loop_reference import run_one
 
@@ -175,3 +176,20 @@ def test_input_errors_name_the_expected_input():
         run(img, np.full((1, 1), 256))
     with pytest.raises(AtsnnError, match="lanes"):
         run(img, np.zeros((1, 1), np.uint8), lanes=0)
+
+
+@pytest.mark.parametrize("big, dtype", [(1 << 40, np.float64), (1 << 58, np.int64)])
+def test_wide_layers_leave_float32_and_stay_exact(big, dtype):
+    """Bounds past 2**24 (2**53) make the engine hold a layer in float64 (int64);
+    values near 2**40 (2**58) whose low bits decide the spikes still match the loop."""
+    rng = np.random.default_rng(big.bit_length())
+    conv = gi.spiking_layer("c", "conv", [gi.conv_edge("input", rng.integers(-100, 101, (3, 2, 3, 3)), 1, 1)],
+                            bias=big + rng.integers(-300, 300, 3), theta=big + 7, leak_shift=1)
+    fc = gi.spiking_layer("h", "linear", [gi.linear_edge("c", rng.integers(-5, 6, (4, 3 * 4 * 4)))],
+                          bias=rng.integers(-3, 4, 4), theta=2, reset="zero")
+    out = gi.output_layer("out", [gi.linear_edge("h", rng.integers(-3, 4, (3, 4)))], bias=[big, big, big + 1])
+    img = gi.build("wide", gi.Input("static", (2, 4, 4), 8, zero_point=7), [conv, fc, out], 3, [2, None],
+                   membrane_bits=63, acc_bits=63)
+    assert [p[1] for p in engine._plan(img, 16)] == [dtype, np.float32, dtype]
+    x = rng.integers(0, 256, (5, 2, 4, 4)).astype(np.uint8)
+    check_agrees(img, x, 2)
