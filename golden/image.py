@@ -22,7 +22,10 @@ RESET_MODES = ("subtract", "zero")
 INPUT_KINDS = ("static", "events")
 ARRAY_DTYPES = (np.int8, np.int16, np.int32, np.int64)
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-BUILTIN_MODELS = {"reference": MODELS_DIR / "mnist-ref"}
+#: Shipped model images by name: every image directory in ``golden/models``,
+#: and "reference" for the hand-built MNIST network.
+BUILTIN_MODELS = {"reference": MODELS_DIR / "mnist-ref",
+                  **{p.parent.name: p.parent for p in sorted(MODELS_DIR.glob("*/manifest.json"))}}
 
 
 class ImageError(AtsnnError):

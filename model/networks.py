@@ -295,6 +295,8 @@ PRESETS = {
     "mnist-tiny": dict(spec=[("conv", 16), ("pool", 2), ("conv", 32), ("pool", 2), ("fc", 128),
                              ("out",)],
                        input_shape=(1, 28, 28), classes=DIGITS, dataset="mnist"),
+    "mnist-mlp": dict(spec=[("fc", 256), ("out",)], input_shape=(1, 28, 28), classes=DIGITS,
+                      dataset="mnist"),
     "digits-tiny": dict(spec=[("conv", 16), ("pool", 2), ("fc", 64), ("out",)],
                         input_shape=(1, 8, 8), classes=DIGITS, dataset="digits"),
     "cifar-small": dict(spec=[("conv", 32), ("pool", 2), ("conv", 64), ("pool", 2), ("conv", 128),

@@ -80,7 +80,7 @@ def model_row(image, x, lanes):
         "cycles_per_image": per_image,
         "images_per_s": CLOCK_HZ / per_image,
         "x_target": CLOCK_HZ / per_image / TARGET,
-        "conv_utilization": conv_ops / (lanes * conv_cycles) if conv_cycles else 0.0,
+        "conv_utilization": conv_ops / (lanes * conv_cycles) if conv_cycles else None,
         "overall_utilization": ops / (lanes * float(cycles.sum())),
         "scatter_share": scatter_all / float(cycles.sum()),
         "avg_timesteps": float(g.exit_t.mean()),
@@ -111,6 +111,10 @@ def amaranth_speed(image, config, x):
     results, _ = run_core(image, x[:1], config)
     wall = time.perf_counter() - start
     return results[0]["cycles"] / wall if results else 0.0
+
+
+def _opt(value):
+    return "-" if value is None else f"{value:.3f}"
 
 
 def main(argv=None):
@@ -164,7 +168,7 @@ def main(argv=None):
           f"{'all util':>9} {'scatter%':>9} {'avg T':>6} {'weights':>8}")
     for r in rows:
         print(f"{r['lanes']:>3} {r['cycles_per_image']:>11.0f} {r['images_per_s']:>9.0f} "
-              f"{r['x_target']:>6.2f} {r['conv_utilization']:>9.3f} "
+              f"{r['x_target']:>6.2f} {_opt(r['conv_utilization']):>9} "
               f"{r['overall_utilization']:>9.3f} {100 * r['scatter_share']:>8.1f}% "
               f"{r['avg_timesteps']:>6.2f} "
               + (f"{r['weight_words']:>7}{'' if r['default_memories'] else '*'}"
