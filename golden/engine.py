@@ -22,6 +22,7 @@ from atsnn.golden.image import edge_abs_sum, input_max_abs, layer_bound_bits
 
 FLOAT32_EXACT = 1 << 24
 FLOAT64_EXACT = 1 << 53
+IM2COL_BLOCK = 1 << 20   # im2col elements per matmul (measured best near 1-4 MB)
 
 
 @dataclass
@@ -124,9 +125,12 @@ class _Edge:
         c_out, ho, wo = self.out_shape
         if p:
             x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-        win = sliding_window_view(x, (k, k), axis=(1, 2))[:, ::s, ::s][:, :ho, :wo]
-        cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(m * ho * wo, -1)
-        return (cols @ self.wt).reshape(m, ho, wo, c_out)
+        win = sliding_window_view(x, (k, k), axis=(1, 2))[:, ::s, ::s][:, :ho, :wo].transpose(0, 1, 2, 4, 5, 3)
+        out = np.empty((m, ho, wo, c_out), self.dtype)
+        step = max(1, IM2COL_BLOCK // (ho * wo * len(self.wt)))
+        for i in range(0, m, step):   # a few samples at a time: their im2col rows stay in cache
+            np.matmul(win[i:i + step].reshape(-1, len(self.wt)), self.wt, out=out[i:i + step].reshape(-1, c_out))
+        return out
 
     def reach(self, ev):
         """Per sample: sum over active inputs of the valid kernel offsets (the
@@ -137,15 +141,15 @@ class _Edge:
 
 def _events(s, lanes):
     """(active inputs, active inputs per position [m, positions], words with at
-    least one active input) per sample of a channels-last map (any dtype; non-zero
-    is active). Words are groups of `lanes` channels at one position."""
+    least one active input) per sample of a channels-last 0/1 float32 map. Words
+    are groups of `lanes` channels at one position."""
     m, c = s.shape[0], s.shape[-1]
     g = cyc.groups(c, lanes)
     onehot = np.zeros((c, g), np.float32)
     onehot[np.arange(c), np.arange(c) // lanes] = 1
-    per_word = (s != 0).astype(np.float32, copy=False).reshape(-1, c) @ onehot   # exact: <= lanes
-    per_pos = per_word.sum(axis=1, dtype=np.float64).reshape(m, -1)
-    return (per_pos.sum(axis=1).astype(np.int64), per_pos,
+    per_word = s.reshape(-1, c) @ onehot   # exact: at most `lanes`
+    per_pos = (per_word.sum(axis=1) if g > 1 else per_word).reshape(m, -1)
+    return (per_pos.sum(axis=1, dtype=np.float64).astype(np.int64), per_pos,
             np.count_nonzero(per_word.reshape(m, -1), axis=1))
 
 
@@ -252,7 +256,7 @@ def _run_chunk(image, plan, x, lanes, early_exit):
         e0 = edges0[0]
         xs = _last(x.astype(np.int64) - image.input.zero_point)
         i0 = e0.forward(xs).astype(dtype0, copy=False) + bias0
-        ev = _events(xs, lanes)
+        ev = _events((xs != 0).astype(np.float32), lanes)
         reach = e0.reach(ev)
         out["first_layer_macs"] = reach * e0.c_out
         out["input_scatter_cycles"] = reach * e0.g_out

@@ -1,7 +1,14 @@
-"""Time the golden model against a float PyTorch forward of the same network
-(fixed T_max, same batch, same thread count) and print images/s of each.
+"""Time the golden model against a float PyTorch forward of the same network on
+the same images, batch size and thread count, in one run, and print images/s of
+each and their ratio.
 
-    python scripts/bench_golden.py --model reference --images 2000 --threads 1
+    python scripts/bench_golden.py --model reference --images 2000 --threads 1 --repeats 5
+
+The torch forward is the float network: fixed T_max, no counters, no exits. The
+golden model is timed as used (adaptive exits, every counter) and at fixed T_max
+(like for like). Runs are interleaved and repeated; the medians are printed, since
+a shared machine makes single runs noisy. Each timing includes its own setup
+(golden: the plan inside `run`; torch: weight tensors).
 """
 
 import argparse
@@ -16,43 +23,61 @@ from atsnn.golden.engine import run
 from atsnn.golden.image import load_model
 
 
-def torch_forward(image, x):
-    """Float LIF forward of the image at fixed T_max (same integers as floats)."""
-    t = {}
+def torch_params(image):
+    """Per layer: (edges with float32 weight tensors, bias, theta) shaped for NCHW."""
+    params = {}
     for layer in image.layers:
         if layer.kind == "maxpool":
             continue
-        t[layer.name] = [(e, torch.tensor(e.weight, dtype=torch.float32)) for e in layer.inputs]
-    xs = torch.tensor(x, dtype=torch.float32) - image.input.zero_point
-    v, out = {}, None
+        shape = (-1,) + (1,) * (len(layer.shape) - 1)
+        params[layer.name] = (
+            [(e, torch.tensor(e.weight, dtype=torch.float32)) for e in layer.inputs],
+            torch.tensor(layer.bias, dtype=torch.float32).view(shape),
+            None if layer.theta is None else torch.tensor(layer.theta, dtype=torch.float32).view(shape))
+    return params
+
+
+def torch_forward(image, params, x):
+    """Float IF forward of the image at fixed T_max (the same integers as floats);
+    returns U after T_max."""
+    def apply(e, w, s):
+        return F.conv2d(s, w, stride=e.stride, padding=e.padding) if e.op == "conv" else s.flatten(1) @ w.T
+
     first = image.layers[0]
-    (e0, w0), = t[first.name]
-    i0 = F.conv2d(xs, w0, stride=e0.stride, padding=e0.padding) if e0.op == "conv" else xs.flatten(1) @ w0.T
-    i0 = i0 + torch.tensor(first.bias, dtype=torch.float32).view(-1, *([1] * (i0.dim() - 2)))
+    edges0, bias0, _ = params[first.name]
+    (e0, w0), = edges0
+    i0 = apply(e0, w0, torch.from_numpy(x).float() - image.input.zero_point) + bias0
+    v, out = {}, None
     for _ in range(image.t_max):
         acts = {}
         for layer in image.layers:
             if layer.kind == "maxpool":
                 acts[layer.name] = F.max_pool2d(acts[layer.source], layer.kernel)
                 continue
-            shape = (-1,) + (1,) * (len(layer.shape) - 1)
-            if layer is first:
-                cur = i0
-            else:
-                cur = torch.tensor(layer.bias, dtype=torch.float32).view(shape)
-                for e, w in t[layer.name]:
-                    s = acts[e.source]
-                    cur = cur + (F.conv2d(s, w, stride=e.stride, padding=e.padding) if e.op == "conv"
-                                 else s.flatten(1) @ w.T)
+            edges, bias, theta = params[layer.name]
+            cur = i0 if layer is first else bias + sum(apply(e, w, acts[e.source]) for e, w in edges)
             if layer.kind == "output":
                 out = cur if out is None else out + cur
                 continue
             vv = v.get(layer.name, 0) + cur
-            theta = torch.tensor(layer.theta, dtype=torch.float32).view(shape)
             s = (vv >= theta).float()
             v[layer.name] = vv - theta * s if layer.reset == "subtract" else vv * (1 - s)
             acts[layer.name] = s
     return out
+
+
+def time_golden(image, x, batch, early_exit):
+    t0 = time.perf_counter()
+    res = run(image, x, batch=batch, early_exit=early_exit)
+    return time.perf_counter() - t0, res
+
+
+def time_torch(image, x, batch):
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        params = torch_params(image)
+        u = torch.cat([torch_forward(image, params, x[i:i + batch]) for i in range(0, len(x), batch)])
+    return time.perf_counter() - t0, u.numpy()
 
 
 def main():
@@ -62,6 +87,7 @@ def main():
     p.add_argument("--images", type=int, default=2000)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     try:
@@ -74,22 +100,24 @@ def main():
         raise SystemExit("bench: the torch forward here models leak_shift = 0 only")
     x, y = load_dataset(args.dataset, "test")
     x, y = x[:args.images], y[:args.images]
+    n = len(x)
 
-    t0 = time.perf_counter()
-    res = run(image, x, batch=args.batch)
-    t_golden = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        preds = [torch_forward(image, x[i:i + args.batch]).argmax(1).numpy()
-                 for i in range(0, len(x), args.batch)]
-    t_torch = time.perf_counter() - t0
-    fixed = run(image, x, batch=args.batch, early_exit=False)
-    agree = np.mean(np.concatenate(preds) == fixed.pred)
-    print(f"{len(x)} images, batch {args.batch}, {args.threads} thread(s)")
-    print(f"golden (adaptive exits, integer, all counters): {len(x) / t_golden:9.1f} images/s")
-    print(f"torch float forward (fixed T_max={image.t_max}):        {len(x) / t_torch:9.1f} images/s")
-    print(f"ratio golden / torch: {t_torch / t_golden:.2f}; torch argmax agrees with fixed-T golden "
-          f"on {agree:.4f}; golden accuracy {np.mean(res.pred == y):.4f}")
+    time_golden(image, x[:args.batch], args.batch, True)   # warm-up (imports, BLAS, allocator)
+    time_torch(image, x[:args.batch], args.batch)
+    rows = []
+    print(f"{n} images, batch {args.batch}, {args.threads} thread(s), {args.repeats} interleaved repeats; "
+          f"images/s:")
+    print("  golden adaptive   golden fixed-T   torch fixed-T   ratio adaptive/torch   ratio fixed/torch")
+    for _ in range(args.repeats):
+        t_ad, res = time_golden(image, x, args.batch, True)
+        t_fx, fixed = time_golden(image, x, args.batch, False)
+        t_th, u = time_torch(image, x, args.batch)
+        rows.append((n / t_ad, n / t_fx, n / t_th, t_th / t_ad, t_th / t_fx))
+        print("  {:15.1f}  {:15.1f}  {:14.1f}  {:21.2f}  {:18.2f}".format(*rows[-1]))
+    print("  {:15.1f}  {:15.1f}  {:14.1f}  {:21.2f}  {:18.2f}   (median)".format(*np.median(rows, axis=0)))
+    print(f"torch U equals fixed-T golden U on {np.mean(np.all(u == fixed.u, axis=1)):.4f} of images, "
+          f"argmax on {np.mean(u.argmax(1) == fixed.pred):.4f}; golden accuracy adaptive "
+          f"{np.mean(res.pred == y):.4f} ({res.exit_t.mean():.3f} timesteps), fixed {np.mean(fixed.pred == y):.4f}")
 
 
 if __name__ == "__main__":

@@ -193,3 +193,16 @@ def test_wide_layers_leave_float32_and_stay_exact(big, dtype):
     assert [p[1] for p in engine._plan(img, 16)] == [dtype, np.float32, dtype]
     x = rng.integers(0, 256, (5, 2, 4, 4)).astype(np.uint8)
     check_agrees(img, x, 2)
+
+
+def test_im2col_blocks_do_not_change_results(monkeypatch):
+    """The conv matmul runs a few samples at a time; one sample per block (and a
+    block that does not divide the batch) gives the same Result."""
+    img = gi.load_model("reference")
+    x = np.random.default_rng(3).integers(0, 256, (7, 1, 28, 28)).astype(np.uint8)
+    want = run(img, x, batch=5)
+    for block in (1, 3 * 28 * 28 * 9):
+        monkeypatch.setattr(engine, "IM2COL_BLOCK", block)
+        got = run(img, x, batch=5)
+        for f in FIELDS:
+            assert np.array_equal(getattr(got, f), getattr(want, f)), (block, f)
