@@ -3,6 +3,7 @@ exit timestep, U, spikes per layer, SOPs and cycles must be equal, exactly."""
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from rtl_harness import (SMALL, run_core, compare, linear_events_net, static_linear_net,
                          conv_net, inputs_for)
@@ -39,6 +40,27 @@ def test_random_network_matches_golden(kind):
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_many_random_networks_match_golden(kind, seed):
     _check(kind, seed, 3)
+
+
+def _hypothesis_networks(examples):
+    @settings(max_examples=examples, deadline=None, derandomize=examples < 20,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(kind=st.sampled_from(sorted(KINDS)), seed=st.integers(0, 2**32 - 1),
+           samples=st.integers(1, 3))
+    def check(kind, seed, samples):
+        _check(kind, seed, samples)
+    return check
+
+
+def test_hypothesis_networks_match_golden():
+    """Hypothesis draws the network kind, its seed and the batch: 12 examples by
+    default (derandomized, so CI is repeatable), 200 in the slow tier."""
+    _hypothesis_networks(12)()
+
+
+@pytest.mark.slow
+def test_hypothesis_many_networks_match_golden():
+    _hypothesis_networks(200)()
 
 
 @pytest.mark.parametrize("static", [False, True], ids=["events", "static"])
