@@ -23,6 +23,7 @@ from atsnn.golden.image import edge_abs_sum, input_max_abs, layer_bound_bits
 FLOAT32_EXACT = 1 << 24
 FLOAT64_EXACT = 1 << 53
 IM2COL_BLOCK = 1 << 20   # im2col elements per matmul (measured best near 1-4 MB)
+LIF_BLOCK = 1 << 17      # neurons per LIF update (its temporaries stay in cache)
 
 
 @dataclass
@@ -137,6 +138,16 @@ class _Edge:
         number of (input, offset) pairs the scatter walks); `ev` from _events."""
         count, per_pos, _ = ev
         return count if self.op == "linear" else (per_pos @ self.nvalid).astype(np.int64)
+
+
+def _lif_blocks(v, current, theta, layer):
+    """lif_update over a few samples at a time, V updated in place; the spikes."""
+    s = np.empty(v.shape, bool)
+    step = max(1, LIF_BLOCK // max(1, v[0].size))
+    for i in range(0, len(v), step):
+        s[i:i + step], v[i:i + step] = lif_update(v[i:i + step], current[i:i + step], theta,
+                                                  layer.leak_shift, layer.reset)
+    return s
 
 
 def _events(s, lanes):
@@ -304,7 +315,7 @@ def _run_chunk(image, plan, x, lanes, early_exit):
             if layer.kind == "output":
                 state[li] += current
                 continue
-            s, state[li] = lif_update(state[li], current, theta, layer.leak_shift, layer.reset)
+            s = _lif_blocks(state[li], current, theta, layer)
             if layer.name in pooled:   # only its maxpool reads it
                 acts[layer.name] = s
                 out["spikes"][idx, t - 1, li] = np.count_nonzero(s.reshape(m, -1), axis=1)

@@ -112,6 +112,12 @@ def check_agrees(image, x, lanes):
         for f in FIELDS:
             got = getattr(res, f)[i]
             assert np.array_equal(got, np.asarray(ref[f])), (f, i, got, ref[f])
+    with pytest.MonkeyPatch.context() as mp:   # one sample per conv and LIF block
+        mp.setattr(engine, "IM2COL_BLOCK", 1)
+        mp.setattr(engine, "LIF_BLOCK", 1)
+        one = run(image, x, lanes=lanes, batch=3)
+    for f in FIELDS:
+        assert np.array_equal(getattr(one, f), getattr(res, f)), f
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -195,14 +201,15 @@ def test_wide_layers_leave_float32_and_stay_exact(big, dtype):
     check_agrees(img, x, 2)
 
 
-def test_im2col_blocks_do_not_change_results(monkeypatch):
-    """The conv matmul runs a few samples at a time; one sample per block (and a
-    block that does not divide the batch) gives the same Result."""
+def test_block_sizes_do_not_change_results(monkeypatch):
+    """The conv matmul and the LIF update run a few samples at a time; one sample
+    per block (and blocks that do not divide the batch) give the same Result."""
     img = gi.load_model("reference")
     x = np.random.default_rng(3).integers(0, 256, (7, 1, 28, 28)).astype(np.uint8)
     want = run(img, x, batch=5)
-    for block in (1, 3 * 28 * 28 * 9):
-        monkeypatch.setattr(engine, "IM2COL_BLOCK", block)
+    for im2col, lif in ((1, 1), (3 * 28 * 28 * 9, 2 * 16 * 28 * 28)):
+        monkeypatch.setattr(engine, "IM2COL_BLOCK", im2col)
+        monkeypatch.setattr(engine, "LIF_BLOCK", lif)
         got = run(img, x, batch=5)
         for f in FIELDS:
-            assert np.array_equal(getattr(got, f), getattr(want, f)), (block, f)
+            assert np.array_equal(getattr(got, f), getattr(want, f)), (im2col, lif, f)
