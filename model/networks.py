@@ -306,6 +306,8 @@ PRESETS = {
                                ("out",)],
                          input_shape=(2, 34, 34), classes=DIGITS, dataset="nmnist",
                          input_kind="events"),
+    "nmnist-mlp": dict(spec=[("fc", 96), ("out",)], input_shape=(2, 34, 34), classes=DIGITS,
+                       dataset="nmnist", input_kind="events"),
     "vgg16": dict(spec=VGG16, input_shape=(3, 32, 32), classes=CIFAR10, dataset="cifar10"),
     "resnet19": dict(spec=RESNET19, input_shape=(3, 32, 32), classes=CIFAR10, dataset="cifar10"),
 }

@@ -122,12 +122,12 @@ def run_real(tmp_path, model, images, backpressure=False):
     assert ok
 
 
-def test_mnist_reference_matches_golden(tmp_path):
+@pytest.mark.parametrize("name", ["reference", "nmnist-mlp"])
+def test_shipped_model_matches_golden(tmp_path, name):
+    """The MNIST reference (static input, conv) and an N-MNIST event-input network
+    on real test data."""
     from atsnn.golden.image import resolve_model
-    model = resolve_model("reference")
-    if not model.exists():
-        pytest.skip(f"reference model image not built ({model})")
-    run_real(tmp_path, model, images=3)
+    run_real(tmp_path, resolve_model(name), images=3)
 
 
 @pytest.mark.slow
