@@ -1,0 +1,37 @@
+"""``atsnn sim``: the JSON summary on real data, and clear refusals of bad input
+before anything is built."""
+
+import json
+
+from atsnn.cli import main
+
+KEYS = ("images", "mismatches", "accuracy", "avg_timesteps", "cycles_per_image",
+        "utilization", "sim_cycles_per_s")
+
+
+def test_sim_json_on_real_images(capsys):
+    rc = main(["sim", "--model", "mnist-mlp", "--images", "2", "--offset", "5", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    for key in KEYS:
+        assert key in out, key
+    assert out["images"] == 2 and out["mismatches"] == 0
+    assert out["avg_timesteps"] >= 1 and out["cycles_per_image"] > 100
+    assert 0 < out["utilization"] <= 1 and out["sim_cycles_per_s"] > 0
+
+
+def _error(capsys, argv):
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    return err
+
+
+def test_sim_refuses_bad_input(capsys, tmp_path):
+    assert "--images must be at least 1" in _error(capsys, ["sim", "--images", "0"])
+    err = _error(capsys, ["sim", "--model", str(tmp_path / "nope")])
+    assert "nope" in err and "neither a built-in model" in err
+    err = _error(capsys, ["sim", "--model", "reference", "--weight-depth", "1024"])
+    assert "weight words exceed the hardware's 1024" in err
+    err = _error(capsys, ["sim", "--model", "mnist-mlp", "--offset", "9999", "--images", "5"])
+    assert "the test set has 10000" in err
