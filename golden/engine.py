@@ -141,13 +141,17 @@ class _Edge:
 
 
 def _lif_blocks(v, current, theta, layer):
-    """lif_update over a few samples at a time, V updated in place; the spikes."""
+    """lif_update over a few samples at a time (its temporaries stay in cache), V
+    updated in place; returns the spikes and the spike count per sample."""
     s = np.empty(v.shape, bool)
+    count = np.empty(len(v), np.int64)
     step = max(1, LIF_BLOCK // max(1, v[0].size))
+    acc = np.int32 if v[0].size < 1 << 31 else np.int64
     for i in range(0, len(v), step):
-        s[i:i + step], v[i:i + step] = lif_update(v[i:i + step], current[i:i + step], theta,
-                                                  layer.leak_shift, layer.reset)
-    return s
+        block = slice(i, i + step)
+        s[block], v[block] = lif_update(v[block], current[block], theta, layer.leak_shift, layer.reset)
+        count[block] = s[block].reshape(len(s[block]), -1).view(np.uint8).sum(axis=1, dtype=acc)
+    return s, count
 
 
 def _events(s, lanes):
@@ -321,14 +325,13 @@ def _run_chunk(image, plan, x, lanes, early_exit):
             if layer.kind == "output":
                 state[li] += current
                 continue
-            s = _lif_blocks(state[li], current, theta, layer)
+            s, count = _lif_blocks(state[li], current, theta, layer)
+            out["spikes"][idx, t - 1, li] = count
             if layer.name in pooled:   # only its maxpool reads it
                 acts[layer.name] = s
-                out["spikes"][idx, t - 1, li] = np.count_nonzero(s.reshape(m, -1), axis=1)
             else:
                 s = acts[layer.name] = s.astype(np.float32)
                 ev = events[layer.name] = _events(s, lanes)
-                out["spikes"][idx, t - 1, li] = ev[0]
                 out["event_writes"][idx] += ev[2]
 
         u = state[-1].astype(np.int64)
