@@ -2,13 +2,14 @@
 the same images, batch size and thread count, in one run, and print images/s of
 each and their ratio.
 
-    python scripts/bench_golden.py --model reference --images 2000 --threads 1 --repeats 5
+    python scripts/bench_golden.py --model reference --images 2000 --threads 1 --repeats 7
 
 The torch forward is the float network: fixed T_max, no counters, no exits. The
 golden model is timed as used (adaptive exits, every counter) and at fixed T_max
-(like for like). Runs are interleaved and repeated; the medians are printed, since
-a shared machine makes single runs noisy. Each timing includes its own setup
-(golden: the plan inside `run`; torch: weight tensors).
+(like for like). Runs are interleaved and repeated and the medians printed: wall
+clock, and the process's CPU time, which other jobs on a shared machine disturb
+less. Each timing includes its own setup (golden: the plan inside `run`; torch:
+weight tensors).
 """
 
 import argparse
@@ -66,18 +67,22 @@ def torch_forward(image, params, x):
     return out
 
 
-def time_golden(image, x, batch, early_exit):
-    t0 = time.perf_counter()
-    res = run(image, x, batch=batch, early_exit=early_exit)
-    return time.perf_counter() - t0, res
+def timed(f, *args):
+    """(wall seconds, CPU seconds of this process, f(*args))."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = f(*args)
+    return time.perf_counter() - w0, time.process_time() - c0, out
 
 
-def time_torch(image, x, batch):
-    t0 = time.perf_counter()
+def golden(image, x, batch, early_exit):
+    return run(image, x, batch=batch, early_exit=early_exit)
+
+
+def torch_all(image, x, batch):
     with torch.inference_mode():
         params = torch_params(image)
-        u = torch.cat([torch_forward(image, params, x[i:i + batch]) for i in range(0, len(x), batch)])
-    return time.perf_counter() - t0, u.numpy()
+        return torch.cat([torch_forward(image, params, x[i:i + batch])
+                          for i in range(0, len(x), batch)]).numpy()
 
 
 def main():
@@ -102,19 +107,22 @@ def main():
     x, y = x[:args.images], y[:args.images]
     n = len(x)
 
-    time_golden(image, x[:args.batch], args.batch, True)   # warm-up (imports, BLAS, allocator)
-    time_torch(image, x[:args.batch], args.batch)
-    rows = []
+    golden(image, x[:args.batch], args.batch, True)   # warm-up (imports, BLAS, allocator)
+    torch_all(image, x[:args.batch], args.batch)
+    rows, cpu = [], []
+    line = "  {:15.1f}  {:15.1f}  {:14.1f}  {:21.2f}  {:18.2f}"
     print(f"{n} images, batch {args.batch}, {args.threads} thread(s), {args.repeats} interleaved repeats; "
-          f"images/s:")
+          f"images/s (wall clock):")
     print("  golden adaptive   golden fixed-T   torch fixed-T   ratio adaptive/torch   ratio fixed/torch")
     for _ in range(args.repeats):
-        t_ad, res = time_golden(image, x, args.batch, True)
-        t_fx, fixed = time_golden(image, x, args.batch, False)
-        t_th, u = time_torch(image, x, args.batch)
-        rows.append((n / t_ad, n / t_fx, n / t_th, t_th / t_ad, t_th / t_fx))
-        print("  {:15.1f}  {:15.1f}  {:14.1f}  {:21.2f}  {:18.2f}".format(*rows[-1]))
-    print("  {:15.1f}  {:15.1f}  {:14.1f}  {:21.2f}  {:18.2f}   (median)".format(*np.median(rows, axis=0)))
+        w_ad, c_ad, res = timed(golden, image, x, args.batch, True)
+        w_fx, c_fx, fixed = timed(golden, image, x, args.batch, False)
+        w_th, c_th, u = timed(torch_all, image, x, args.batch)
+        rows.append((n / w_ad, n / w_fx, n / w_th, w_th / w_ad, w_th / w_fx))
+        cpu.append((n / c_ad, n / c_fx, n / c_th, c_th / c_ad, c_th / c_fx))
+        print(line.format(*rows[-1]))
+    print(line.format(*np.median(rows, axis=0)) + "   median, wall clock")
+    print(line.format(*np.median(cpu, axis=0)) + "   median, CPU time of this process")
     print(f"torch U equals fixed-T golden U on {np.mean(np.all(u == fixed.u, axis=1)):.4f} of images, "
           f"argmax on {np.mean(u.argmax(1) == fixed.pred):.4f}; golden accuracy adaptive "
           f"{np.mean(res.pred == y):.4f} ({res.exit_t.mean():.3f} timesteps), fixed {np.mean(fixed.pred == y):.4f}")
