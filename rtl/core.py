@@ -13,7 +13,7 @@ from .scatter import SpikeScatter, ScatterEventLayout
 from .fire import FireUnit
 from .exit import ExitUnit
 
-__all__ = ["Accelerator", "PHASE_FILL", "PHASE_PAD"]
+__all__ = ["Accelerator", "core_signature", "PHASE_FILL", "PHASE_PAD"]
 
 #: Cycles a scatter phase waits before it may end: the latency from its start
 #: to its first operation, so an empty phase costs what a busy one adds.
@@ -22,6 +22,29 @@ PHASE_FILL = 8
 #: Extra cycles after a unit is done, per phase kind, so that every phase costs
 #: ``work + C_PHASE`` (see golden/cycles.py).
 PHASE_PAD = {"init": 7, "fire": 4}
+
+
+def core_signature(config):
+    """The core's ports, shared with the test stand-in (``atsnn.tb.standin``) so the
+    AXI wrapper sees one interface."""
+    return wiring.Signature({
+        "load": In(stream.Signature(WordLayout)),
+        "image": In(stream.Signature(WordLayout)),
+        "result": Out(stream.Signature(WordLayout)),
+        "loaded": Out(1),
+        "busy": Out(1),
+        "errors": Out(ErrorLayout),
+        "tau_addr": In(range(config.t_max)),
+        "tau_data": In(signed(32)),
+        "tau_enable": In(1),
+        "tau_we": In(1),
+        "tau_rdata": Out(signed(32)),
+        "tau_renable": Out(1),
+        "cycles": Out(32),
+        "images_done": Out(32),
+        "sops": Out(64),
+        "spikes": Out(64),
+    })
 
 
 class Accelerator(wiring.Component):
@@ -55,24 +78,7 @@ class Accelerator(wiring.Component):
         if not isinstance(config, HwConfig):
             raise TypeError(f"Config must be a HwConfig, not {config!r}")
         self.config = config
-        super().__init__({
-            "load": In(stream.Signature(WordLayout)),
-            "image": In(stream.Signature(WordLayout)),
-            "result": Out(stream.Signature(WordLayout)),
-            "loaded": Out(1),
-            "busy": Out(1),
-            "errors": Out(ErrorLayout),
-            "tau_addr": In(range(config.t_max)),
-            "tau_data": In(signed(32)),
-            "tau_enable": In(1),
-            "tau_we": In(1),
-            "tau_rdata": Out(signed(32)),
-            "tau_renable": Out(1),
-            "cycles": Out(32),
-            "images_done": Out(32),
-            "sops": Out(64),
-            "spikes": Out(64),
-        })
+        super().__init__(core_signature(config))
 
     def elaborate(self, platform):
         m = Module()

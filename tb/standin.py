@@ -10,10 +10,11 @@ sums, ``spikes`` the sum of image word counts. An image before a load sets
 """
 
 from amaranth import *
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from atsnn.rtl.config import ErrorLayout, HwConfig, WordLayout
+from atsnn.rtl.config import HwConfig
+from atsnn.rtl.core import core_signature
 
 __all__ = ["StandInCore", "standin_result"]
 
@@ -27,24 +28,7 @@ def standin_result(words):
 class StandInCore(wiring.Component):
     def __init__(self, config=None):
         self.config = config or HwConfig()
-        super().__init__({
-            "load": In(stream.Signature(WordLayout)),
-            "image": In(stream.Signature(WordLayout)),
-            "result": Out(stream.Signature(WordLayout)),
-            "loaded": Out(1),
-            "busy": Out(1),
-            "errors": Out(ErrorLayout),
-            "tau_addr": In(range(self.config.t_max)),
-            "tau_data": In(signed(32)),
-            "tau_enable": In(1),
-            "tau_we": In(1),
-            "tau_rdata": Out(signed(32)),
-            "tau_renable": Out(1),
-            "cycles": Out(32),
-            "images_done": Out(32),
-            "sops": Out(64),
-            "spikes": Out(64),
-        })
+        super().__init__(core_signature(self.config))
 
     def elaborate(self, platform):
         m = Module()
