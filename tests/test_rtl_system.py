@@ -35,7 +35,7 @@ def test_standin_flow_all_tests():
 def random_jobs(tmp_path, seed, networks, images):
     """``networks`` seeded random small networks (event and static input, linear
     and conv, stride, padding, fused max-pool, residual edges, both resets, leak,
-    tau tables) with ``images`` inputs each.
+    tau tables, single-step T_max = 1) with ``images`` inputs each.
 
     Seeded NumPy rather than hypothesis: one simulator launch runs them all
     (a hypothesis example per launch would rebuild nothing but still cost a
@@ -53,6 +53,7 @@ def random_jobs(tmp_path, seed, networks, images):
         lambda r: conv_net(r, static=True, pool=True),
         lambda r: conv_net(r, residual=True),
         lambda r: conv_net(r, static=True, pool=True, residual=True),
+        lambda r: conv_net(r, static=True, pool=True, t_max=1),
     ]
     rng = np.random.default_rng(seed)
     jobs = []
