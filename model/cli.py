@@ -18,8 +18,9 @@ def add_commands(subparsers):
     p.add_argument("--preset", default=d["preset"], choices=sorted(networks.PRESETS))
     p.add_argument("--dataset", default=None, help="default: the preset's dataset")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--epochs", type=int, default=d["epochs"], help="float training epochs")
-    p.add_argument("--qat-epochs", type=int, default=d["qat_epochs"],
+    p.add_argument("--epochs", type=float, default=d["epochs"],
+                   help="float training epochs (may be fractional)")
+    p.add_argument("--qat-epochs", type=float, default=d["qat_epochs"],
                    help="quantization-aware fine-tuning epochs after folding BN")
     p.add_argument("--time-steps", type=int, default=d["time_steps"], help="T_max")
     p.add_argument("--batch-size", type=int, default=d["batch_size"])

@@ -107,6 +107,8 @@ def sweep(U, y, rule):
     """Candidate threshold tables of a rule, from least to most permissive."""
     T = U.shape[0]
     sc = scores(U, rule)
+    if T == 1:
+        return sc, [[]]  # single-step network: nothing to exit early from
     if rule == "margin":
         correct = predictions(U) == y[None]
         grid = [1.0 - 10 ** (-e) for e in np.linspace(4, 0.5, 36)]
@@ -160,7 +162,7 @@ def _reach(edge, x):
     """Per sample: sum over non-zero inputs of the outputs each one reaches."""
     with torch.no_grad():
         if edge.kind == "linear":
-            return x.flatten(1).sum(1) * edge.op.out_features
+            return x.flatten(1).double().sum(1) * edge.op.out_features
         ones = torch.ones((1, x.shape[1]) + edge.op.kernel_size, dtype=x.dtype, device=x.device)
         n = F.conv2d(x, ones, stride=edge.op.stride, padding=edge.op.padding)
-        return n.flatten(1).sum(1) * edge.op.out_channels
+        return n.flatten(1).double().sum(1) * edge.op.out_channels  # exact past 2**24
