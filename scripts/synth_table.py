@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from atsnn import AtsnnError
-from atsnn.rtl.synth import build_design, synthesize
+from atsnn.rtl.synth import TOPS, build_design, synthesize
 from atsnn.rtl.synth_cli import add_config_arguments, config_from_args
 
 
@@ -96,8 +96,9 @@ def run_one(args, lanes):
         try:
             design, _ = build_design(config, args.top)
             row.update(synthesize(design, "ecp5", out, freq_mhz=args.freq, seed=args.seed,
-                                  timeout=args.timeout, config=config))
-            row["status"] = "ok"
+                                  timeout=args.timeout, config=config, route=args.route,
+                                  router=args.router))
+            row["status"] = "ok" if row["fits"] else row["fit_note"]
         except AtsnnError as exc:
             row["status"] = str(exc)
         row["wall_s"] = round(time.monotonic() - start)
@@ -107,7 +108,7 @@ def run_one(args, lanes):
     cyc = row["cycles_per_image"]
     if cyc:
         row["images_per_s_100mhz"] = 100e6 / cyc
-        if row.get("fmax_mhz"):
+        if row.get("fmax_mhz") and row["status"].startswith("ok"):
             row["images_per_s"] = row["fmax_mhz"] * 1e6 / cyc
     return row
 
@@ -121,14 +122,17 @@ def markdown(rows):
             "images/s at Fmax | images/s at 100 MHz | status |")
     lines = [head, "|" + "---|" * 10]
     for r in rows:
-        ok = r["status"].startswith("ok")
+        ran = "luts" in r
+        fmax = _fmt(r.get("fmax_mhz"), "{:.1f}")
+        if r.get("fmax_kind") == "placement estimate":
+            fmax += " (placed)"
         lines.append("| " + " | ".join([
             str(r["lanes"]),
-            _fmt(r.get("luts") if ok else None), _fmt(r.get("ffs") if ok else None),
-            _fmt(r.get("brams") if ok else None), _fmt(r.get("dsps") if ok else None),
-            _fmt(r.get("fmax_mhz") if ok else None, "{:.1f}"),
+            _fmt(r.get("luts") if ran else None), _fmt(r.get("ffs") if ran else None),
+            _fmt(r.get("brams") if ran else None), _fmt(r.get("dsps") if ran else None),
+            fmax,
             _fmt(r.get("cycles_per_image"), "{:.0f}"),
-            _fmt(r.get("images_per_s") if ok else None, "{:.0f}"),
+            _fmt(r.get("images_per_s"), "{:.0f}"),
             _fmt(r.get("images_per_s_100mhz"), "{:.0f}"),
             r["status"].replace("|", "/")]) + " |")
     return "\n".join(lines)
@@ -143,7 +147,10 @@ def main(argv=None):
     p.add_argument("--timeout", type=float, default=3600, help="seconds per tool run")
     p.add_argument("--freq", type=float, default=100)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--top", choices=("auto", "top", "core"), default="auto")
+    p.add_argument("--router", choices=("router1", "router2"), default="router2")
+    p.add_argument("--no-route", dest="route", action="store_false",
+                   help="Fmax from nextpnr's post-placement estimate (no routing)")
+    p.add_argument("--top", choices=TOPS, default="auto")
     p.add_argument("--out", default="build/synth-table")
     p.add_argument("--reuse", action="store_true", help="reuse finished OUT/pP/result.json")
     p.add_argument("--no-fit", dest="fit", action="store_false",
