@@ -243,17 +243,20 @@ def run(cfg):
     m["accuracy_val_per_t"] = exits.accuracy_per_t(uv, yv).tolist()
 
     rules = {}
+    s_out = qnet.layers[-1].scales()[1]
     for rule in exits.RULES:
-        thr, curve_val = exits.calibrate(uv.astype(np.float64), yv, rule, cfg["max_drop"])
-        _, tables = exits.sweep(uv.astype(np.float64), yv, rule)
-        sc = exits.scores(ut.astype(np.float64), rule)
-        e = exits.exit_steps(sc, thr)
+        # margin: integer U (the hardware's tau); softmax / entropy: the real logits
+        k = 1.0 if rule == "margin" else s_out
+        uv_r, ut_r = uv * k, ut * k
+        thr, curve_val = exits.calibrate(uv_r, yv, rule, cfg["max_drop"])
+        _, tables = exits.sweep(uv_r, yv, rule)
+        e = exits.exit_steps(exits.scores(ut_r, rule), thr)
         acc, avg_t = exits.outcome(ut, yt, e)
         rules[rule] = dict(thresholds=thr, accuracy=acc, avg_timesteps=avg_t,
                            complexity_ratio=exits.complexity(ops, macs, e),
                            exit_histogram=np.bincount(e, minlength=T + 1)[1:].tolist(),
                            curve_val=curve_val,
-                           curve_test=exits.curve_for(ut.astype(np.float64), yt, rule, tables))
+                           curve_test=exits.curve_for(ut_r, yt, rule, tables))
     m["rules"] = rules
     tau = [None if t is None else int(t) for t in rules["margin"]["thresholds"]]
     hw = rules["margin"]
