@@ -9,7 +9,7 @@ export PATH := $(VERILATOR_ROOT)/bin:$(PATH)
 endif
 IMAGES ?= 20
 
-.PHONY: install test test-slow sim golden synth verilog lint bench
+.PHONY: install test test-slow sim golden synth synth-table verilog lint bench
 
 install:
 	$(PYTHON) -m pip install torch==2.13.0
@@ -22,10 +22,10 @@ test-slow:
 	$(PYTHON) -m pytest tests/ -m slow
 
 golden:
-	atsnn golden --model reference --dataset mnist --split test
+	atsnn golden --model mnist-tiny --dataset mnist --split test
 
 sim:
-	atsnn sim --model reference --images $(IMAGES)
+	atsnn sim --model mnist-tiny --images $(IMAGES)
 
 # P = 16 with memory depths sized to the MNIST reference model (fits an LFE5U-85F;
 # the HwConfig defaults need more block RAM than it has). See docs/fpga.md.
@@ -34,6 +34,10 @@ SYNTH_FLAGS ?= --lanes 16 --weight-depth 13312 --membrane-depth 1536 --event-dep
 
 synth:
 	atsnn synth --target ecp5 $(SYNTH_FLAGS)
+
+# docs/fpga.md's table over P (Fmax: nextpnr's estimate after placement; ~5 min per P).
+synth-table:
+	$(PYTHON) scripts/synth_table.py --lanes 4 8 16 32 --images 10000 --no-route --out build/synth-table
 
 verilog:
 	atsnn verilog -o build/atsnn.v

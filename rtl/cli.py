@@ -43,7 +43,8 @@ def add_commands(subparsers):
         description="Build atsnn_top once under Verilator, run N test images through it and "
                     "through the golden model, compare class, exit timestep, U, spikes and "
                     "cycles exactly. Exit status 1 on any mismatch.")
-    p.add_argument("--model", default="reference", help="model image path or shipped name (reference, mnist-mlp, ...)")
+    p.add_argument("--model", default="mnist-tiny",
+                   help="model image path or shipped name (default mnist-tiny; see golden/models)")
     p.add_argument("--images", type=int, default=20, metavar="N")
     p.add_argument("--offset", type=int, default=0, help="first test image (default 0)")
     p.add_argument("--data-dir", default=None, help="dataset directory (default: shared data)")

@@ -123,10 +123,11 @@ def run_real(tmp_path, model, images, backpressure=False):
     assert ok
 
 
-@pytest.mark.parametrize("name", ["reference", "mnist-mlp-s2nn", "nmnist-mlp"])
+@pytest.mark.parametrize("name", ["mnist-tiny", "reference", "mnist-mlp-s2nn", "nmnist-mlp"])
 def test_shipped_model_matches_golden(tmp_path, name):
-    """The MNIST reference (static input, conv), a single-step S2NN (T_max = 1) and
-    an N-MNIST event-input network, on real test data."""
+    """The trained ATSNN (``make sim``'s default), the hand-built MNIST reference,
+    a single-step S2NN (T_max = 1) and an N-MNIST event-input network, on real
+    test data."""
     from atsnn.golden.image import resolve_model
     run_real(tmp_path, resolve_model(name), images=3)
 
