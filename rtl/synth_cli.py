@@ -64,7 +64,8 @@ def format_result(r):
 def run_synth(args):
     config = config_from_args(args)
     design, kind = build_design(config, args.top)
-    out = args.out or f"build/synth/{args.target}-p{config.lanes}"
+    suffix = "" if args.top in ("auto", "top") else f"-{args.top}"
+    out = args.out or f"build/synth/{args.target}-p{config.lanes}{suffix}"
     result = synthesize(design, args.target, out, freq_mhz=args.freq, seed=args.seed,
                         timeout=args.timeout, config=config, pnr=not args.no_pnr,
                         route=not args.no_route, router=args.router)
@@ -95,12 +96,12 @@ def add_synth_command(subparsers):
     p.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="limit for each tool run, in seconds")
     p.add_argument("--out", default=None, metavar="DIR",
-                   help="work directory (default build/synth/TARGET-pLANES)")
+                   help="work directory (default build/synth/TARGET-pLANES[-TOP])")
     p.add_argument("--no-pnr", action="store_true",
                    help="ecp5: stop after Yosys (resources only, no Fmax)")
     p.add_argument("--no-route", action="store_true",
-                   help="ecp5: place but do not route; Fmax and critical path are "
-                        "nextpnr's post-placement estimate")
+                   help="ecp5: place but do not route; Fmax is nextpnr's post-placement "
+                        "estimate and there is no critical path")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_config_arguments(p)
     p.set_defaults(func=run_synth)
