@@ -238,13 +238,16 @@ MNIST_P16 = dict(lanes=16, weight_depth=13312, membrane_depth=1536, event_depth=
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="timing not closed: about 33 MHz after placement, critical path "
-                          "in docs/fpga.md", strict=True)
-def test_mnist_p16_meets_100mhz(tmp_path):
-    """The issue's timing target (the full core does not route in CI's time: placement)."""
+def test_mnist_p16_fits_and_meets_100mhz(tmp_path):
+    """The issue's P = 16 target on the LFE5U-85F. The full core does not route in
+    CI's time, so Fmax is nextpnr's estimate after placement (about 6 minutes)."""
     config = HwConfig(**MNIST_P16)
     r = synthesize(build_design(config)[0], "ecp5", tmp_path, config=config, route=False,
                    timeout=3600)
-    assert r["fits"] and "ff" not in r["memories"].values(), r["memories"]
-    assert set(r["memories"].values()) <= {"bram", "lutram"}
-    assert r["fmax_mhz"] >= 100, r["critical_path"]
+    assert r["fits"] and r["brams"] <= r["available"]["brams"]
+    assert set(r["memories"].values()) <= {"bram", "lutram"}, r["memories"]
+    assert {r["memories"][m] for m in ("core.wgt", "core.mem", "core.i0", "core.ev")} == {"bram"}
+    assert r["dsps"] == config.lanes + 3      # first-layer multipliers + scatter addresses
+    if r["fmax_mhz"] < 100:
+        pytest.xfail(f"timing not closed: {r['fmax_mhz']} MHz after placement "
+                     f"(critical path in docs/fpga.md)")
