@@ -1,5 +1,6 @@
 """FPGA flow: Yosys + nextpnr on small designs, report parsing, the FuseSoC core."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -251,3 +252,23 @@ def test_mnist_p16_fits_and_meets_100mhz(tmp_path):
     if r["fmax_mhz"] < 100:
         pytest.xfail(f"timing not closed: {r['fmax_mhz']} MHz after placement "
                      f"(critical path in docs/fpga.md)")
+
+
+def test_synth_table_rows():
+    """scripts/synth_table.py: depths sized to the model, and the Markdown rows."""
+    spec = importlib.util.spec_from_file_location("synth_table", ROOT / "scripts/synth_table.py")
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    assert table.fitted_depths("reference", 16) == {
+        "weight_depth": 13312, "membrane_depth": 1536, "event_depth": 512,
+        "param_depth": 16, "i0_depth": 1024, "out_depth": 16}     # the Makefile's SYNTH_FLAGS
+    rows = [{"lanes": 16, "status": "ok", "luts": 10, "ffs": 5, "brams": 2, "dsps": 19,
+             "fmax_mhz": 32.88, "fmax_kind": "placement estimate", "cycles_per_image": 1000.0,
+             "images_per_s": 32880.0, "images_per_s_100mhz": 1e5},
+            {"lanes": 32, "status": "does not fit the LFE5U-85F: needs 300 brams of 208",
+             "luts": 20, "ffs": 9, "brams": 300, "dsps": 35, "fmax_mhz": None,
+             "cycles_per_image": 500.0, "images_per_s_100mhz": 2e5}]
+    lines = table.markdown(rows).splitlines()
+    assert lines[2] == "| 16 | 10 | 5 | 2 | 19 | 32.9 (placed) | 1000 | 32880 | 100000 | ok |"
+    assert lines[3] == ("| 32 | 20 | 9 | 300 | 35 | – | 500 | – | 200000 | "
+                        "does not fit the LFE5U-85F: needs 300 brams of 208 |")
