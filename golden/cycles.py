@@ -9,7 +9,7 @@ fixes them.
 import numpy as np
 
 C_START = 1   # per image: the start state
-C_PHASE = 12  # per phase: descriptor read (3), pipeline fill and drain (9)
+C_PHASE = 14  # per phase: descriptor read (3), pipeline fill and drain (11)
 C_EXIT = 12   # per timestep: descriptor read, top-1/top-2 tree (fixed 5 levels), decision
 
 

@@ -17,11 +17,11 @@ __all__ = ["Accelerator", "core_signature", "PHASE_FILL", "PHASE_PAD"]
 
 #: Cycles a scatter phase waits before it may end: the latency from its start
 #: to its first operation, so an empty phase costs what a busy one adds.
-PHASE_FILL = 8
+PHASE_FILL = 10
 
 #: Extra cycles after a unit is done, per phase kind, so that every phase costs
 #: ``work + C_PHASE`` (see golden/cycles.py).
-PHASE_PAD = {"init": 7, "fire": 4}
+PHASE_PAD = {"init": 9, "fire": 6}
 
 
 def core_signature(config):

@@ -24,9 +24,9 @@ class SpikeScatter(wiring.Component):
     """Enumerate, for every set bit of every event, the valid kernel offsets and
     output channel groups, one operation per cycle with no bubble between spikes.
 
-    A spike that reaches no output position still takes one (empty) cycle. The
-    edge and layer fields must be held stable while the unit runs; ``start``
-    clears it.
+    A spike that reaches no output position still takes one (empty) cycle.
+    ``start`` clears the unit and samples the edge and layer fields, which hold
+    for the whole phase.
 
     Members
     -------
@@ -67,6 +67,17 @@ class SpikeScatter(wiring.Component):
         wa = config.weight_addr_bits
         ma = config.membrane_addr_bits
 
+        # Edge and layer fields are stable for a phase: latch them at start so
+        # the descriptor memory and the edge mux stay out of the pipeline's paths.
+        f = {}
+        for name in ("linear", "k", "shift", "pad", "wbase", "cin_pad", "s_go", "s_col", "s_row",
+                     "groups", "height", "width", "plane", "mbase", "lanes_last"):
+            f[name] = Signal.like(getattr(self, name), name=f"f_{name}")
+            with m.If(self.start):
+                m.d.sync += f[name].eq(getattr(self, name))
+        k_cin = Signal(wa)
+        m.d.sync += k_cin.eq(f["k"] * f["cin_pad"])
+
         # --- current event: pick its lowest set bit each cycle ---
         cur_valid = Signal()
         cur = Signal(ScatterEventLayout(config))
@@ -77,37 +88,48 @@ class SpikeScatter(wiring.Component):
         rest = Signal(P)
         m.d.comb += rest.eq(cur.mask & (cur.mask - 1))
 
-        # --- stage A: kernel ranges of the picked spike ---
-        def axis(pos, out_size):
-            Y = Signal(signed(DIM_BITS + 6))
-            q = Signal(signed(DIM_BITS + 6))
-            r = Signal(signed(DIM_BITS + 6))
-            kr = Signal(signed(DIM_BITS + 6))
-            hi = Signal(signed(DIM_BITS + 6))
-            lo = Signal(signed(DIM_BITS + 6))
-            cnt = Signal(signed(DIM_BITS + 6))
-            first_k = Signal(signed(DIM_BITS + 6))
-            first_o = Signal(signed(DIM_BITS + 6))
+        # Kernel ranges of the picked spike along one axis, in two registered
+        # halves: A1 the padded position split by the stride, A2 the ranges.
+        S = signed(DIM_BITS + 6)
+        Axis1 = data.StructLayout({"q": S, "r": S, "kr": S})
+
+        def axis1(pos):
+            Y = Mux(f["linear"], 0, pos + f["pad"])
+            r = Signal(S)
+            a = Signal(Axis1)
+            m.d.comb += [r.eq(Y & ((C(1, 5) << f["shift"]) - 1)),
+                         a.q.eq(Y >> f["shift"]), a.r.eq(r), a.kr.eq((f["k"] - 1) - r)]
+            return a
+
+        def axis2(a, out_size):
+            hi = Signal(S)
+            lo = Signal(S)
+            cnt = Signal(S)
+            first_k = Signal(S)
+            first_o = Signal(S)
             m.d.comb += [
-                Y.eq(Mux(self.linear, 0, pos + self.pad)),
-                q.eq(Y >> self.shift),
-                r.eq(Y & ((C(1, 5) << self.shift) - 1)),
-                kr.eq((self.k - 1) - r),
-                hi.eq(Mux(q < (kr >> self.shift), q, kr >> self.shift)),
-                lo.eq(Mux(q - (out_size - 1) > 0, q - (out_size - 1), 0)),
-                cnt.eq(Mux((kr >= 0) & (hi >= lo), hi - lo + 1, 0)),
-                first_k.eq(r + (lo << self.shift)),
-                first_o.eq(q - lo),
+                hi.eq(Mux(a.q < (a.kr >> f["shift"]), a.q, a.kr >> f["shift"])),
+                lo.eq(Mux(a.q - (out_size - 1) > 0, a.q - (out_size - 1), 0)),
+                cnt.eq(Mux((a.kr >= 0) & (hi >= lo), hi - lo + 1, 0)),
+                first_k.eq(a.r + (lo << f["shift"])),
+                first_o.eq(a.q - lo),
             ]
             return cnt, first_k, first_o
 
-        cnt_y, ky0, oy0 = axis(cur.y, self.height)
-        cnt_x, kx0, ox0 = axis(cur.x, self.width)
-        a_valid = Signal()
-        a = Signal(data.StructLayout({
-            "c": wa, "koff": 8, "oy": DIM_BITS, "ox": DIM_BITS, "cnt_y": 5, "cnt_x": 5,
+        # --- stage A1: the picked spike split by the stride ---
+        a1_valid = Signal()
+        a1 = Signal(data.StructLayout({"c": wa, "y": Axis1, "x": Axis1,
+                                       "value": signed(VALUE_BITS)}))
+        # --- stage A2: kernel ranges and first offsets ---
+        a2_valid = Signal()
+        a2 = Signal(data.StructLayout({
+            "c": wa, "ky": 4, "kx": 4, "oy": DIM_BITS, "ox": DIM_BITS, "cnt_y": 5, "cnt_x": 5,
             "ops": 1, "value": signed(VALUE_BITS)}))
-
+        # --- stage B1: address products ---
+        b1_valid = Signal()
+        b1 = Signal(data.StructLayout({
+            "c": wa, "wy": wa, "wx": wa, "my": ma, "ox": DIM_BITS, "cnt_y": 5, "cnt_x": 5,
+            "ops": 1, "value": signed(VALUE_BITS)}))
         # --- stage B: start addresses ---
         b_valid = Signal()
         b = Signal(data.StructLayout({
@@ -129,7 +151,7 @@ class SpikeScatter(wiring.Component):
         last_go = Signal()
         last_step = Signal()
         m.d.comb += [
-            last_go.eq(go == self.groups - 1),
+            last_go.eq(go == f["groups"] - 1),
             last_step.eq(~spike.ops | (last_go & (ix == spike.cnt_x - 1)
                                        & (iy == spike.cnt_y - 1))),
         ]
@@ -137,23 +159,31 @@ class SpikeScatter(wiring.Component):
         wants = Signal()
         take_b = Signal()
         b_ready = Signal()
-        move_a = Signal()
-        a_ready = Signal()
+        move_b1 = Signal()
+        b1_ready = Signal()
+        move_a2 = Signal()
+        a2_ready = Signal()
+        move_a1 = Signal()
+        a1_ready = Signal()
         pick = Signal()
         m.d.comb += [
             wants.eq(~active | last_step),
             take_b.eq(b_valid & wants),
             b_ready.eq(~b_valid | take_b),
-            move_a.eq(a_valid & b_ready),
-            a_ready.eq(~a_valid | move_a),
-            pick.eq(cur_valid & a_ready),
+            move_b1.eq(b1_valid & b_ready),
+            b1_ready.eq(~b1_valid | move_b1),
+            move_a2.eq(a2_valid & b1_ready),
+            a2_ready.eq(~a2_valid | move_a2),
+            move_a1.eq(a1_valid & a2_ready),
+            a1_ready.eq(~a1_valid | move_a1),
+            pick.eq(cur_valid & a1_ready),
             self.events.ready.eq(~cur_valid | (pick & (rest == 0))),
-            self.idle.eq(~cur_valid & ~a_valid & ~b_valid & ~active),
+            self.idle.eq(~cur_valid & ~a1_valid & ~a2_valid & ~b1_valid & ~b_valid & ~active),
             self.op_valid.eq(active & spike.ops),
             self.op_w.eq(w),
             self.op_m.eq(mm),
             self.op_value.eq(spike.value),
-            self.op_lanes.eq(Mux(last_go, self.lanes_last, P)),
+            self.op_lanes.eq(Mux(last_go, f["lanes_last"], P)),
         ]
 
         with m.If(self.events.valid & self.events.ready):
@@ -163,28 +193,48 @@ class SpikeScatter(wiring.Component):
             with m.If(rest == 0):
                 m.d.sync += cur_valid.eq(0)
 
-        c_sel = Signal(wa)
-        m.d.comb += c_sel.eq(Mux(self.linear, Cat(bit, cur.wpos), Cat(bit, cur.group)))
+        ay, ax = axis1(cur.y), axis1(cur.x)
         with m.If(pick):
             m.d.sync += [
-                a_valid.eq(1),
-                a.c.eq(c_sel),
-                a.koff.eq(ky0 * self.k + kx0),
-                a.oy.eq(oy0), a.ox.eq(ox0),
-                a.cnt_y.eq(cnt_y), a.cnt_x.eq(cnt_x),
-                a.ops.eq((cnt_y != 0) & (cnt_x != 0)),
-                a.value.eq(cur.value),
+                a1_valid.eq(1),
+                a1.c.eq(Mux(f["linear"], Cat(bit, cur.wpos), Cat(bit, cur.group))),
+                a1.y.eq(ay), a1.x.eq(ax),
+                a1.value.eq(cur.value),
             ]
-        with m.Elif(move_a):
-            m.d.sync += a_valid.eq(0)
+        with m.Elif(move_a1):
+            m.d.sync += a1_valid.eq(0)
 
-        with m.If(move_a):
+        cnt_y, ky0, oy0 = axis2(a1.y, f["height"])
+        cnt_x, kx0, ox0 = axis2(a1.x, f["width"])
+        with m.If(move_a1):
+            m.d.sync += [
+                a2_valid.eq(1),
+                a2.c.eq(a1.c), a2.ky.eq(ky0), a2.kx.eq(kx0), a2.oy.eq(oy0), a2.ox.eq(ox0),
+                a2.cnt_y.eq(cnt_y), a2.cnt_x.eq(cnt_x),
+                a2.ops.eq((cnt_y != 0) & (cnt_x != 0)),
+                a2.value.eq(a1.value),
+            ]
+        with m.Elif(move_a2):
+            m.d.sync += a2_valid.eq(0)
+
+        with m.If(move_a2):
+            m.d.sync += [
+                b1_valid.eq(1),
+                b1.c.eq(a2.c), b1.wy.eq(a2.ky * k_cin), b1.wx.eq(a2.kx * f["cin_pad"]),
+                b1.my.eq(a2.oy * f["width"]), b1.ox.eq(a2.ox),
+                b1.cnt_y.eq(a2.cnt_y), b1.cnt_x.eq(a2.cnt_x),
+                b1.ops.eq(a2.ops), b1.value.eq(a2.value),
+            ]
+        with m.Elif(move_b1):
+            m.d.sync += b1_valid.eq(0)
+
+        with m.If(move_b1):
             m.d.sync += [
                 b_valid.eq(1),
-                b.w.eq(self.wbase + a.koff * self.cin_pad + a.c),
-                b.m.eq(self.mbase + a.oy * self.width + a.ox),
-                b.cnt_y.eq(a.cnt_y), b.cnt_x.eq(a.cnt_x),
-                b.ops.eq(a.ops), b.value.eq(a.value),
+                b.w.eq(f["wbase"] + b1.wy + b1.wx + b1.c),
+                b.m.eq(f["mbase"] + b1.my + b1.ox),
+                b.cnt_y.eq(b1.cnt_y), b.cnt_x.eq(b1.cnt_x),
+                b.ops.eq(b1.ops), b.value.eq(b1.value),
             ]
         with m.Elif(take_b):
             m.d.sync += b_valid.eq(0)
@@ -198,22 +248,23 @@ class SpikeScatter(wiring.Component):
                 m_row.eq(b.m), m_col.eq(b.m), mm.eq(b.m),
             ]
         with m.Elif(~last_go):
-            m.d.sync += [go.eq(go + 1), w.eq(w + self.s_go), mm.eq(mm + self.plane)]
+            m.d.sync += [go.eq(go + 1), w.eq(w + f["s_go"]), mm.eq(mm + f["plane"])]
         with m.Elif(ix != spike.cnt_x - 1):
             m.d.sync += [
                 go.eq(0), ix.eq(ix + 1),
-                w_col.eq(w_col + self.s_col), w.eq(w_col + self.s_col),
+                w_col.eq(w_col + f["s_col"]), w.eq(w_col + f["s_col"]),
                 m_col.eq(m_col - 1), mm.eq(m_col - 1),
             ]
         with m.Else():
             m.d.sync += [
                 go.eq(0), ix.eq(0), iy.eq(iy + 1),
-                w_row.eq(w_row + self.s_row), w_col.eq(w_row + self.s_row),
-                w.eq(w_row + self.s_row),
-                m_row.eq(m_row - self.width), m_col.eq(m_row - self.width),
-                mm.eq(m_row - self.width),
+                w_row.eq(w_row + f["s_row"]), w_col.eq(w_row + f["s_row"]),
+                w.eq(w_row + f["s_row"]),
+                m_row.eq(m_row - f["width"]), m_col.eq(m_row - f["width"]),
+                mm.eq(m_row - f["width"]),
             ]
 
         with m.If(self.start):
-            m.d.sync += [cur_valid.eq(0), a_valid.eq(0), b_valid.eq(0), active.eq(0)]
+            m.d.sync += [cur_valid.eq(0), a1_valid.eq(0), a2_valid.eq(0), b1_valid.eq(0),
+                         b_valid.eq(0), active.eq(0)]
         return m

@@ -114,6 +114,9 @@ def test_scatter_enumerates_every_valid_offset_without_bubbles(k, s, p):
                                 s_row=s * k * cin_pad, groups=groups, height=ho, width=ho,
                                 plane=ho * ho, mbase=0, lanes_last=4).items():
             ctx.set(getattr(dut, name), value)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
         queue = list(events)
         for cycle in range(len(want) + 40):
             ctx.set(dut.events.valid, bool(queue))
