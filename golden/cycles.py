@@ -2,8 +2,8 @@
 
 The RTL's cycle counter must equal `image_cycles` exactly; when the RTL changes
 its pipeline, the constants (and, if needed, the terms) change here and in
-docs/architecture.md together. The values below are provisional until the RTL
-fixes them.
+docs/architecture.md together; tests/test_rtl_core.py and the Verilator
+system tests check every image's count against this model.
 """
 
 import numpy as np
