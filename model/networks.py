@@ -304,7 +304,8 @@ PRESETS = {
     "cifar-small": dict(spec=[("conv", 32), ("pool", 2), ("conv", 64), ("pool", 2), ("conv", 128),
                               ("pool", 2), ("fc", 128), ("out",)],
                         input_shape=(3, 32, 32), classes=CIFAR10, dataset="cifar10-subset"),
-    "nmnist-small": dict(spec=[("conv", 16), ("pool", 2), ("conv", 32, 3, 2, 1), ("fc", 128),
+    # fc 64: 128 would need 21,296 weight words, more than the accelerator's 16,384
+    "nmnist-small": dict(spec=[("conv", 16), ("pool", 2), ("conv", 32, 3, 2, 1), ("fc", 64),
                                ("out",)],
                          input_shape=(2, 34, 34), classes=DIGITS, dataset="nmnist",
                          input_kind="events"),

@@ -195,6 +195,15 @@ def test_residual_block_adds_shortcut_into_the_same_membrane():
     assert b2.edges[1].op.stride == (2, 2) and b2.shape == (32, 4, 4)
 
 
+@pytest.mark.parametrize("name,width", [("mnist-tiny", 1.0), ("digits-tiny", 1.0),
+                                        ("nmnist-small", 1.0), ("cifar-small", 0.5)])
+def test_small_presets_fit_the_accelerator(name, width):
+    from atsnn.rtl.compiler import HwConfig, plan
+
+    net = quant.enable(quant.fold_bn(networks.preset(name, width=width)))
+    assert plan(export.to_image(net), HwConfig()).weight_words <= HwConfig().weight_depth
+
+
 def test_builder_refuses_what_does_not_fit():
     with pytest.raises(AtsnnError, match="not divisible"):
         networks.build("bad", [("conv", 16), ("pool", 3), ("out",)], (1, 8, 8), list("ab"))
