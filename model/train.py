@@ -20,7 +20,7 @@ from atsnn.model import exits, loss, networks, quant
 
 DEFAULTS = dict(
     preset="mnist-tiny", dataset=None, data_dir=None, epochs=1, qat_epochs=0.1, time_steps=4,
-    batch_size=128, lr=4e-3, qat_lr=2e-4, schedule="uniform", gamma=0.8, accumulate=True,
+    batch_size=128, lr=4e-3, qat_lr=2e-4, schedule="decay", gamma=0.8, accumulate=True,
     spiking_output=False, leak_shift=1, reset="subtract", surrogate=None, s2nn=False,
     weight_bits=8, width=1.0, val_fraction=0.1, max_drop=0.001, limit_train=None,
     limit_test=None, membrane_bits=24, acc_bits=32, seed=0, threads=2, device="cpu",
