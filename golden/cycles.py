@@ -9,8 +9,8 @@ system tests check every image's count against this model.
 import numpy as np
 
 C_START = 1   # per image: the start state
-C_PHASE = 14  # per phase: descriptor read (3), pipeline fill and drain (11)
-C_EXIT = 12   # per timestep: descriptor read, top-1/top-2 tree (fixed 5 levels), decision
+C_PHASE = 16  # per phase: descriptor read (3), pipeline fill and drain (13)
+C_EXIT = 17  # per timestep: descriptor read, top-1/top-2 tree (5 levels of compare and select), running merge, decision
 
 
 def groups(channels, lanes):
@@ -54,7 +54,7 @@ def image_cycles(image, lanes, input_scatter, scatter, exit_t):
         edges = 0 if static and i == 0 else len(l.inputs)   # one scatter phase per edge
         per_t += edges * C_PHASE
         per_t += layer_words(l, lanes) + C_PHASE if l.spiking else 0
-    per_t += groups(image.output.shape[0], lanes) + C_EXIT
+    per_t += 2 * groups(image.output.shape[0], lanes) + C_EXIT
     total = C_START + init + exit_t * per_t + np.asarray(scatter, dtype=np.int64).sum(axis=(1, 2))
     if image.input.kind == "static":
         total = total + input_scatter + C_PHASE

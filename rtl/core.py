@@ -17,11 +17,11 @@ __all__ = ["Accelerator", "core_signature", "PHASE_FILL", "PHASE_PAD"]
 
 #: Cycles a scatter phase waits before it may end: the latency from its start
 #: to its first operation, so an empty phase costs what a busy one adds.
-PHASE_FILL = 10
+PHASE_FILL = 12
 
 #: Extra cycles after a unit is done, per phase kind, so that every phase costs
 #: ``work + C_PHASE`` (see golden/cycles.py).
-PHASE_PAD = {"init": 9, "fire": 6}
+PHASE_PAD = {"init": 11, "fire": 6}
 
 
 def core_signature(config):
@@ -111,11 +111,11 @@ class Accelerator(wiring.Component):
         wgt_w = wgt_mem.write_port()
         wgt_r = wgt_mem.read_port()
         mem_w = mem.write_port()
-        mem_r = mem.read_port(transparent_for=(mem_w,))
+        mem_r = mem.read_port()
         i0_w = i0_mem.write_port()
-        i0_r = i0_mem.read_port(transparent_for=(i0_w,))
+        i0_r = i0_mem.read_port()
         acc_w = acc_mem.write_port()
-        acc_r = acc_mem.read_port(transparent_for=(acc_w,))
+        acc_r = acc_mem.read_port()
         ev_w = ev_mem.write_port()
         ev_r = ev_mem.read_port()
         inp_w = inp_mem.write_port()
@@ -150,14 +150,26 @@ class Accelerator(wiring.Component):
         main_idle = Signal()
         ld = self.load
 
+        # The word at ``chunk`` is captured every cycle, accepted or not (an
+        # unaccepted word is overwritten by the one accepted later), so no wide
+        # enable hangs off the handshake. An entry is written to its memory from
+        # ``buf`` the cycle after its last word.
         m.d.comb += full.eq(buf)
         for i in range(max_chunks):
             with m.If(chunk == i):
                 m.d.comb += full[32 * i:32 * i + 32].eq(ld.payload.data)
+                m.d.sync += buf[32 * i:32 * i + 32].eq(ld.payload.data)
+        wr_go = Signal()
+        wr_section = Signal(8)
+        wr_index = Signal(24)
+        m.d.sync += wr_go.eq(0)
         m.d.comb += [
-            desc_w.addr.eq(index), desc_w.data.eq(full[:Desc.size]),
-            par_w.addr.eq(index), par_w.data.eq(full[:sizes["param"]]),
-            wgt_w.addr.eq(index), wgt_w.data.eq(full[:sizes["weight"]]),
+            desc_w.addr.eq(wr_index), desc_w.data.eq(buf[:Desc.size]),
+            par_w.addr.eq(wr_index), par_w.data.eq(buf[:sizes["param"]]),
+            wgt_w.addr.eq(wr_index), wgt_w.data.eq(buf[:sizes["weight"]]),
+            desc_w.en.eq(wr_go & (wr_section == SECTION["descriptor"])),
+            par_w.en.eq(wr_go & (wr_section == SECTION["param"])),
+            wgt_w.en.eq(wr_go & (wr_section == SECTION["weight"])),
         ]
         tau_in = Signal(TauLayout(cfg))
         m.d.comb += tau_in.eq(full[:sizes["tau"]])
@@ -194,7 +206,7 @@ class Accelerator(wiring.Component):
                     code = ld.payload.data[24:]
                     count = ld.payload.data[:24]
                     m.d.sync += [remaining.eq(remaining - 1), section.eq(code),
-                                 entries.eq(count), index.eq(0), chunk.eq(0), buf.eq(0)]
+                                 entries.eq(count), index.eq(0), chunk.eq(0)]
                     known = Signal()
                     for name, c in SECTION.items():
                         with m.If(code == c):
@@ -217,18 +229,13 @@ class Accelerator(wiring.Component):
                         m.next = "DATA"
             with m.State("DATA"):
                 with m.If(accept):
-                    m.d.sync += [remaining.eq(remaining - 1), buf.eq(full), chunk.eq(chunk + 1)]
+                    m.d.sync += [remaining.eq(remaining - 1), chunk.eq(chunk + 1)]
                     with m.If(chunk == nchunks - 1):
-                        m.d.sync += [chunk.eq(0), buf.eq(0), index.eq(index + 1)]
+                        m.d.sync += [chunk.eq(0), index.eq(index + 1), wr_go.eq(1),
+                                     wr_section.eq(section), wr_index.eq(index)]
                         with m.Switch(section):
                             with m.Case(SECTION["global"]):
                                 m.d.sync += glob.eq(full[:Glob.size])
-                            with m.Case(SECTION["descriptor"]):
-                                m.d.comb += desc_w.en.eq(1)
-                            with m.Case(SECTION["param"]):
-                                m.d.comb += par_w.en.eq(1)
-                            with m.Case(SECTION["weight"]):
-                                m.d.comb += wgt_w.en.eq(1)
                             with m.Case(SECTION["tau"]):
                                 m.d.sync += [tau_value[index].eq(tau_in.value),
                                              tau_en[index].eq(tau_in.enable)]
@@ -333,35 +340,58 @@ class Accelerator(wiring.Component):
         ]
 
         # ------------------------------------------------------------ PE array
-        # op -> 1: weight word read, 2: product, target read, 3: add, write back
+        # op -> 1: weight read; 2: weight registered, target read; 3: product,
+        # target registered; 4: add into a register; 5: write back. Every
+        # block-RAM output is registered before logic uses it, and the adder's
+        # operand selects are registered. An op reads its target word before the
+        # three ops ahead of it have written theirs, so their sums are forwarded.
         target = Signal(2)          # 0 membrane, 1 I0, 2 output accumulators
         m.d.comb += [from_input.eq((phase == 1) | (e.src == SRC_INPUT)),
                      target.eq(Mux(phase == 1, 1, Mux(d.output, 2, 0)))]
-        p1_valid = Signal()
-        p1_m = Signal(cfg.membrane_addr_bits)
-        p1_value = Signal(signed(VALUE_BITS))
-        p2_valid = Signal()
-        p2_m = Signal(cfg.membrane_addr_bits)
-        prod = Signal(data.ArrayLayout(signed(8 + VALUE_BITS), P))
+        target_q = Signal(2)
+        m.d.sync += target_q.eq(target)
+        Op = data.StructLayout({"valid": 1, "m": cfg.membrane_addr_bits,
+                                "value": signed(VALUE_BITS)})
+        p1, p2, p3, p4, p5 = (Signal(Op, name=f"p{i}") for i in range(1, 6))
         sop = Signal(32)
         m.d.comb += wgt_r.addr.eq(sc.op_w)
-        m.d.sync += [p1_valid.eq(sc.op_valid), p1_m.eq(sc.op_m), p1_value.eq(sc.op_value),
-                     p2_valid.eq(p1_valid), p2_m.eq(p1_m)]
+        m.d.sync += [p1.valid.eq(sc.op_valid), p1.m.eq(sc.op_m), p1.value.eq(sc.op_value),
+                     p2.eq(p1), p3.eq(p2), p4.eq(p3), p5.eq(p4)]
+        wq = Signal(WeightLayout(cfg))
+        prod = Signal(data.ArrayLayout(signed(8 + VALUE_BITS), P))
+        m.d.sync += wq.eq(wgt_r.data)
         for i in range(P):
-            m.d.sync += prod[i].eq(wgt_r.data[i] * p1_value)
-        pe_rdata = Signal(AccWord)
-        pe_sum = Signal(AccWord)
-        with m.Switch(target):
+            m.d.sync += prod[i].eq(wq[i] * p2.value)
+        mem_q = Signal(MemWord)
+        i0_q = Signal(MemWord)
+        base = Signal(AccWord)
+        m.d.sync += [mem_q.eq(mem_r.data), i0_q.eq(i0_r.data)]
+        with m.Switch(target_q):
             with m.Case(0):
                 for i in range(P):
-                    m.d.comb += pe_rdata[i].eq(mem_r.data[i])
+                    m.d.sync += base[i].eq(mem_r.data[i])
             with m.Case(1):
                 for i in range(P):
-                    m.d.comb += pe_rdata[i].eq(i0_r.data[i])
+                    m.d.sync += base[i].eq(i0_r.data[i])
             with m.Default():
-                m.d.comb += pe_rdata.eq(acc_r.data)
+                m.d.sync += base.eq(acc_r.data)
+        fwd = Signal(3)
+        m.d.sync += fwd.eq(Cat(p3.valid & (p2.m == p3.m), p4.valid & (p2.m == p4.m),
+                               p5.valid & (p2.m == p5.m)))
+        pe_rdata = Signal(AccWord)
+        sums = [Signal(AccWord, name=f"sum{i}") for i in range(1, 4)]
+        m.d.sync += [sums[1].eq(sums[0]), sums[2].eq(sums[1])]
+        with m.If(fwd[0]):
+            m.d.comb += pe_rdata.eq(sums[0])
+        with m.Elif(fwd[1]):
+            m.d.comb += pe_rdata.eq(sums[1])
+        with m.Elif(fwd[2]):
+            m.d.comb += pe_rdata.eq(sums[2])
+        with m.Else():
+            m.d.comb += pe_rdata.eq(base)
         for i in range(P):
-            m.d.comb += pe_sum[i].eq(pe_rdata[i] + prod[i])
+            m.d.sync += sums[0][i].eq(pe_rdata[i] + prod[i])
+        pe_sum = sums[0]
 
         # ------------------------------------------------------------ init walker
         init_run = Signal()
@@ -414,18 +444,18 @@ class Accelerator(wiring.Component):
                     m.d.comb += [mem_w.en.eq(init_v), mem_w.addr.eq(d.mbase + init_a),
                                  mem_w.data.eq(init_bias)]
             with m.Case(1, 2):  # scatter
-                m.d.comb += [mem_r.addr.eq(p1_m), i0_r.addr.eq(p1_m), acc_r.addr.eq(p1_m)]
-                with m.Switch(target):
+                m.d.comb += [mem_r.addr.eq(p1.m), i0_r.addr.eq(p1.m), acc_r.addr.eq(p1.m)]
+                with m.Switch(target_q):
                     with m.Case(0):
-                        m.d.comb += [mem_w.en.eq(p2_valid), mem_w.addr.eq(p2_m)]
+                        m.d.comb += [mem_w.en.eq(p4.valid), mem_w.addr.eq(p4.m)]
                         for i in range(P):
                             m.d.comb += mem_w.data[i].eq(pe_sum[i])
                     with m.Case(1):
-                        m.d.comb += [i0_w.en.eq(p2_valid), i0_w.addr.eq(p2_m)]
+                        m.d.comb += [i0_w.en.eq(p4.valid), i0_w.addr.eq(p4.m)]
                         for i in range(P):
                             m.d.comb += i0_w.data[i].eq(pe_sum[i])
                     with m.Default():
-                        m.d.comb += [acc_w.en.eq(p2_valid), acc_w.addr.eq(p2_m),
+                        m.d.comb += [acc_w.en.eq(p4.valid), acc_w.addr.eq(p4.m),
                                      acc_w.data.eq(pe_sum)]
             with m.Case(3):     # fire
                 m.d.comb += [
@@ -447,7 +477,7 @@ class Accelerator(wiring.Component):
             fu.plane.eq(d.plane), fu.pheight.eq(d.pheight), fu.pwidth.eq(d.pwidth),
             fu.pool.eq(d.pool), fu.prow.eq(d.prow), fu.static.eq(d.static), fu.leak.eq(d.leak),
             fu.reset_zero.eq(d.reset_zero), fu.pbase.eq(d.pbase), fu.lanes_last.eq(d.lanes_last),
-            fu.mem_rdata.eq(mem_r.data), fu.i0_rdata.eq(i0_r.data), fu.par_rdata.eq(par_r.data),
+            fu.mem_rdata.eq(mem_q), fu.i0_rdata.eq(i0_q), fu.par_rdata.eq(par_r.data),
             xu.groups.eq(d.groups), xu.lanes_last.eq(d.lanes_last), xu.pbase.eq(d.pbase),
             xu.acc_rdata.eq(acc_r.data), xu.par_rdata.eq(par_r.data),
         ]
@@ -500,6 +530,12 @@ class Accelerator(wiring.Component):
             m.d.sync += [u_k.eq(0), u_ready.eq(0), r_l.eq(0)]
             m.next = "RESULT_HEAD"
 
+        # The exit decision's operands, registered in the EXIT state's last cycle
+        # (top-1/top-2 are final once ``xu.done`` rises) so DECIDE only compares.
+        margin = Signal(signed(A + 3))
+        tau_t = Signal(signed(32))
+        tau_en_t = Signal()
+        last_t = Signal()
         m.d.comb += [self.busy.eq(~main_idle)]
         with m.FSM(name="main"):
             with m.State("IDLE"):
@@ -634,7 +670,7 @@ class Accelerator(wiring.Component):
             with m.State("SCATTER"):
                 m.d.sync += [cycles.eq(cycles + 1), counter.eq(counter + 1)]
                 with m.If((counter >= PHASE_FILL) & sc.idle & fetch_empty
-                          & ~p1_valid & ~p2_valid):
+                          & ~p1.valid & ~p2.valid & ~p3.valid & ~p4.valid):
                     m.d.sync += counter.eq(0)
                     with m.If(phase == 1):
                         m.d.sync += [phase.eq(2), t.eq(1), edge_i.eq(0)]
@@ -650,14 +686,14 @@ class Accelerator(wiring.Component):
                                      counter.eq(0)]
                         m.next = "SETUP"
             with m.State("EXIT"):
-                m.d.sync += [cycles.eq(cycles + 1)]
+                m.d.sync += [cycles.eq(cycles + 1), margin.eq(xu.top1 - xu.top2),
+                             tau_t.eq(tau_value[t - 1]), tau_en_t.eq(tau_en[t - 1]),
+                             last_t.eq(t == glob.t_max)]
                 with m.If(xu.done):
                     m.next = "DECIDE"
             with m.State("DECIDE"):
                 m.d.sync += [cycles.eq(cycles + 1)]
-                diff = Signal(signed(A + 3))
-                m.d.comb += diff.eq(xu.top1 - xu.top2)
-                stop = (t == glob.t_max) | (tau_en[t - 1] & (diff >= tau_value[t - 1]))
+                stop = last_t | (tau_en_t & (margin >= tau_t))
                 m.d.sync += out_class.eq(xu.index)
                 with m.If(stop):
                     finish_image()

@@ -13,9 +13,9 @@ class ExitUnit(wiring.Component):
     """Read the output accumulators, add the bias (``U[t] = acc + b``), write U
     back, and find top-1 (lowest index on ties) and top-2 of U.
 
-    The lane tree has one register level per halving, so the search runs at one
-    word per cycle whatever the lane count; ``done`` rises a fixed number of
-    cycles after the last word.
+    The lane tree has two register levels per halving (compare, then select) and
+    takes a word every other cycle whatever the lane count; ``done`` rises a
+    fixed number of cycles after the last word.
 
     Members
     -------
@@ -54,23 +54,28 @@ class ExitUnit(wiring.Component):
         LB = config.lane_bits
         NEG = -(1 << A)         # below every A-bit value: an empty slot
 
+        # Words are read every other cycle: the running merge across words then
+        # has two cycles, a registered compare and a select.
         run = Signal()
+        half = Signal()
         g = Signal(DIM_BITS)
         last_g = Signal()
         m.d.comb += [last_g.eq(g == self.groups - 1), self.acc_addr.eq(g),
                      self.par_addr.eq(self.pbase + g)]
         with m.If(self.start):
-            m.d.sync += [run.eq(1), g.eq(0)]
+            m.d.sync += [run.eq(1), half.eq(0), g.eq(0)]
         with m.Elif(run):
-            m.d.sync += g.eq(g + 1)
-            with m.If(last_g):
-                m.d.sync += run.eq(0)
+            m.d.sync += half.eq(~half)
+            with m.If(half):
+                m.d.sync += g.eq(g + 1)
+                with m.If(last_g):
+                    m.d.sync += run.eq(0)
 
         v0 = Signal()
         g0 = Signal(DIM_BITS)
         lanes0 = Signal(P)
         last0 = Signal()
-        m.d.sync += [v0.eq(run), g0.eq(g), last0.eq(last_g & run),
+        m.d.sync += [v0.eq(run & ~half), g0.eq(g), last0.eq(last_g & run),
                      lanes0.eq(Mux(last_g, (C(1, P + 1) << self.lanes_last) - 1, (1 << P) - 1))]
         m.d.comb += [self.wr_en.eq(v0), self.wr_addr.eq(g0)]
         u = Signal(data.ArrayLayout(signed(A), P))
@@ -80,16 +85,27 @@ class ExitUnit(wiring.Component):
 
         Node = data.StructLayout({"t1": signed(A + 1), "i1": 16, "t2": signed(A + 1)})
 
-        def merge(x, y):
-            """x covers lower indices than y: x wins ties."""
+        def compare(x, y):
+            """The three comparisons of a merge, registered (x covers lower indices)."""
+            c = Signal(3)
+            m.d.sync += c.eq(Cat(x.t1 >= y.t1, x.t2 >= y.t1, x.t1 >= y.t2))
+            return c
+
+        def select(c, x, y):
+            """x wins ties."""
             out = Signal(Node)
-            with m.If(x.t1 >= y.t1):
+            with m.If(c[0]):
                 m.d.comb += [out.t1.eq(x.t1), out.i1.eq(x.i1),
-                             out.t2.eq(Mux(x.t2 >= y.t1, x.t2, y.t1))]
+                             out.t2.eq(Mux(c[1], x.t2, y.t1))]
             with m.Else():
                 m.d.comb += [out.t1.eq(y.t1), out.i1.eq(y.i1),
-                             out.t2.eq(Mux(x.t1 >= y.t2, x.t1, y.t2))]
+                             out.t2.eq(Mux(c[2], x.t1, y.t2))]
             return out
+
+        def delay(sig):
+            reg = Signal.like(sig)
+            m.d.sync += reg.eq(sig)
+            return reg
 
         level = []
         for i in range(P):
@@ -97,34 +113,34 @@ class ExitUnit(wiring.Component):
             m.d.sync += [leaf.t1.eq(Mux(lanes0[i], u[i], NEG)),
                          leaf.i1.eq(Cat(C(i, LB), g0) if LB else g0), leaf.t2.eq(NEG)]
             level.append(leaf)
-        valid = Signal()
-        last = Signal()
-        m.d.sync += [valid.eq(v0), last.eq(last0)]
+        valid = delay(v0)
+        last = delay(last0)
         while len(level) > 1:
             nxt = []
             for j in range(0, len(level), 2):
-                reg = Signal(Node)
-                m.d.sync += reg.eq(merge(level[j], level[j + 1]))
-                nxt.append(reg)
-            v, l = Signal(), Signal()
-            m.d.sync += [v.eq(valid), l.eq(last)]
-            valid, last, level = v, l, nxt
+                c = compare(level[j], level[j + 1])
+                nxt.append(delay(select(c, delay(level[j]), delay(level[j + 1]))))
+            valid, last, level = delay(delay(valid)), delay(delay(last)), nxt
 
-        for _ in range(5 - config.lane_bits):   # same latency for every lane count
-            reg = Signal(Node)
-            v, l = Signal(), Signal()
-            m.d.sync += [reg.eq(level[0]), v.eq(valid), l.eq(last)]
-            valid, last, level = v, l, [reg]
+        for _ in range(2 * (5 - config.lane_bits)):   # same latency for every lane count
+            valid, last, level = delay(valid), delay(last), [delay(level[0])]
 
         best = Signal(Node)
         first = Signal()
         finished = Signal()
-        merged = merge(best, level[0])
+        c = compare(best, level[0])
+        word = delay(level[0])
+        r_valid = delay(valid)
+        r_last = delay(last)
+        r_first = Signal()
+        merged = select(c, best, word)
         with m.If(self.start):
             m.d.sync += [first.eq(1), finished.eq(0)]
-        with m.Elif(valid):
-            m.d.sync += [best.eq(Mux(first, level[0], merged)), first.eq(0),
-                         finished.eq(last)]
+        with m.Else():
+            with m.If(valid):
+                m.d.sync += [first.eq(0), r_first.eq(first)]
+            with m.If(r_valid):
+                m.d.sync += [best.eq(Mux(r_first, word, merged)), finished.eq(r_last)]
         m.d.comb += [self.done.eq(finished & ~self.start), self.top1.eq(best.t1),
                      self.top2.eq(best.t2), self.index.eq(best.i1)]
         return m

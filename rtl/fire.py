@@ -24,7 +24,8 @@ class FireUnit(wiring.Component):
     Only non-empty masks make events.
 
     The memories belong to the core: this unit drives their addresses and takes
-    their read data one cycle later.
+    the parameter memory's read data one cycle later and the membrane and I0
+    data two cycles later (the core registers block-RAM outputs).
 
     Members
     -------
@@ -129,7 +130,8 @@ class FireUnit(wiring.Component):
                 with m.Else():
                     m.d.sync += run.eq(0)
 
-        # --- pipeline: 1 read data, 2 spike and reset, 3 leak, 4 precharge write ---
+        # --- pipeline: 1 read data, 2 spike and reset, 3 leak shift and precharge add,
+        # 4 leak subtract, then the write ---
         Tag = data.StructLayout({
             "valid": 1, "addr": ma, "lanes": P, "win_last": 1,
             "group": DIM_BITS, "py": DIM_BITS, "px": DIM_BITS, "wpos": 16})
@@ -141,13 +143,17 @@ class FireUnit(wiring.Component):
             tag0.win_last.eq(last_dx & last_dy), tag0.group.eq(g), tag0.py.eq(py),
             tag0.px.eq(px), tag0.wpos.eq(wpos),
         ]
+        # membrane and I0 data arrive registered, a cycle after the parameters
+        tagq = Signal(Tag)
+        par = Signal.like(self.par_rdata)
+        m.d.sync += [tagq.eq(tag0), par.eq(self.par_rdata)]
+
         W = B + 2
         tag1 = Signal(Tag)
         vpre = Signal(data.ArrayLayout(signed(W), P))
         theta1 = Signal(data.ArrayLayout(signed(B), P))
         bias1 = Signal(data.ArrayLayout(signed(config.acc_bits), P))
-        m.d.sync += [tag1.eq(tag0), theta1.eq(self.par_rdata.theta),
-                     bias1.eq(self.par_rdata.bias)]
+        m.d.sync += [tag1.eq(tagq), theta1.eq(par.theta), bias1.eq(par.bias)]
         for i in range(P):
             m.d.sync += vpre[i].eq(self.mem_rdata[i] + Mux(self.static, self.i0_rdata[i], 0))
 
@@ -166,16 +172,24 @@ class FireUnit(wiring.Component):
                 m.d.sync += vnew[i].eq(vpre[i] - theta1[i])
         m.d.sync += [tag2.eq(tag1), bias2.eq(bias1), mask.eq(fired)]
 
+        # The leak in two stages: the shift (a barrel shifter) beside the
+        # precharge add, then the subtract into a registered write word.
         tag3 = Signal(Tag)
-        leaked = Signal(data.ArrayLayout(signed(W), P))
-        bias3 = Signal.like(bias1)
+        decay = Signal.like(vnew)
+        vb = Signal(data.ArrayLayout(signed(B), P))
         for i in range(P):
-            m.d.sync += leaked[i].eq(Mux(self.leak == 0, vnew[i], vnew[i] - (vnew[i] >> self.leak)))
-        m.d.sync += [tag3.eq(tag2), bias3.eq(bias2)]
+            m.d.sync += [decay[i].eq(Mux(self.leak == 0, 0, vnew[i] >> self.leak)),
+                         vb[i].eq(vnew[i] + Mux(self.static, 0, bias2[i]))]
+        m.d.sync += tag3.eq(tag2)
 
-        m.d.comb += [self.wr_en.eq(tag3.valid), self.wr_addr.eq(tag3.addr)]
+        tag4 = Signal(Tag)
+        wdata = Signal(data.ArrayLayout(signed(B), P))
         for i in range(P):
-            m.d.comb += self.wr_data[i].eq(leaked[i] + Mux(self.static, 0, bias3[i]))
+            m.d.sync += wdata[i].eq(vb[i] - decay[i])
+        m.d.sync += tag4.eq(tag3)
+
+        m.d.comb += [self.wr_en.eq(tag4.valid), self.wr_addr.eq(tag4.addr),
+                     self.wr_data.eq(wdata)]
 
         # --- events (from stage 2) ---
         acc = Signal(P)
@@ -196,6 +210,6 @@ class FireUnit(wiring.Component):
             m.d.sync += count.eq(count + 1)
         with m.If(self.start):
             m.d.sync += [acc.eq(0), count.eq(0)]
-        m.d.comb += self.done.eq(~run & ~tag0.valid & ~tag1.valid & ~tag2.valid & ~tag3.valid
-                                 & ~self.start)
+        m.d.comb += self.done.eq(~run & ~tag0.valid & ~tagq.valid & ~tag1.valid & ~tag2.valid & ~tag3.valid
+                                 & ~tag4.valid & ~self.start)
         return m

@@ -133,7 +133,7 @@ class SpikeScatter(wiring.Component):
         # --- stage B: start addresses ---
         b_valid = Signal()
         b = Signal(data.StructLayout({
-            "w": wa, "m": ma, "cnt_y": 5, "cnt_x": 5, "ops": 1,
+            "w": wa, "m": ma, "cnt_y": 5, "cnt_x": 5, "one_y": 1, "one_x": 1, "ops": 1,
             "value": signed(VALUE_BITS)}))
 
         # --- stage C: the operation iterator ---
@@ -148,13 +148,16 @@ class SpikeScatter(wiring.Component):
         m_row = Signal(ma)
         m_col = Signal(ma)
         mm = Signal(ma)
+        # "This is the last group / column / row" are registered flags, set one
+        # step ahead, so the pipeline's ready logic starts from flip-flops.
         last_go = Signal()
+        last_x = Signal()
+        last_y = Signal()
         last_step = Signal()
-        m.d.comb += [
-            last_go.eq(go == f["groups"] - 1),
-            last_step.eq(~spike.ops | (last_go & (ix == spike.cnt_x - 1)
-                                       & (iy == spike.cnt_y - 1))),
-        ]
+        one_group = Signal()
+        groups_m2 = Signal(DIM_BITS)
+        m.d.sync += [one_group.eq(f["groups"] == 1), groups_m2.eq(f["groups"] - 2)]
+        m.d.comb += last_step.eq(~spike.ops | (last_go & last_x & last_y))
 
         wants = Signal()
         take_b = Signal()
@@ -166,16 +169,22 @@ class SpikeScatter(wiring.Component):
         move_a1 = Signal()
         a1_ready = Signal()
         pick = Signal()
+        # Each stage may take when it or any stage after it is empty, or the
+        # iterator takes a spike: the elastic chain, flattened to two levels.
+        full_b = b_valid
+        full_b1 = b1_valid & full_b
+        full_a2 = a2_valid & full_b1
+        full_a1 = a1_valid & full_a2
         m.d.comb += [
             wants.eq(~active | last_step),
             take_b.eq(b_valid & wants),
-            b_ready.eq(~b_valid | take_b),
+            b_ready.eq(~full_b | wants),
             move_b1.eq(b1_valid & b_ready),
-            b1_ready.eq(~b1_valid | move_b1),
+            b1_ready.eq(~full_b1 | wants),
             move_a2.eq(a2_valid & b1_ready),
-            a2_ready.eq(~a2_valid | move_a2),
+            a2_ready.eq(~full_a2 | wants),
             move_a1.eq(a1_valid & a2_ready),
-            a1_ready.eq(~a1_valid | move_a1),
+            a1_ready.eq(~full_a1 | wants),
             pick.eq(cur_valid & a1_ready),
             self.events.ready.eq(~cur_valid | (pick & (rest == 0))),
             self.idle.eq(~cur_valid & ~a1_valid & ~a2_valid & ~b1_valid & ~b_valid & ~active),
@@ -234,6 +243,7 @@ class SpikeScatter(wiring.Component):
                 b.w.eq(f["wbase"] + b1.wy + b1.wx + b1.c),
                 b.m.eq(f["mbase"] + b1.my + b1.ox),
                 b.cnt_y.eq(b1.cnt_y), b.cnt_x.eq(b1.cnt_x),
+                b.one_y.eq(b1.cnt_y == 1), b.one_x.eq(b1.cnt_x == 1),
                 b.ops.eq(b1.ops), b.value.eq(b1.value),
             ]
         with m.Elif(take_b):
@@ -244,20 +254,25 @@ class SpikeScatter(wiring.Component):
                 active.eq(take_b),
                 spike.eq(b),
                 iy.eq(0), ix.eq(0), go.eq(0),
+                last_go.eq(one_group), last_x.eq(b.one_x), last_y.eq(b.one_y),
                 w_row.eq(b.w), w_col.eq(b.w), w.eq(b.w),
                 m_row.eq(b.m), m_col.eq(b.m), mm.eq(b.m),
             ]
         with m.Elif(~last_go):
-            m.d.sync += [go.eq(go + 1), w.eq(w + f["s_go"]), mm.eq(mm + f["plane"])]
-        with m.Elif(ix != spike.cnt_x - 1):
+            m.d.sync += [go.eq(go + 1), last_go.eq(go == groups_m2),
+                         w.eq(w + f["s_go"]), mm.eq(mm + f["plane"])]
+        with m.Elif(~last_x):
             m.d.sync += [
-                go.eq(0), ix.eq(ix + 1),
+                go.eq(0), last_go.eq(one_group),
+                ix.eq(ix + 1), last_x.eq(ix + 2 == spike.cnt_x),
                 w_col.eq(w_col + f["s_col"]), w.eq(w_col + f["s_col"]),
                 m_col.eq(m_col - 1), mm.eq(m_col - 1),
             ]
         with m.Else():
             m.d.sync += [
-                go.eq(0), ix.eq(0), iy.eq(iy + 1),
+                go.eq(0), last_go.eq(one_group),
+                ix.eq(0), last_x.eq(spike.one_x),
+                iy.eq(iy + 1), last_y.eq(iy + 2 == spike.cnt_y),
                 w_row.eq(w_row + f["s_row"]), w_col.eq(w_row + f["s_row"]),
                 w.eq(w_row + f["s_row"]),
                 m_row.eq(m_row - f["width"]), m_col.eq(m_row - f["width"]),

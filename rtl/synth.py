@@ -206,7 +206,8 @@ def _yosys_cells(stat_path):
 
 
 def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=1,
-               timeout=None, config=None, pnr=True, route=True, router="router2"):
+               timeout=None, config=None, pnr=True, route=True, router="router2",
+               nextpnr_args=()):
     """Run the flow on ``design`` (an Amaranth component); return the numbers as a dict.
 
     With ``pnr=False`` the ecp5 target stops after ``synth_ecp5``: resources come
@@ -219,7 +220,8 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
     ``netlist.json``, ``nextpnr.log``, ``report.json`` (ecp5) and ``result.json``.
     With ``route=False`` nextpnr places but does not route: ``fmax_mhz`` is its
     post-placement estimate (``fmax_kind`` says which) and there is no critical
-    path, for a design that does not route in the time at hand. ``router`` is nextpnr's router.
+    path, for a design that does not route in the time at hand. ``router`` is nextpnr's router;
+    ``nextpnr_args`` are passed on as they are (placer density, heat maps).
     ``timeout`` (seconds) bounds each tool run.
     """
     if target not in TARGETS:
@@ -279,6 +281,7 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
                 "--timing-allow-fail", "--threads", "1", "--router", router]
         if not route:
             argv.append("--no-route")
+        argv += list(nextpnr_args)
         seconds["nextpnr"] = _run("nextpnr", argv, out, timeout)
         result.update(parse_nextpnr_report(json.loads(report.read_text())))
         if not route:   # the report has no timing without routing; the log has the estimate

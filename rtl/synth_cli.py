@@ -68,7 +68,8 @@ def run_synth(args):
     out = args.out or f"build/synth/{args.target}-p{config.lanes}{suffix}"
     result = synthesize(design, args.target, out, freq_mhz=args.freq, seed=args.seed,
                         timeout=args.timeout, config=config, pnr=not args.no_pnr,
-                        route=not args.no_route, router=args.router)
+                        route=not args.no_route, router=args.router,
+                        nextpnr_args=args.nextpnr_arg)
     result["design"] = kind
     if args.json:
         print(json.dumps(result, indent=2))
@@ -102,6 +103,9 @@ def add_synth_command(subparsers):
     p.add_argument("--no-route", action="store_true",
                    help="ecp5: place but do not route; Fmax is nextpnr's post-placement "
                         "estimate and there is no critical path")
+    p.add_argument("--nextpnr-arg", action="append", default=[], metavar="ARG",
+                   help="extra nextpnr argument, repeatable (e.g. "
+                        "--nextpnr-arg=--placer-heap-beta=0.7)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_config_arguments(p)
     p.set_defaults(func=run_synth)

@@ -198,6 +198,6 @@ def run_one(image, x, lanes):
             if layer.kind in ("conv", "linear"):
                 edges = 0 if static and li == 0 else len(layer.inputs)
                 cycles += r["scatter_cycles"][t][li] + edges * C_PHASE + words[li] + C_PHASE
-        cycles += r["scatter_cycles"][t][-1] + len(layers[-1].inputs) * C_PHASE + words[-1] + C_EXIT
+        cycles += r["scatter_cycles"][t][-1] + len(layers[-1].inputs) * C_PHASE + 2 * words[-1] + C_EXIT
     r["cycles"] = cycles
     return r
