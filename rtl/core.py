@@ -138,7 +138,6 @@ class Accelerator(wiring.Component):
                   "weight": cfg.weight_depth, "tau": cfg.t_max}
         max_chunks = max(-(-s // 32) for s in sizes.values())
         buf = Signal(32 * max_chunks)
-        full = Signal(32 * max_chunks)
         chunk = Signal(range(max_chunks + 1))
         nchunks = Signal(range(max_chunks + 1))
         remaining = Signal(32)
@@ -154,10 +153,8 @@ class Accelerator(wiring.Component):
         # unaccepted word is overwritten by the one accepted later), so no wide
         # enable hangs off the handshake. An entry is written to its memory from
         # ``buf`` the cycle after its last word.
-        m.d.comb += full.eq(buf)
         for i in range(max_chunks):
             with m.If(chunk == i):
-                m.d.comb += full[32 * i:32 * i + 32].eq(ld.payload.data)
                 m.d.sync += buf[32 * i:32 * i + 32].eq(ld.payload.data)
         wr_go = Signal()
         wr_section = Signal(8)
@@ -172,7 +169,11 @@ class Accelerator(wiring.Component):
             wgt_w.en.eq(wr_go & (wr_section == SECTION["weight"])),
         ]
         tau_in = Signal(TauLayout(cfg))
-        m.d.comb += tau_in.eq(full[:sizes["tau"]])
+        m.d.comb += tau_in.eq(buf[:sizes["tau"]])
+        with m.If(wr_go & (wr_section == SECTION["global"])):
+            m.d.sync += glob.eq(buf[:Glob.size])
+        with m.If(wr_go & (wr_section == SECTION["tau"])):
+            m.d.sync += [tau_value[wr_index].eq(tau_in.value), tau_en[wr_index].eq(tau_in.enable)]
         accept = Signal()
         m.d.comb += [ld.ready.eq(main_idle), accept.eq(ld.valid & ld.ready)]
 
@@ -233,12 +234,6 @@ class Accelerator(wiring.Component):
                     with m.If(chunk == nchunks - 1):
                         m.d.sync += [chunk.eq(0), index.eq(index + 1), wr_go.eq(1),
                                      wr_section.eq(section), wr_index.eq(index)]
-                        with m.Switch(section):
-                            with m.Case(SECTION["global"]):
-                                m.d.sync += glob.eq(full[:Glob.size])
-                            with m.Case(SECTION["tau"]):
-                                m.d.sync += [tau_value[index].eq(tau_in.value),
-                                             tau_en[index].eq(tau_in.enable)]
                     section_done = (chunk == nchunks - 1) & (index == entries - 1)
                     with m.If(ld.payload.last | (remaining == 1)):
                         with m.If(~ld.payload.last | (remaining != 1) | ~section_done):
@@ -247,9 +242,11 @@ class Accelerator(wiring.Component):
                             with m.If(~ld.payload.last):
                                 m.next = "DRAIN"
                         with m.Else():
-                            m.next = "CHECK"
+                            m.next = "SETTLE"
                     with m.Elif(section_done):
                         m.next = "SECTION"
+            with m.State("SETTLE"):     # the last entry is written from buf
+                m.next = "CHECK"
             with m.State("CHECK"):
                 with m.If((glob.n_layers == 0) | (glob.n_layers > NL) | (glob.t_max == 0)
                           | (glob.t_max > cfg.t_max) | (glob.classes < 2)
@@ -481,11 +478,26 @@ class Accelerator(wiring.Component):
             xu.groups.eq(d.groups), xu.lanes_last.eq(d.lanes_last), xu.pbase.eq(d.pbase),
             xu.acc_rdata.eq(acc_r.data), xu.par_rdata.eq(par_r.data),
         ]
-        with m.If(phase == 3):
-            m.d.sync += [spk[layer].eq(spk[layer] + fu.spikes),
-                         pspk[layer].eq(pspk[layer] + fu.pooled)]
+        # Spikes are counted per fire phase and added to the layer's counter
+        # in the phase's padding: a read (counter 0), then an add and write
+        # (counter 1), so no path runs through the layer mux and an adder.
+        fire_spk = Signal(32)
+        fire_pspk = Signal(32)
+        sel_spk = Signal(32)
+        sel_pspk = Signal(32)
+        img_spk = Signal(32)
+        with m.If(fu.start):
+            m.d.sync += [fire_spk.eq(0), fire_pspk.eq(0)]
+        with m.Elif(phase == 3):
+            m.d.sync += [fire_spk.eq(fire_spk + fu.spikes), fire_pspk.eq(fire_pspk + fu.pooled)]
             with m.If(fu.done):
                 m.d.sync += ev_count[layer].eq(fu.events)
+                with m.If(counter == 0):
+                    m.d.sync += [sel_spk.eq(spk[layer]), sel_pspk.eq(pspk[layer])]
+                with m.If(counter == 1):
+                    m.d.sync += [spk[layer].eq(sel_spk + fire_spk),
+                                 pspk[layer].eq(sel_pspk + fire_pspk),
+                                 img_spk.eq(img_spk + fire_spk)]
         with m.If(sc.op_valid):
             m.d.sync += sop.eq(sop + sc.op_lanes)
 
@@ -495,6 +507,8 @@ class Accelerator(wiring.Component):
         n_total = Signal(16)
         n_left = Signal(17)
         steps_left = Signal(9)
+        words_left = Signal(16)     # input entries left in this timestep (or image)
+        last_word = Signal()        # words_left == 1, registered
         w_idx = Signal(16)
         in_entry = Signal(InputLayout(cfg))
         word0 = Signal(32)
@@ -530,9 +544,10 @@ class Accelerator(wiring.Component):
             m.d.sync += [u_k.eq(0), u_ready.eq(0), r_l.eq(0)]
             m.next = "RESULT_HEAD"
 
-        # The exit decision's operands, registered in the EXIT state's last cycle
-        # (top-1/top-2 are final once ``xu.done`` rises) so DECIDE only compares.
-        margin = Signal(signed(A + 3))
+        # The exit decision, registered in the EXIT state's last cycle (top-1 and
+        # top-2 are final once ``xu.done`` rises; the exit phase lasts more than
+        # two cycles, so ``tau_t`` is settled) so DECIDE only branches.
+        margin_ok = Signal()
         tau_t = Signal(signed(32))
         tau_en_t = Signal()
         last_t = Signal()
@@ -544,6 +559,8 @@ class Accelerator(wiring.Component):
                 m.d.sync += phase.eq(5)
                 with m.If(img_accept):
                     m.d.sync += [n_total.eq(img.payload.data[:16]), n_left.eq(img.payload.data[:16]),
+                                 words_left.eq(img.payload.data[:16]),
+                                 last_word.eq(img.payload.data[:16] == 1),
                                  steps_left.eq(img.payload.data[16:24]), w_idx.eq(0),
                                  step_start[0].eq(0)]
                     hdr_ok = ((img.payload.data[24:] == IMAGE_MAGIC) & self.loaded
@@ -576,6 +593,7 @@ class Accelerator(wiring.Component):
                 with m.If(img.valid):
                     cnt = img.payload.data[:16]
                     m.d.sync += [steps_left.eq(steps_left - 1), t.eq(t + 1),
+                                 words_left.eq(cnt), last_word.eq(cnt == 1),
                                  step_start[t + 1].eq(step_start[t] + cnt),
                                  n_left.eq(n_left - cnt)]
                     ok = (img.payload.data[24:] == STEP_MAGIC) & (cnt <= n_left)
@@ -603,8 +621,9 @@ class Accelerator(wiring.Component):
                 m.d.comb += [img.ready.eq(1), img_accept.eq(img.valid)]
                 with m.If(img.valid):
                     m.d.comb += inp_w.en.eq(1)
-                    m.d.sync += w_idx.eq(w_idx + 1)
-                    end_of_step = w_idx + 1 == Mux(glob.static, n_total, step_start[t])
+                    m.d.sync += [w_idx.eq(w_idx + 1), words_left.eq(words_left - 1),
+                                 last_word.eq(words_left == 2)]
+                    end_of_step = last_word
                     end_of_image = end_of_step & (glob.static | (steps_left == 0))
                     with m.If(bad_field | bad_value
                               | (end_of_image != img.payload.last)):
@@ -627,6 +646,7 @@ class Accelerator(wiring.Component):
             with m.State("START"):
                 m.d.sync += [cycles.eq(1), layer.eq(0), edge_i.eq(0), t.eq(0), sop.eq(0),
                              n_inputs.eq(w_idx), phase.eq(0), counter.eq(0)]
+                m.d.sync += img_spk.eq(0)
                 for i in range(NL):
                     m.d.sync += [spk[i].eq(0), pspk[i].eq(0)]
                 m.next = "SETUP"
@@ -686,14 +706,15 @@ class Accelerator(wiring.Component):
                                      counter.eq(0)]
                         m.next = "SETUP"
             with m.State("EXIT"):
-                m.d.sync += [cycles.eq(cycles + 1), margin.eq(xu.top1 - xu.top2),
+                m.d.sync += [cycles.eq(cycles + 1),
+                             margin_ok.eq(xu.top1 - xu.top2 >= tau_t),
                              tau_t.eq(tau_value[t - 1]), tau_en_t.eq(tau_en[t - 1]),
                              last_t.eq(t == glob.t_max)]
                 with m.If(xu.done):
                     m.next = "DECIDE"
             with m.State("DECIDE"):
                 m.d.sync += [cycles.eq(cycles + 1)]
-                stop = last_t | (tau_en_t & (margin >= tau_t))
+                stop = last_t | (tau_en_t & margin_ok)
                 m.d.sync += out_class.eq(xu.index)
                 with m.If(stop):
                     finish_image()
@@ -735,9 +756,8 @@ class Accelerator(wiring.Component):
             with m.State("RESULT_SOPS"):
                 m.d.comb += [res.valid.eq(1), res.payload.data.eq(sop), res.payload.last.eq(1)]
                 with m.If(res.ready):
-                    total = sum(spk[i] for i in range(NL))
                     m.d.sync += [images_done.eq(images_done + 1),
                                  sops_total.eq(sops_total + sop),
-                                 spikes_total.eq(spikes_total + total)]
+                                 spikes_total.eq(spikes_total + img_spk)]
                     m.next = "IDLE"
         return m
