@@ -21,7 +21,7 @@ PHASE_FILL = 12
 
 #: Extra cycles after a unit is done, per phase kind, so that every phase costs
 #: ``work + C_PHASE`` (see golden/cycles.py).
-PHASE_PAD = {"init": 11, "fire": 6}
+PHASE_PAD = {"init": 11, "fire": 5}
 
 
 def core_signature(config):
@@ -417,7 +417,7 @@ class Accelerator(wiring.Component):
         cycles = Signal(32)
         spk = Array(Signal(32, name=f"spk{i}") for i in range(NL))
         pspk = Array(Signal(32, name=f"pspk{i}") for i in range(NL))
-        counter = Signal(16)
+        counter = Signal(range(max(PHASE_FILL, *PHASE_PAD.values()) + 1))
         exit_now = Signal()
         out_class = Signal(16)
         images_done = Signal(32)
@@ -688,8 +688,10 @@ class Accelerator(wiring.Component):
                             m.d.sync += layer.eq(layer + 1)
                         m.next = "SETUP"
             with m.State("SCATTER"):
-                m.d.sync += [cycles.eq(cycles + 1), counter.eq(counter + 1)]
-                with m.If((counter >= PHASE_FILL) & sc.idle & fetch_empty
+                m.d.sync += cycles.eq(cycles + 1)
+                with m.If(counter != PHASE_FILL):
+                    m.d.sync += counter.eq(counter + 1)
+                with m.If((counter == PHASE_FILL) & sc.idle & fetch_empty
                           & ~p1.valid & ~p2.valid & ~p3.valid & ~p4.valid):
                     m.d.sync += counter.eq(0)
                     with m.If(phase == 1):

@@ -32,7 +32,8 @@ class FireUnit(wiring.Component):
     start : In(1)
         Pulse: begin walking the layer described by the field inputs.
     done : Out(1)
-        High from the cycle after the last write until the next start.
+        Registered: high from the second cycle after the last write up to and
+        including the cycle of the next start.
     mem_addr, i0_addr, par_addr : Out
         Read addresses (membrane, I0, parameter memories).
     mem_rdata, i0_rdata, par_rdata : In
@@ -89,41 +90,49 @@ class FireUnit(wiring.Component):
         a_dy = Signal(ma)
         a = Signal(ma)
         wpos = Signal(16)
+        # "last in its range" flags, registered and set one step ahead
         last_dx = Signal()
         last_dy = Signal()
         last_px = Signal()
         last_py = Signal()
         last_g = Signal()
         m.d.comb += [
-            last_dx.eq(dx == self.pool - 1), last_dy.eq(dy == self.pool - 1),
-            last_px.eq(px == self.pwidth - 1), last_py.eq(py == self.pheight - 1),
-            last_g.eq(g == self.groups - 1),
             self.mem_addr.eq(a), self.i0_addr.eq(a - self.mbase),
             self.par_addr.eq(self.pbase + g),
         ]
+        one_pool = self.pool == 1
+        one_px = self.pwidth == 1
+        one_py = self.pheight == 1
         with m.If(self.start):
             m.d.sync += [
                 run.eq(1), g.eq(0), py.eq(0), px.eq(0), dy.eq(0), dx.eq(0), wpos.eq(0),
                 a_g.eq(self.mbase), a_row.eq(self.mbase), a_win.eq(self.mbase),
                 a_dy.eq(self.mbase), a.eq(self.mbase),
+                last_dx.eq(one_pool), last_dy.eq(one_pool), last_px.eq(one_px),
+                last_py.eq(one_py), last_g.eq(self.groups == 1),
             ]
         with m.Elif(run):
             with m.If(~last_dx):
-                m.d.sync += [dx.eq(dx + 1), a.eq(a + 1)]
+                m.d.sync += [dx.eq(dx + 1), last_dx.eq(dx + 2 == self.pool), a.eq(a + 1)]
             with m.Elif(~last_dy):
-                m.d.sync += [dx.eq(0), dy.eq(dy + 1), a_dy.eq(a_dy + self.width),
-                             a.eq(a_dy + self.width)]
+                m.d.sync += [dx.eq(0), last_dx.eq(one_pool),
+                             dy.eq(dy + 1), last_dy.eq(dy + 2 == self.pool),
+                             a_dy.eq(a_dy + self.width), a.eq(a_dy + self.width)]
             with m.Else():
-                m.d.sync += [dx.eq(0), dy.eq(0), wpos.eq(wpos + 1)]
+                m.d.sync += [dx.eq(0), dy.eq(0), last_dx.eq(one_pool), last_dy.eq(one_pool),
+                             wpos.eq(wpos + 1)]
                 with m.If(~last_px):
-                    m.d.sync += [px.eq(px + 1), a_win.eq(a_win + self.pool),
+                    m.d.sync += [px.eq(px + 1), last_px.eq(px + 2 == self.pwidth),
+                                 a_win.eq(a_win + self.pool),
                                  a_dy.eq(a_win + self.pool), a.eq(a_win + self.pool)]
                 with m.Elif(~last_py):
-                    m.d.sync += [px.eq(0), py.eq(py + 1)]
+                    m.d.sync += [px.eq(0), last_px.eq(one_px),
+                                 py.eq(py + 1), last_py.eq(py + 2 == self.pheight)]
                     nxt = a_row + self.prow
                     m.d.sync += [a_row.eq(nxt), a_win.eq(nxt), a_dy.eq(nxt), a.eq(nxt)]
                 with m.Elif(~last_g):
-                    m.d.sync += [px.eq(0), py.eq(0), g.eq(g + 1)]
+                    m.d.sync += [px.eq(0), py.eq(0), last_px.eq(one_px), last_py.eq(one_py),
+                                 g.eq(g + 1), last_g.eq(g + 2 == self.groups)]
                     nxt = a_g + self.plane
                     m.d.sync += [a_g.eq(nxt), a_row.eq(nxt), a_win.eq(nxt), a_dy.eq(nxt),
                                  a.eq(nxt)]
@@ -210,6 +219,6 @@ class FireUnit(wiring.Component):
             m.d.sync += count.eq(count + 1)
         with m.If(self.start):
             m.d.sync += [acc.eq(0), count.eq(0)]
-        m.d.comb += self.done.eq(~run & ~tag0.valid & ~tagq.valid & ~tag1.valid & ~tag2.valid & ~tag3.valid
-                                 & ~tag4.valid & ~self.start)
+        m.d.sync += self.done.eq(~run & ~tag0.valid & ~tagq.valid & ~tag1.valid & ~tag2.valid
+                                 & ~tag3.valid & ~tag4.valid & ~self.start)
         return m
