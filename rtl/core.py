@@ -288,23 +288,35 @@ class Accelerator(wiring.Component):
         f_inflight = Signal()
         f_input = Signal()
         n_inputs = Signal(16)
-        with m.If(fetch_start):
-            m.d.sync += [f_ptr.eq(0), f_inflight.eq(0), f_input.eq(from_input)]
-            with m.If(from_input):
-                with m.If(glob.static):
-                    m.d.sync += [f_base.eq(0), f_count.eq(n_inputs)]
-                with m.Else():
-                    m.d.sync += [f_base.eq(step_start[t - 1]),
-                                 f_count.eq(step_start[t] - step_start[t - 1])]
+        # The candidate bases and counts are registered every cycle: t, layer and
+        # edge_i settle during SETUP, three cycles before fetch_start.
+        f_more = Signal()       # f_ptr != f_count, registered
+        step_base = Signal(16)
+        step_count = Signal(17)
+        src_count = Signal(16)
+        m.d.sync += [step_base.eq(step_start[t - 1]),
+                     step_count.eq(step_start[t] - step_start[t - 1]),
+                     src_count.eq(ev_count[e.src])]
+        new_count = Signal(17)
+        new_base = Signal.like(f_base)
+        with m.If(from_input):
+            with m.If(glob.static):
+                m.d.comb += [new_count.eq(n_inputs), new_base.eq(0)]
             with m.Else():
-                m.d.sync += [f_base.eq(src.ebase), f_count.eq(ev_count[e.src])]
+                m.d.comb += [new_count.eq(step_count), new_base.eq(step_base)]
+        with m.Else():
+            m.d.comb += [new_count.eq(src_count), new_base.eq(src.ebase)]
+        with m.If(fetch_start):
+            m.d.sync += [f_ptr.eq(0), f_inflight.eq(0), f_input.eq(from_input),
+                         f_base.eq(new_base), f_count.eq(new_count),
+                         f_more.eq(new_count != 0)]
         issue = Signal()
         m.d.comb += [
-            issue.eq(~fetch_start & (f_ptr != f_count) & (evq.level + f_inflight < 3)),
+            issue.eq(~fetch_start & f_more & (evq.level + f_inflight < 3)),
             ev_r.addr.eq(f_base + f_ptr), inp_r.addr.eq(f_base + f_ptr),
         ]
         with m.If(issue):
-            m.d.sync += f_ptr.eq(f_ptr + 1)
+            m.d.sync += [f_ptr.eq(f_ptr + 1), f_more.eq(f_ptr + 1 != f_count)]
         m.d.sync += f_inflight.eq(issue)
         ev_in = Signal(ScatterEventLayout(cfg))
         ev_rd = Signal(EventLayout(cfg))
@@ -324,7 +336,7 @@ class Accelerator(wiring.Component):
             evq.r_en.eq(sc.events.ready),
         ]
         fetch_empty = Signal()
-        m.d.comb += fetch_empty.eq((f_ptr == f_count) & ~f_inflight & ~evq.r_rdy)
+        m.d.comb += fetch_empty.eq(~f_more & ~f_inflight & ~evq.r_rdy)
 
         ed = e
         m.d.comb += [
