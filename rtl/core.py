@@ -355,8 +355,8 @@ class Accelerator(wiring.Component):
         # operand selects are registered. An op reads its target word before the
         # three ops ahead of it have written theirs, so their sums are forwarded.
         target = Signal(2)          # 0 membrane, 1 I0, 2 output accumulators
-        m.d.comb += [from_input.eq((phase == 1) | (e.src == SRC_INPUT)),
-                     target.eq(Mux(phase == 1, 1, Mux(d.output, 2, 0)))]
+        m.d.sync += from_input.eq((phase == 1) | (e.src == SRC_INPUT))   # settles in SETUP
+        m.d.comb += target.eq(Mux(phase == 1, 1, Mux(d.output, 2, 0)))
         target_q = Signal(2)
         m.d.sync += target_q.eq(target)
         Op = data.StructLayout({"valid": 1, "m": cfg.membrane_addr_bits,
