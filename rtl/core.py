@@ -563,6 +563,8 @@ class Accelerator(wiring.Component):
         tau_t = Signal(signed(32))
         tau_en_t = Signal()
         last_t = Signal()
+        go = Signal(data.StructLayout({"init": 1, "scatter": 1, "fire": 1, "exit": 1}))
+        m.d.sync += go.eq(0)
         m.d.comb += [self.busy.eq(~main_idle)]
         with m.FSM(name="main"):
             with m.State("IDLE"):
@@ -663,27 +665,37 @@ class Accelerator(wiring.Component):
                     m.d.sync += [spk[i].eq(0), pspk[i].eq(0)]
                 m.next = "SETUP"
             with m.State("SETUP"):
-                # descriptor reads settle (layer -> d -> edge source -> src)
+                # descriptor reads settle (layer -> d -> edge source -> src); the
+                # next phase is decided at counter 1 and started from registers at 2
                 m.d.sync += [cycles.eq(cycles + 1), counter.eq(counter + 1)]
-                with m.If(counter == 2):
-                    m.d.sync += counter.eq(0)
+                with m.If(counter == 1):
                     with m.Switch(phase):
                         with m.Case(0):
-                            m.d.comb += init_start.eq(1)
-                            m.next = "INIT"
+                            m.d.sync += go.init.eq(1)
                         with m.Case(1, 2):
                             with m.If((phase == 2) & (d.static | (edge_i >= d.n_edges))):
                                 with m.If(d.output):
-                                    m.d.comb += xu.start.eq(1)
-                                    m.d.sync += phase.eq(4)
-                                    m.next = "EXIT"
+                                    m.d.sync += go.exit.eq(1)
                                 with m.Else():
-                                    m.d.comb += fu.start.eq(1)
-                                    m.d.sync += phase.eq(3)
-                                    m.next = "FIRE"
+                                    m.d.sync += go.fire.eq(1)
                             with m.Else():
-                                m.d.comb += [fetch_start.eq(1), sc.start.eq(1)]
-                                m.next = "SCATTER"
+                                m.d.sync += go.scatter.eq(1)
+                with m.If(counter == 2):
+                    m.d.sync += counter.eq(0)
+                    with m.If(go.init):
+                        m.d.comb += init_start.eq(1)
+                        m.next = "INIT"
+                    with m.If(go.exit):
+                        m.d.comb += xu.start.eq(1)
+                        m.d.sync += phase.eq(4)
+                        m.next = "EXIT"
+                    with m.If(go.fire):
+                        m.d.comb += fu.start.eq(1)
+                        m.d.sync += phase.eq(3)
+                        m.next = "FIRE"
+                    with m.If(go.scatter):
+                        m.d.comb += [fetch_start.eq(1), sc.start.eq(1)]
+                        m.next = "SCATTER"
             with m.State("INIT"):
                 m.d.sync += [cycles.eq(cycles + 1)]
                 with m.If(~init_run & ~init_v):
