@@ -61,7 +61,11 @@ def evaluate(image, x, y, lanes=16, membrane_bits=24):
 
 def golden_command(args):
     image = load_model(args.model, args.membrane_bits, args.acc_bits)
-    x, y = load_dataset(args.dataset, args.split, args.data_dir)
+    kw = {}
+    if image.input.kind == "events":   # frames as the image was trained on
+        kw = {"time_steps": image.t_max,
+              "mode": "time" if "time" in (image.input.encoding or "") else "count"}
+    x, y = load_dataset(args.dataset, args.split, args.data_dir, **kw)
     if args.limit is not None:
         x, y = x[:args.limit], y[:args.limit]
     s = evaluate(image, x, y, args.lanes, args.membrane_bits)

@@ -48,3 +48,12 @@ def test_golden_cli_json(mnist, capsys):
 def test_golden_cli_bad_model_is_one_line_error(capsys):
     assert main(["golden", "--model", "no/such/image"]) == 2
     assert "neither a built-in model" in capsys.readouterr().err
+
+
+def test_golden_cli_event_model_gets_its_own_frames(capsys):
+    """An event image is fed T_max frames in its own encoding, not the loader's default 10."""
+    assert main(["golden", "--model", "nmnist-mlp", "--dataset", "nmnist", "--limit", "20",
+                 "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["fixed_t"]["t_max"] == 4
+    assert 0.5 <= s["accuracy"] <= 1.0
