@@ -354,11 +354,9 @@ class Accelerator(wiring.Component):
         # block-RAM output is registered before logic uses it, and the adder's
         # operand selects are registered. An op reads its target word before the
         # three ops ahead of it have written theirs, so their sums are forwarded.
-        target = Signal(2)          # 0 membrane, 1 I0, 2 output accumulators
-        m.d.sync += from_input.eq((phase == 1) | (e.src == SRC_INPUT))   # settles in SETUP
-        m.d.comb += target.eq(Mux(phase == 1, 1, Mux(d.output, 2, 0)))
-        target_q = Signal(2)
-        m.d.sync += target_q.eq(target)
+        target_q = Signal(2)        # 0 membrane, 1 I0, 2 output accumulators
+        m.d.sync += [from_input.eq((phase == 1) | (e.src == SRC_INPUT)),   # settle in SETUP
+                     target_q.eq(Mux(phase == 1, 1, Mux(d.output, 2, 0)))]
         Op = data.StructLayout({"valid": 1, "m": cfg.membrane_addr_bits,
                                 "value": signed(VALUE_BITS)})
         p1, p2, p3, p4, p5 = (Signal(Op, name=f"p{i}") for i in range(1, 6))
