@@ -17,11 +17,11 @@ __all__ = ["Accelerator", "core_signature", "PHASE_FILL", "PHASE_PAD"]
 
 #: Cycles a scatter phase waits before it may end: the latency from its start
 #: to its first operation, so an empty phase costs what a busy one adds.
-PHASE_FILL = 12
+PHASE_FILL = 13
 
 #: Extra cycles after a unit is done, per phase kind, so that every phase costs
 #: ``work + C_PHASE`` (see golden/cycles.py).
-PHASE_PAD = {"init": 11, "fire": 5}
+PHASE_PAD = {"init": 12, "fire": 6}
 
 
 def core_signature(config):
@@ -402,18 +402,19 @@ class Accelerator(wiring.Component):
 
         # ------------------------------------------------------------ init walker
         init_run = Signal()
-        init_g = Signal(8)
+        init_next = Signal()
         init_pos = Signal(16)
         init_w = Signal(cfg.membrane_addr_bits)
         init_v = Signal()
         init_a = Signal(cfg.membrane_addr_bits)
         init_start = Signal()
         with m.If(init_start):
-            m.d.sync += [init_run.eq(1), init_g.eq(0), init_pos.eq(0), init_w.eq(0)]
+            m.d.sync += [init_run.eq(1), init_pos.eq(0), init_w.eq(0)]
         with m.Elif(init_run):
             m.d.sync += [init_w.eq(init_w + 1), init_pos.eq(init_pos + 1)]
             with m.If(init_pos == d.plane - 1):
-                m.d.sync += [init_pos.eq(0), init_g.eq(init_g + 1)]
+                m.d.comb += init_next.eq(1)
+                m.d.sync += init_pos.eq(0)
             with m.If(init_w == d.words - 1):
                 m.d.sync += init_run.eq(0)
         m.d.sync += [init_v.eq(init_run), init_a.eq(init_w)]
@@ -436,10 +437,19 @@ class Accelerator(wiring.Component):
         m.d.comb += [self.images_done.eq(images_done), self.sops.eq(sops_total),
                      self.spikes.eq(spikes_total)]
 
+        # The parameter word of the group being walked, for init, fire and exit
+        # alike: one register drives the (wide, LUT RAM) memory's address, so
+        # no phase mux or adder sits in front of its fan-out.
+        par_addr = Signal(cfg.param_addr_bits)
+        with m.If(init_start | fu.start | xu.start):
+            m.d.sync += par_addr.eq(d.pbase)
+        with m.Elif(init_next | fu.next_group | xu.next_group):
+            m.d.sync += par_addr.eq(par_addr + 1)
+        m.d.comb += par_r.addr.eq(par_addr)
+
         # memory port steering by phase
         with m.Switch(phase):
             with m.Case(0):     # init
-                m.d.comb += par_r.addr.eq(d.pbase + init_g)
                 with m.If(d.output):
                     m.d.comb += [acc_w.en.eq(init_v), acc_w.addr.eq(init_a), acc_w.data.eq(0)]
                 with m.Elif(d.static):
@@ -467,7 +477,6 @@ class Accelerator(wiring.Component):
             with m.Case(3):     # fire
                 m.d.comb += [
                     mem_r.addr.eq(fu.mem_addr), i0_r.addr.eq(fu.i0_addr),
-                    par_r.addr.eq(fu.par_addr),
                     mem_w.en.eq(fu.wr_en), mem_w.addr.eq(fu.wr_addr), mem_w.data.eq(fu.wr_data),
                     ev_w.en.eq(fu.ev_en), ev_w.addr.eq(d.ebase + fu.ev_index),
                     ev_w.data.mask.eq(fu.ev_mask), ev_w.data.group.eq(fu.ev_group),
@@ -476,16 +485,16 @@ class Accelerator(wiring.Component):
                 ]
             with m.Case(4):     # exit
                 m.d.comb += [
-                    acc_r.addr.eq(xu.acc_addr), par_r.addr.eq(xu.par_addr),
+                    acc_r.addr.eq(xu.acc_addr),
                     acc_w.en.eq(xu.wr_en), acc_w.addr.eq(xu.wr_addr), acc_w.data.eq(xu.wr_data),
                 ]
         m.d.comb += [
             fu.mbase.eq(d.mbase), fu.groups.eq(d.groups), fu.width.eq(d.width),
             fu.plane.eq(d.plane), fu.pheight.eq(d.pheight), fu.pwidth.eq(d.pwidth),
             fu.pool.eq(d.pool), fu.prow.eq(d.prow), fu.static.eq(d.static), fu.leak.eq(d.leak),
-            fu.reset_zero.eq(d.reset_zero), fu.pbase.eq(d.pbase), fu.lanes_last.eq(d.lanes_last),
+            fu.reset_zero.eq(d.reset_zero), fu.lanes_last.eq(d.lanes_last),
             fu.mem_rdata.eq(mem_q), fu.i0_rdata.eq(i0_q), fu.par_rdata.eq(par_r.data),
-            xu.groups.eq(d.groups), xu.lanes_last.eq(d.lanes_last), xu.pbase.eq(d.pbase),
+            xu.groups.eq(d.groups), xu.lanes_last.eq(d.lanes_last),
             xu.acc_rdata.eq(acc_r.data), xu.par_rdata.eq(par_r.data),
         ]
         # Spikes are counted per fire phase and added to the layer's counter

@@ -25,8 +25,12 @@ class ExitUnit(wiring.Component):
     top1, top2 : Out(signed(acc_bits + 1))
     index : Out(16)
         Index of top-1.
-    acc_addr, par_addr : Out
+    acc_addr : Out
+    next_group : Out(1)
+        Pulse: the next cycle reads the next group; the core steps its
+        parameter address register (``pbase + g``) on it.
     acc_rdata, par_rdata : In
+        Read data, a cycle after the address.
     wr_en, wr_addr, wr_data : Out
     """
 
@@ -38,8 +42,7 @@ class ExitUnit(wiring.Component):
         super().__init__({
             "start": In(1), "done": Out(1),
             "groups": In(DIM_BITS), "lanes_last": In(config.lane_bits + 1),
-            "pbase": In(config.param_addr_bits),
-            "acc_addr": Out(ma), "par_addr": Out(config.param_addr_bits),
+            "acc_addr": Out(ma), "next_group": Out(1),
             "acc_rdata": In(data.ArrayLayout(signed(A), P)),
             "par_rdata": In(ParamLayout(config)),
             "wr_en": Out(1), "wr_addr": Out(ma), "wr_data": Out(data.ArrayLayout(signed(A), P)),
@@ -60,13 +63,13 @@ class ExitUnit(wiring.Component):
         half = Signal()
         g = Signal(DIM_BITS)
         last_g = Signal()
-        m.d.comb += [last_g.eq(g == self.groups - 1), self.acc_addr.eq(g),
-                     self.par_addr.eq(self.pbase + g)]
+        m.d.comb += [last_g.eq(g == self.groups - 1), self.acc_addr.eq(g)]
         with m.If(self.start):
             m.d.sync += [run.eq(1), half.eq(0), g.eq(0)]
         with m.Elif(run):
             m.d.sync += half.eq(~half)
             with m.If(half):
+                m.d.comb += self.next_group.eq(1)
                 m.d.sync += g.eq(g + 1)
                 with m.If(last_g):
                     m.d.sync += run.eq(0)

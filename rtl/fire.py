@@ -23,9 +23,11 @@ class FireUnit(wiring.Component):
     of their masks is emitted per pooled position; else one event per word.
     Only non-empty masks make events.
 
-    The memories belong to the core: this unit drives their addresses and takes
-    the parameter memory's read data one cycle later and the membrane and I0
-    data two cycles later (the core registers block-RAM outputs).
+    The memories belong to the core: this unit drives the membrane and I0
+    addresses and takes their data two cycles later (the core registers
+    block-RAM outputs). The parameter word of group ``g`` is read at the core's
+    own address register (``pbase + g``, stepped by ``next_group``) and arrives
+    a cycle after it.
 
     Members
     -------
@@ -34,8 +36,10 @@ class FireUnit(wiring.Component):
     done : Out(1)
         Registered: high from the second cycle after the last write up to and
         including the cycle of the next start.
-    mem_addr, i0_addr, par_addr : Out
-        Read addresses (membrane, I0, parameter memories).
+    mem_addr, i0_addr : Out
+        Read addresses (membrane, I0 memories).
+    next_group : Out(1)
+        Pulse: the walker moves to the next group (parameter word) next cycle.
     mem_rdata, i0_rdata, par_rdata : In
     wr_en, wr_addr, wr_data : Out
         Membrane write-back.
@@ -57,9 +61,9 @@ class FireUnit(wiring.Component):
             "mbase": In(ma), "groups": In(DIM_BITS), "width": In(DIM_BITS),
             "plane": In(16), "pheight": In(DIM_BITS), "pwidth": In(DIM_BITS),
             "pool": In(4), "prow": In(16), "static": In(1), "leak": In(5),
-            "reset_zero": In(1), "pbase": In(config.param_addr_bits),
+            "reset_zero": In(1),
             "lanes_last": In(config.lane_bits + 1),
-            "mem_addr": Out(ma), "i0_addr": Out(ma), "par_addr": Out(config.param_addr_bits),
+            "mem_addr": Out(ma), "i0_addr": Out(ma), "next_group": Out(1),
             "mem_rdata": In(data.ArrayLayout(signed(B), P)),
             "i0_rdata": In(data.ArrayLayout(signed(B), P)),
             "par_rdata": In(ParamLayout(config)),
@@ -98,7 +102,6 @@ class FireUnit(wiring.Component):
         last_g = Signal()
         m.d.comb += [
             self.mem_addr.eq(a), self.i0_addr.eq(a - self.mbase),
-            self.par_addr.eq(self.pbase + g),
         ]
         one_pool = self.pool == 1
         one_px = self.pwidth == 1
@@ -131,6 +134,7 @@ class FireUnit(wiring.Component):
                     nxt = a_row + self.prow
                     m.d.sync += [a_row.eq(nxt), a_win.eq(nxt), a_dy.eq(nxt), a.eq(nxt)]
                 with m.Elif(~last_g):
+                    m.d.comb += self.next_group.eq(1)
                     m.d.sync += [px.eq(0), py.eq(0), last_px.eq(one_px), last_py.eq(one_py),
                                  g.eq(g + 1), last_g.eq(g + 2 == self.groups)]
                     nxt = a_g + self.plane

@@ -88,10 +88,12 @@ class SpikeScatter(wiring.Component):
         rest = Signal(P)
         m.d.comb += rest.eq(cur.mask & (cur.mask - 1))
 
-        # Kernel ranges of the picked spike along one axis, in two registered
-        # halves: A1 the padded position split by the stride, A2 the ranges.
+        # Kernel ranges of the picked spike along one axis, in three registered
+        # steps: A1 the padded position split by the stride, A2 the range's
+        # ends, A3 its length and first offsets.
         S = signed(DIM_BITS + 6)
         Axis1 = data.StructLayout({"q": S, "r": S, "kr": S})
+        Axis2 = data.StructLayout({"q": S, "r": S, "ok": 1, "hi": S, "lo": S})
 
         def axis1(pos):
             Y = Mux(f["linear"], 0, pos + f["pad"])
@@ -102,17 +104,24 @@ class SpikeScatter(wiring.Component):
             return a
 
         def axis2(a, out_size):
-            hi = Signal(S)
-            lo = Signal(S)
+            top = Signal(S)
+            b = Signal(Axis2)
+            m.d.comb += [
+                top.eq(a.kr >> f["shift"]),
+                b.q.eq(a.q), b.r.eq(a.r), b.ok.eq(a.kr >= 0),
+                b.hi.eq(Mux(a.q < top, a.q, top)),
+                b.lo.eq(Mux(a.q - (out_size - 1) > 0, a.q - (out_size - 1), 0)),
+            ]
+            return b
+
+        def axis3(b):
             cnt = Signal(S)
             first_k = Signal(S)
             first_o = Signal(S)
             m.d.comb += [
-                hi.eq(Mux(a.q < (a.kr >> f["shift"]), a.q, a.kr >> f["shift"])),
-                lo.eq(Mux(a.q - (out_size - 1) > 0, a.q - (out_size - 1), 0)),
-                cnt.eq(Mux((a.kr >= 0) & (hi >= lo), hi - lo + 1, 0)),
-                first_k.eq(a.r + (lo << f["shift"])),
-                first_o.eq(a.q - lo),
+                cnt.eq(Mux(b.ok & (b.hi >= b.lo), b.hi - b.lo + 1, 0)),
+                first_k.eq(b.r + (b.lo << f["shift"])),
+                first_o.eq(b.q - b.lo),
             ]
             return cnt, first_k, first_o
 
@@ -120,9 +129,13 @@ class SpikeScatter(wiring.Component):
         a1_valid = Signal()
         a1 = Signal(data.StructLayout({"c": wa, "y": Axis1, "x": Axis1,
                                        "value": signed(VALUE_BITS)}))
-        # --- stage A2: kernel ranges and first offsets ---
+        # --- stage A2: the ends of the kernel ranges ---
         a2_valid = Signal()
-        a2 = Signal(data.StructLayout({
+        a2 = Signal(data.StructLayout({"c": wa, "y": Axis2, "x": Axis2,
+                                       "value": signed(VALUE_BITS)}))
+        # --- stage A3: kernel ranges and first offsets ---
+        a3_valid = Signal()
+        a3 = Signal(data.StructLayout({
             "c": wa, "ky": 4, "kx": 4, "oy": DIM_BITS, "ox": DIM_BITS, "cnt_y": 5, "cnt_x": 5,
             "ops": 1, "value": signed(VALUE_BITS)}))
         # --- stage B1: address products ---
@@ -164,6 +177,8 @@ class SpikeScatter(wiring.Component):
         b_ready = Signal()
         move_b1 = Signal()
         b1_ready = Signal()
+        move_a3 = Signal()
+        a3_ready = Signal()
         move_a2 = Signal()
         a2_ready = Signal()
         move_a1 = Signal()
@@ -173,7 +188,8 @@ class SpikeScatter(wiring.Component):
         # iterator takes a spike: the elastic chain, flattened to two levels.
         full_b = b_valid
         full_b1 = b1_valid & full_b
-        full_a2 = a2_valid & full_b1
+        full_a3 = a3_valid & full_b1
+        full_a2 = a2_valid & full_a3
         full_a1 = a1_valid & full_a2
         m.d.comb += [
             wants.eq(~active | last_step),
@@ -181,13 +197,15 @@ class SpikeScatter(wiring.Component):
             b_ready.eq(~full_b | wants),
             move_b1.eq(b1_valid & b_ready),
             b1_ready.eq(~full_b1 | wants),
-            move_a2.eq(a2_valid & b1_ready),
+            move_a3.eq(a3_valid & b1_ready),
+            a3_ready.eq(~full_a3 | wants),
+            move_a2.eq(a2_valid & a3_ready),
             a2_ready.eq(~full_a2 | wants),
             move_a1.eq(a1_valid & a2_ready),
             a1_ready.eq(~full_a1 | wants),
             pick.eq(cur_valid & a1_ready),
             self.events.ready.eq(~cur_valid | (pick & (rest == 0))),
-            self.idle.eq(~cur_valid & ~a1_valid & ~a2_valid & ~b1_valid & ~b_valid & ~active),
+            self.idle.eq(~cur_valid & ~a1_valid & ~a2_valid & ~a3_valid & ~b1_valid & ~b_valid & ~active),
             self.op_valid.eq(active & spike.ops),
             self.op_w.eq(w),
             self.op_m.eq(mm),
@@ -213,26 +231,36 @@ class SpikeScatter(wiring.Component):
         with m.Elif(move_a1):
             m.d.sync += a1_valid.eq(0)
 
-        cnt_y, ky0, oy0 = axis2(a1.y, f["height"])
-        cnt_x, kx0, ox0 = axis2(a1.x, f["width"])
+        by, bx = axis2(a1.y, f["height"]), axis2(a1.x, f["width"])
         with m.If(move_a1):
             m.d.sync += [
                 a2_valid.eq(1),
-                a2.c.eq(a1.c), a2.ky.eq(ky0), a2.kx.eq(kx0), a2.oy.eq(oy0), a2.ox.eq(ox0),
-                a2.cnt_y.eq(cnt_y), a2.cnt_x.eq(cnt_x),
-                a2.ops.eq((cnt_y != 0) & (cnt_x != 0)),
+                a2.c.eq(a1.c), a2.y.eq(by), a2.x.eq(bx),
                 a2.value.eq(a1.value),
             ]
         with m.Elif(move_a2):
             m.d.sync += a2_valid.eq(0)
 
+        cnt_y, ky0, oy0 = axis3(a2.y)
+        cnt_x, kx0, ox0 = axis3(a2.x)
         with m.If(move_a2):
             m.d.sync += [
+                a3_valid.eq(1),
+                a3.c.eq(a2.c), a3.ky.eq(ky0), a3.kx.eq(kx0), a3.oy.eq(oy0), a3.ox.eq(ox0),
+                a3.cnt_y.eq(cnt_y), a3.cnt_x.eq(cnt_x),
+                a3.ops.eq((cnt_y != 0) & (cnt_x != 0)),
+                a3.value.eq(a2.value),
+            ]
+        with m.Elif(move_a3):
+            m.d.sync += a3_valid.eq(0)
+
+        with m.If(move_a3):
+            m.d.sync += [
                 b1_valid.eq(1),
-                b1.c.eq(a2.c), b1.wy.eq(a2.ky * k_cin), b1.wx.eq(a2.kx * f["cin_pad"]),
-                b1.my.eq(a2.oy * f["width"]), b1.ox.eq(a2.ox),
-                b1.cnt_y.eq(a2.cnt_y), b1.cnt_x.eq(a2.cnt_x),
-                b1.ops.eq(a2.ops), b1.value.eq(a2.value),
+                b1.c.eq(a3.c), b1.wy.eq(a3.ky * k_cin), b1.wx.eq(a3.kx * f["cin_pad"]),
+                b1.my.eq(a3.oy * f["width"]), b1.ox.eq(a3.ox),
+                b1.cnt_y.eq(a3.cnt_y), b1.cnt_x.eq(a3.cnt_x),
+                b1.ops.eq(a3.ops), b1.value.eq(a3.value),
             ]
         with m.Elif(move_b1):
             m.d.sync += b1_valid.eq(0)
@@ -280,6 +308,6 @@ class SpikeScatter(wiring.Component):
             ]
 
         with m.If(self.start):
-            m.d.sync += [cur_valid.eq(0), a1_valid.eq(0), a2_valid.eq(0), b1_valid.eq(0),
+            m.d.sync += [cur_valid.eq(0), a1_valid.eq(0), a2_valid.eq(0), a3_valid.eq(0), b1_valid.eq(0),
                          b_valid.eq(0), active.eq(0)]
         return m

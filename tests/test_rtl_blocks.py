@@ -44,7 +44,6 @@ def test_exit_unit_top2_lowest_index_on_ties():
             bias_w = np.concatenate([bias, [0] * pad]).reshape(groups, 4)
             ctx.set(dut.groups, groups)
             ctx.set(dut.lanes_last, 4 - pad)
-            ctx.set(dut.pbase, 0)
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
