@@ -137,7 +137,7 @@ class Accelerator(wiring.Component):
         depths = {"global": 1, "descriptor": NL, "param": cfg.param_depth,
                   "weight": cfg.weight_depth, "tau": cfg.t_max}
         max_chunks = max(-(-s // 32) for s in sizes.values())
-        buf = Signal(32 * max_chunks)
+        buf = Signal(32 * max_chunks, reset_less=True)
         chunk = Signal(range(max_chunks + 1))
         nchunks = Signal(range(max_chunks + 1))
         remaining = Signal(32)
@@ -267,6 +267,13 @@ class Accelerator(wiring.Component):
 
         layer = Signal(4)
         phase = Signal(3)       # 0 init, 1 input scatter, 2 scatter, 3 fire, 4 exit, 5 idle
+        # one-hot copy of ``phase`` for the memory port steering; set_phase sets both
+        ph = Signal(data.StructLayout({"init": 1, "scatter": 1, "fire": 1, "exit": 1, "result": 1}),
+                    init={"init": 1})
+
+        def set_phase(n):
+            return [phase.eq(n), ph.init.eq(n == 0), ph.scatter.eq(n in (1, 2)),
+                    ph.fire.eq(n == 3), ph.exit.eq(n == 4), ph.result.eq(n == 5)]
         edge_i = Signal(2)
         t = Signal(8)
         d = Signal(Desc)
@@ -288,14 +295,16 @@ class Accelerator(wiring.Component):
         f_inflight = Signal()
         f_input = Signal()
         n_inputs = Signal(16)
-        # The candidate bases and counts are registered every cycle: t, layer and
-        # edge_i settle during SETUP, three cycles before fetch_start.
+        # The candidate bases and counts are registered every cycle (the step
+        # count in two steps, select then subtract): t, layer and edge_i settle
+        # during SETUP, three cycles before fetch_start.
         f_more = Signal()       # f_ptr != f_count, registered
         step_base = Signal(16)
+        step_end = Signal(16)
         step_count = Signal(17)
         src_count = Signal(16)
-        m.d.sync += [step_base.eq(step_start[t - 1]),
-                     step_count.eq(step_start[t] - step_start[t - 1]),
+        m.d.sync += [step_base.eq(step_start[t - 1]), step_end.eq(step_start[t]),
+                     step_count.eq(step_end - step_base),
                      src_count.eq(ev_count[e.src])]
         new_count = Signal(17)
         new_base = Signal.like(f_base)
@@ -364,14 +373,14 @@ class Accelerator(wiring.Component):
         m.d.comb += wgt_r.addr.eq(sc.op_w)
         m.d.sync += [p1.valid.eq(sc.op_valid), p1.m.eq(sc.op_m), p1.value.eq(sc.op_value),
                      p2.eq(p1), p3.eq(p2), p4.eq(p3), p5.eq(p4)]
-        wq = Signal(WeightLayout(cfg))
-        prod = Signal(data.ArrayLayout(signed(8 + VALUE_BITS), P))
+        wq = Signal(WeightLayout(cfg), reset_less=True)
+        prod = Signal(data.ArrayLayout(signed(8 + VALUE_BITS), P), reset_less=True)
         m.d.sync += wq.eq(wgt_r.data)
         for i in range(P):
             m.d.sync += prod[i].eq(wq[i] * p2.value)
-        mem_q = Signal(MemWord)
-        i0_q = Signal(MemWord)
-        base = Signal(AccWord)
+        mem_q = Signal(MemWord, reset_less=True)
+        i0_q = Signal(MemWord, reset_less=True)
+        base = Signal(AccWord, reset_less=True)
         m.d.sync += [mem_q.eq(mem_r.data), i0_q.eq(i0_r.data)]
         with m.Switch(target_q):
             with m.Case(0):
@@ -386,7 +395,7 @@ class Accelerator(wiring.Component):
         m.d.sync += fwd.eq(Cat(p3.valid & (p2.m == p3.m), p4.valid & (p2.m == p4.m),
                                p5.valid & (p2.m == p5.m)))
         pe_rdata = Signal(AccWord)
-        sums = [Signal(AccWord, name=f"sum{i}") for i in range(1, 4)]
+        sums = [Signal(AccWord, name=f"sum{i}", reset_less=True) for i in range(1, 4)]
         m.d.sync += [sums[1].eq(sums[0]), sums[2].eq(sums[1])]
         with m.If(fwd[0]):
             m.d.comb += pe_rdata.eq(sums[0])
@@ -407,6 +416,7 @@ class Accelerator(wiring.Component):
         init_w = Signal(cfg.membrane_addr_bits)
         init_v = Signal()
         init_a = Signal(cfg.membrane_addr_bits)
+        init_ma = Signal(cfg.membrane_addr_bits)     # d.mbase + init_a
         init_start = Signal()
         with m.If(init_start):
             m.d.sync += [init_run.eq(1), init_pos.eq(0), init_w.eq(0)]
@@ -417,7 +427,7 @@ class Accelerator(wiring.Component):
                 m.d.sync += init_pos.eq(0)
             with m.If(init_w == d.words - 1):
                 m.d.sync += init_run.eq(0)
-        m.d.sync += [init_v.eq(init_run), init_a.eq(init_w)]
+        m.d.sync += [init_v.eq(init_run), init_a.eq(init_w), init_ma.eq(d.mbase + init_w)]
         init_bias = Signal(MemWord)
         init_abias = Signal(AccWord)
         for i in range(P):
@@ -447,47 +457,60 @@ class Accelerator(wiring.Component):
             m.d.sync += par_addr.eq(par_addr + 1)
         m.d.comb += par_r.addr.eq(par_addr)
 
-        # memory port steering by phase
-        with m.Switch(phase):
-            with m.Case(0):     # init
-                with m.If(d.output):
-                    m.d.comb += [acc_w.en.eq(init_v), acc_w.addr.eq(init_a), acc_w.data.eq(0)]
-                with m.Elif(d.static):
-                    m.d.comb += [mem_w.en.eq(init_v), mem_w.addr.eq(d.mbase + init_a),
-                                 mem_w.data.eq(0),
-                                 i0_w.en.eq(init_v), i0_w.addr.eq(init_a),
-                                 i0_w.data.eq(init_bias)]
-                with m.Else():
-                    m.d.comb += [mem_w.en.eq(init_v), mem_w.addr.eq(d.mbase + init_a),
-                                 mem_w.data.eq(init_bias)]
-            with m.Case(1, 2):  # scatter
-                m.d.comb += [mem_r.addr.eq(p1.m), i0_r.addr.eq(p1.m), acc_r.addr.eq(p1.m)]
-                with m.Switch(target_q):
-                    with m.Case(0):
-                        m.d.comb += [mem_w.en.eq(p4.valid), mem_w.addr.eq(p4.m)]
-                        for i in range(P):
-                            m.d.comb += mem_w.data[i].eq(pe_sum[i])
-                    with m.Case(1):
-                        m.d.comb += [i0_w.en.eq(p4.valid), i0_w.addr.eq(p4.m)]
-                        for i in range(P):
-                            m.d.comb += i0_w.data[i].eq(pe_sum[i])
-                    with m.Default():
-                        m.d.comb += [acc_w.en.eq(p4.valid), acc_w.addr.eq(p4.m),
-                                     acc_w.data.eq(pe_sum)]
-            with m.Case(3):     # fire
-                m.d.comb += [
-                    mem_r.addr.eq(fu.mem_addr), i0_r.addr.eq(fu.i0_addr),
-                    mem_w.en.eq(fu.wr_en), mem_w.addr.eq(fu.wr_addr), mem_w.data.eq(fu.wr_data),
-                    ev_w.en.eq(fu.ev_en), ev_w.addr.eq(d.ebase + fu.ev_index),
-                    ev_w.data.mask.eq(fu.ev_mask), ev_w.data.group.eq(fu.ev_group),
-                    ev_w.data.y.eq(fu.ev_y), ev_w.data.x.eq(fu.ev_x),
-                    ev_w.data.wpos.eq(fu.ev_wpos),
-                ]
-            with m.Case(4):     # exit
-                m.d.comb += [
-                    acc_r.addr.eq(xu.acc_addr),
-                    acc_w.en.eq(xu.wr_en), acc_w.addr.eq(xu.wr_addr), acc_w.data.eq(xu.wr_data),
-                ]
+        # Memory port steering. Read addresses follow the one-hot phase flags
+        # (set with ``phase``); write ports follow selects registered from them
+        # a cycle later (every phase's first write comes later than that), so
+        # no phase decode sits in front of the wide write muxes.
+        Wsel = data.StructLayout({"mem_pe": 1, "mem_fire": 1, "mem_init": 1, "init_zero": 1,
+                                  "i0_pe": 1, "i0_init": 1, "acc_pe": 1, "acc_exit": 1,
+                                  "acc_init": 1})
+        wsel = Signal(Wsel)
+        u_k = Signal(16)            # the output lane being sent (RESULT_U)
+        m.d.sync += [
+            wsel.mem_pe.eq(ph.scatter & (target_q == 0)), wsel.mem_fire.eq(ph.fire),
+            wsel.mem_init.eq(ph.init & ~d.output), wsel.init_zero.eq(d.static),
+            wsel.i0_pe.eq(ph.scatter & (target_q == 1)),
+            wsel.i0_init.eq(ph.init & d.static & ~d.output),
+            wsel.acc_pe.eq(ph.scatter & target_q[1]), wsel.acc_exit.eq(ph.exit),
+            wsel.acc_init.eq(ph.init & d.output),
+        ]
+        m.d.comb += [
+            mem_r.addr.eq(Mux(ph.fire, fu.mem_addr, p1.m)),
+            i0_r.addr.eq(Mux(ph.fire, fu.i0_addr, p1.m)),
+            mem_w.en.eq((wsel.mem_pe & p4.valid) | (wsel.mem_fire & fu.wr_en)
+                        | (wsel.mem_init & init_v)),
+            i0_w.en.eq((wsel.i0_pe & p4.valid) | (wsel.i0_init & init_v)),
+            acc_w.en.eq((wsel.acc_pe & p4.valid) | (wsel.acc_exit & xu.wr_en)
+                        | (wsel.acc_init & init_v)),
+            i0_w.addr.eq(Mux(wsel.i0_pe, p4.m, init_a)),
+            ev_w.en.eq(fu.ev_en), ev_w.addr.eq(d.ebase + fu.ev_index),
+            ev_w.data.mask.eq(fu.ev_mask), ev_w.data.group.eq(fu.ev_group),
+            ev_w.data.y.eq(fu.ev_y), ev_w.data.x.eq(fu.ev_x), ev_w.data.wpos.eq(fu.ev_wpos),
+        ]
+        for i in range(P):
+            m.d.comb += i0_w.data[i].eq(Mux(wsel.i0_pe, pe_sum[i], init_bias[i]))
+        with m.If(wsel.mem_pe):
+            m.d.comb += mem_w.addr.eq(p4.m)
+            for i in range(P):
+                m.d.comb += mem_w.data[i].eq(pe_sum[i])
+        with m.Elif(wsel.mem_fire):
+            m.d.comb += [mem_w.addr.eq(fu.wr_addr), mem_w.data.eq(fu.wr_data)]
+        with m.Else():
+            m.d.comb += mem_w.addr.eq(init_ma)
+            with m.If(~wsel.init_zero):
+                m.d.comb += mem_w.data.eq(init_bias)
+        with m.If(wsel.acc_pe):
+            m.d.comb += [acc_w.addr.eq(p4.m), acc_w.data.eq(pe_sum)]
+        with m.Elif(wsel.acc_exit):
+            m.d.comb += [acc_w.addr.eq(xu.wr_addr), acc_w.data.eq(xu.wr_data)]
+        with m.Else():
+            m.d.comb += acc_w.addr.eq(init_a)
+        with m.If(ph.exit):
+            m.d.comb += acc_r.addr.eq(xu.acc_addr)
+        with m.Elif(ph.result):
+            m.d.comb += acc_r.addr.eq(u_k >> LB)
+        with m.Else():
+            m.d.comb += acc_r.addr.eq(p1.m)
         m.d.comb += [
             fu.mbase.eq(d.mbase), fu.groups.eq(d.groups), fu.width.eq(d.width),
             fu.plane.eq(d.plane), fu.pheight.eq(d.pheight), fu.pwidth.eq(d.pwidth),
@@ -497,26 +520,28 @@ class Accelerator(wiring.Component):
             xu.groups.eq(d.groups), xu.lanes_last.eq(d.lanes_last),
             xu.acc_rdata.eq(acc_r.data), xu.par_rdata.eq(par_r.data),
         ]
-        # Spikes are counted per fire phase and added to the layer's counter
-        # in the phase's padding: a read (counter 0), then an add and write
-        # (counter 1), so no path runs through the layer mux and an adder.
+        # Spikes are counted per fire phase and added to the layer's counters
+        # once, the cycle after the fire unit is done (``spk_add``), from
+        # registers only: the layer's one-hot decode and its selected counters.
         fire_spk = Signal(32)
         fire_pspk = Signal(32)
         sel_spk = Signal(32)
         sel_pspk = Signal(32)
         img_spk = Signal(32)
+        layer_hot = Signal(NL)
+        spk_add = Signal()
+        m.d.sync += [layer_hot.eq(1 << layer), sel_spk.eq(spk[layer]), sel_pspk.eq(pspk[layer]),
+                     spk_add.eq(ph.fire & fu.done & (counter == 0))]
         with m.If(fu.start):
             m.d.sync += [fire_spk.eq(0), fire_pspk.eq(0)]
-        with m.Elif(phase == 3):
+        with m.Elif(ph.fire):
             m.d.sync += [fire_spk.eq(fire_spk + fu.spikes), fire_pspk.eq(fire_pspk + fu.pooled)]
-            with m.If(fu.done):
-                m.d.sync += ev_count[layer].eq(fu.events)
-                with m.If(counter == 0):
-                    m.d.sync += [sel_spk.eq(spk[layer]), sel_pspk.eq(pspk[layer])]
-                with m.If(counter == 1):
-                    m.d.sync += [spk[layer].eq(sel_spk + fire_spk),
-                                 pspk[layer].eq(sel_pspk + fire_pspk),
-                                 img_spk.eq(img_spk + fire_spk)]
+        with m.If(spk_add):
+            m.d.sync += img_spk.eq(img_spk + fire_spk)
+        for i in range(NL):
+            with m.If(spk_add & layer_hot[i]):
+                m.d.sync += [ev_count[i].eq(fu.events), spk[i].eq(sel_spk + fire_spk),
+                             pspk[i].eq(sel_pspk + fire_pspk)]
         with m.If(sc.op_valid):
             m.d.sync += sop.eq(sop + sc.op_lanes)
 
@@ -550,7 +575,6 @@ class Accelerator(wiring.Component):
                                      img.payload.data[P:] != 0))
 
         res = self.result
-        u_k = Signal(16)
         u_ready = Signal()
         r_l = Signal(5)
         m.d.comb += self.cycles.eq(cycles)
@@ -577,7 +601,7 @@ class Accelerator(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += [main_idle.eq(1), img.ready.eq(loader_idle),
                              img_accept.eq(img.valid & loader_idle)]
-                m.d.sync += phase.eq(5)
+                m.d.sync += set_phase(5)
                 with m.If(img_accept):
                     m.d.sync += [n_total.eq(img.payload.data[:16]), n_left.eq(img.payload.data[:16]),
                                  words_left.eq(img.payload.data[:16]),
@@ -666,7 +690,7 @@ class Accelerator(wiring.Component):
             # --- run: cycle counter counts every state from START to DECIDE ---
             with m.State("START"):
                 m.d.sync += [cycles.eq(1), layer.eq(0), edge_i.eq(0), t.eq(0), sop.eq(0),
-                             n_inputs.eq(w_idx), phase.eq(0), counter.eq(0)]
+                             n_inputs.eq(w_idx), *set_phase(0), counter.eq(0)]
                 m.d.sync += img_spk.eq(0)
                 for i in range(NL):
                     m.d.sync += [spk[i].eq(0), pspk[i].eq(0)]
@@ -694,11 +718,11 @@ class Accelerator(wiring.Component):
                         m.next = "INIT"
                     with m.If(go.exit):
                         m.d.comb += xu.start.eq(1)
-                        m.d.sync += phase.eq(4)
+                        m.d.sync += set_phase(4)
                         m.next = "EXIT"
                     with m.If(go.fire):
                         m.d.comb += fu.start.eq(1)
-                        m.d.sync += phase.eq(3)
+                        m.d.sync += set_phase(3)
                         m.next = "FIRE"
                     with m.If(go.scatter):
                         m.d.comb += [fetch_start.eq(1), sc.start.eq(1)]
@@ -712,9 +736,9 @@ class Accelerator(wiring.Component):
                         with m.If(layer == glob.n_layers - 1):
                             m.d.sync += layer.eq(0)
                             with m.If(glob.static):
-                                m.d.sync += [phase.eq(1), edge_i.eq(0)]
+                                m.d.sync += [*set_phase(1), edge_i.eq(0)]
                             with m.Else():
-                                m.d.sync += [phase.eq(2), edge_i.eq(0), t.eq(1)]
+                                m.d.sync += [*set_phase(2), edge_i.eq(0), t.eq(1)]
                         with m.Else():
                             m.d.sync += layer.eq(layer + 1)
                         m.next = "SETUP"
@@ -726,7 +750,7 @@ class Accelerator(wiring.Component):
                           & ~p1.valid & ~p2.valid & ~p3.valid & ~p4.valid):
                     m.d.sync += counter.eq(0)
                     with m.If(phase == 1):
-                        m.d.sync += [phase.eq(2), t.eq(1), edge_i.eq(0)]
+                        m.d.sync += [*set_phase(2), t.eq(1), edge_i.eq(0)]
                     with m.Else():
                         m.d.sync += edge_i.eq(edge_i + 1)
                     m.next = "SETUP"
@@ -735,7 +759,7 @@ class Accelerator(wiring.Component):
                 with m.If(fu.done):
                     m.d.sync += counter.eq(counter + 1)
                     with m.If(counter == PHASE_PAD["fire"]):
-                        m.d.sync += [layer.eq(layer + 1), edge_i.eq(0), phase.eq(2),
+                        m.d.sync += [layer.eq(layer + 1), edge_i.eq(0), *set_phase(2),
                                      counter.eq(0)]
                         m.next = "SETUP"
             with m.State("EXIT"):
@@ -752,19 +776,18 @@ class Accelerator(wiring.Component):
                 with m.If(stop):
                     finish_image()
                 with m.Else():
-                    m.d.sync += [t.eq(t + 1), layer.eq(0), edge_i.eq(0), phase.eq(2),
+                    m.d.sync += [t.eq(t + 1), layer.eq(0), edge_i.eq(0), *set_phase(2),
                                  counter.eq(0)]
                     m.next = "SETUP"
 
             # --- result words (not counted) ---
             with m.State("RESULT_HEAD"):
-                m.d.sync += phase.eq(5)
+                m.d.sync += set_phase(5)
                 m.d.comb += [res.valid.eq(1),
                              res.payload.data.eq(Cat(out_class, t, C(RESULT_MAGIC, 8)))]
                 with m.If(res.ready):
                     m.next = "RESULT_U"
             with m.State("RESULT_U"):
-                m.d.comb += acc_r.addr.eq(u_k >> LB)
                 lane = Signal(signed(A))
                 m.d.comb += lane.eq(acc_r.data[u_k[:LB]])
                 m.d.sync += u_ready.eq(1)

@@ -90,13 +90,13 @@ class ExitUnit(wiring.Component):
 
         def compare(x, y):
             """The three comparisons of a merge, registered (x covers lower indices)."""
-            c = Signal(3)
+            c = Signal(3, reset_less=True)
             m.d.sync += c.eq(Cat(x.t1 >= y.t1, x.t2 >= y.t1, x.t1 >= y.t2))
             return c
 
         def select(c, x, y):
             """x wins ties."""
-            out = Signal(Node)
+            out = Signal(Node, reset_less=True)
             with m.If(c[0]):
                 m.d.comb += [out.t1.eq(x.t1), out.i1.eq(x.i1),
                              out.t2.eq(Mux(c[1], x.t2, y.t1))]
@@ -112,7 +112,7 @@ class ExitUnit(wiring.Component):
 
         level = []
         for i in range(P):
-            leaf = Signal(Node)
+            leaf = Signal(Node, reset_less=True)
             m.d.sync += [leaf.t1.eq(Mux(lanes0[i], u[i], NEG)),
                          leaf.i1.eq(Cat(C(i, LB), g0) if LB else g0), leaf.t2.eq(NEG)]
             level.append(leaf)

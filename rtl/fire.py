@@ -158,20 +158,20 @@ class FireUnit(wiring.Component):
         ]
         # membrane and I0 data arrive registered, a cycle after the parameters
         tagq = Signal(Tag)
-        par = Signal.like(self.par_rdata)
+        par = Signal.like(self.par_rdata, reset_less=True)
         m.d.sync += [tagq.eq(tag0), par.eq(self.par_rdata)]
 
         W = B + 2
         tag1 = Signal(Tag)
-        vpre = Signal(data.ArrayLayout(signed(W), P))
-        theta1 = Signal(data.ArrayLayout(signed(B), P))
-        bias1 = Signal(data.ArrayLayout(signed(config.acc_bits), P))
+        vpre = Signal(data.ArrayLayout(signed(W), P), reset_less=True)
+        theta1 = Signal(data.ArrayLayout(signed(B), P), reset_less=True)
+        bias1 = Signal(data.ArrayLayout(signed(config.acc_bits), P), reset_less=True)
         m.d.sync += [tag1.eq(tagq), theta1.eq(par.theta), bias1.eq(par.bias)]
         for i in range(P):
             m.d.sync += vpre[i].eq(self.mem_rdata[i] + Mux(self.static, self.i0_rdata[i], 0))
 
         tag2 = Signal(Tag)
-        vnew = Signal(data.ArrayLayout(signed(W), P))
+        vnew = Signal(data.ArrayLayout(signed(W), P), reset_less=True)
         bias2 = Signal.like(bias1)
         mask = Signal(P)
         fired = Signal(P)
@@ -189,14 +189,14 @@ class FireUnit(wiring.Component):
         # precharge add, then the subtract into a registered write word.
         tag3 = Signal(Tag)
         decay = Signal.like(vnew)
-        vb = Signal(data.ArrayLayout(signed(B), P))
+        vb = Signal(data.ArrayLayout(signed(B), P), reset_less=True)
         for i in range(P):
             m.d.sync += [decay[i].eq(Mux(self.leak == 0, 0, vnew[i] >> self.leak)),
                          vb[i].eq(vnew[i] + Mux(self.static, 0, bias2[i]))]
         m.d.sync += tag3.eq(tag2)
 
         tag4 = Signal(Tag)
-        wdata = Signal(data.ArrayLayout(signed(B), P))
+        wdata = Signal(data.ArrayLayout(signed(B), P), reset_less=True)
         for i in range(P):
             m.d.sync += wdata[i].eq(vb[i] - decay[i])
         m.d.sync += tag4.eq(tag3)

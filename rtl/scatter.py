@@ -72,10 +72,10 @@ class SpikeScatter(wiring.Component):
         f = {}
         for name in ("linear", "k", "shift", "pad", "wbase", "cin_pad", "s_go", "s_col", "s_row",
                      "groups", "height", "width", "plane", "mbase", "lanes_last"):
-            f[name] = Signal.like(getattr(self, name), name=f"f_{name}")
+            f[name] = Signal.like(getattr(self, name), name=f"f_{name}", reset_less=True)
             with m.If(self.start):
                 m.d.sync += f[name].eq(getattr(self, name))
-        k_cin = Signal(wa)
+        k_cin = Signal(wa, reset_less=True)
         m.d.sync += k_cin.eq(f["k"] * f["cin_pad"])
 
         # --- current event: pick its lowest set bit each cycle ---
@@ -128,26 +128,26 @@ class SpikeScatter(wiring.Component):
         # --- stage A1: the picked spike split by the stride ---
         a1_valid = Signal()
         a1 = Signal(data.StructLayout({"c": wa, "y": Axis1, "x": Axis1,
-                                       "value": signed(VALUE_BITS)}))
+                                       "value": signed(VALUE_BITS)}), reset_less=True)
         # --- stage A2: the ends of the kernel ranges ---
         a2_valid = Signal()
         a2 = Signal(data.StructLayout({"c": wa, "y": Axis2, "x": Axis2,
-                                       "value": signed(VALUE_BITS)}))
+                                       "value": signed(VALUE_BITS)}), reset_less=True)
         # --- stage A3: kernel ranges and first offsets ---
         a3_valid = Signal()
         a3 = Signal(data.StructLayout({
             "c": wa, "ky": 4, "kx": 4, "oy": DIM_BITS, "ox": DIM_BITS, "cnt_y": 5, "cnt_x": 5,
-            "ops": 1, "value": signed(VALUE_BITS)}))
+            "ops": 1, "value": signed(VALUE_BITS)}), reset_less=True)
         # --- stage B1: address products ---
         b1_valid = Signal()
         b1 = Signal(data.StructLayout({
             "c": wa, "wy": wa, "wx": wa, "my": ma, "ox": DIM_BITS, "cnt_y": 5, "cnt_x": 5,
-            "ops": 1, "value": signed(VALUE_BITS)}))
+            "ops": 1, "value": signed(VALUE_BITS)}), reset_less=True)
         # --- stage B: start addresses ---
         b_valid = Signal()
         b = Signal(data.StructLayout({
             "w": wa, "m": ma, "cnt_y": 5, "cnt_x": 5, "one_y": 1, "one_x": 1, "ops": 1,
-            "value": signed(VALUE_BITS)}))
+            "value": signed(VALUE_BITS)}), reset_less=True)
 
         # --- stage C: the operation iterator ---
         active = Signal()
@@ -155,12 +155,12 @@ class SpikeScatter(wiring.Component):
         ix = Signal(5)
         go = Signal(DIM_BITS)
         spike = Signal.like(b)
-        w_row = Signal(wa)
-        w_col = Signal(wa)
-        w = Signal(wa)
-        m_row = Signal(ma)
-        m_col = Signal(ma)
-        mm = Signal(ma)
+        w_row = Signal(wa, reset_less=True)
+        w_col = Signal(wa, reset_less=True)
+        w = Signal(wa, reset_less=True)
+        m_row = Signal(ma, reset_less=True)
+        m_col = Signal(ma, reset_less=True)
+        mm = Signal(ma, reset_less=True)
         # "This is the last group / column / row" are registered flags, set one
         # step ahead, so the pipeline's ready logic starts from flip-flops.
         last_go = Signal()
