@@ -21,7 +21,7 @@ PHASE_FILL = 13
 
 #: Extra cycles after a unit is done, per phase kind, so that every phase costs
 #: ``work + C_PHASE`` (see golden/cycles.py).
-PHASE_PAD = {"init": 12, "fire": 6}
+PHASE_PAD = {"init": 12, "fire": 5}
 
 
 def core_signature(config):
@@ -287,6 +287,7 @@ class Accelerator(wiring.Component):
         # ------------------------------------------------------------ event fetch
         ev_count = Array(Signal(16, name=f"ev_count{i}") for i in range(NL))
         step_start = Array(Signal(16, name=f"step_start{i}") for i in range(cfg.t_max + 1))
+        step_run = Signal(16)       # step_start[t] while the image is received
         fetch_start = Signal()
         from_input = Signal()
         f_base = Signal(cfg.event_addr_bits)
@@ -474,6 +475,11 @@ class Accelerator(wiring.Component):
             wsel.acc_pe.eq(ph.scatter & target_q[1]), wsel.acc_exit.eq(ph.exit),
             wsel.acc_init.eq(ph.init & d.output),
         ]
+        ev_addr = Signal(cfg.event_addr_bits)       # d.ebase + fu.ev_index
+        with m.If(fu.start):
+            m.d.sync += ev_addr.eq(d.ebase)
+        with m.Elif(fu.ev_en):
+            m.d.sync += ev_addr.eq(ev_addr + 1)
         m.d.comb += [
             mem_r.addr.eq(Mux(ph.fire, fu.mem_addr, p1.m)),
             i0_r.addr.eq(Mux(ph.fire, fu.i0_addr, p1.m)),
@@ -483,7 +489,7 @@ class Accelerator(wiring.Component):
             acc_w.en.eq((wsel.acc_pe & p4.valid) | (wsel.acc_exit & xu.wr_en)
                         | (wsel.acc_init & init_v)),
             i0_w.addr.eq(Mux(wsel.i0_pe, p4.m, init_a)),
-            ev_w.en.eq(fu.ev_en), ev_w.addr.eq(d.ebase + fu.ev_index),
+            ev_w.en.eq(fu.ev_en), ev_w.addr.eq(ev_addr),
             ev_w.data.mask.eq(fu.ev_mask), ev_w.data.group.eq(fu.ev_group),
             ev_w.data.y.eq(fu.ev_y), ev_w.data.x.eq(fu.ev_x), ev_w.data.wpos.eq(fu.ev_wpos),
         ]
@@ -594,8 +600,12 @@ class Accelerator(wiring.Component):
         tau_t = Signal(signed(32))
         tau_en_t = Signal()
         last_t = Signal()
+        # ``go`` is set at SETUP's counter 1 and cleared the next cycle: it is
+        # the units' start pulse, straight from a register.
         go = Signal(data.StructLayout({"init": 1, "scatter": 1, "fire": 1, "exit": 1}))
         m.d.sync += go.eq(0)
+        m.d.comb += [init_start.eq(go.init), xu.start.eq(go.exit), fu.start.eq(go.fire),
+                     fetch_start.eq(go.scatter), sc.start.eq(go.scatter)]
         m.d.comb += [self.busy.eq(~main_idle)]
         with m.FSM(name="main"):
             with m.State("IDLE"):
@@ -607,7 +617,7 @@ class Accelerator(wiring.Component):
                                  words_left.eq(img.payload.data[:16]),
                                  last_word.eq(img.payload.data[:16] == 1),
                                  steps_left.eq(img.payload.data[16:24]), w_idx.eq(0),
-                                 step_start[0].eq(0)]
+                                 step_start[0].eq(0), step_run.eq(0)]
                     hdr_ok = ((img.payload.data[24:] == IMAGE_MAGIC) & self.loaded
                               & (img.payload.data[:16] <= cfg.input_depth)
                               & Mux(glob.static, img.payload.data[16:24] == 0,
@@ -639,7 +649,7 @@ class Accelerator(wiring.Component):
                     cnt = img.payload.data[:16]
                     m.d.sync += [steps_left.eq(steps_left - 1), t.eq(t + 1),
                                  words_left.eq(cnt), last_word.eq(cnt == 1),
-                                 step_start[t + 1].eq(step_start[t] + cnt),
+                                 step_start[t + 1].eq(step_run + cnt), step_run.eq(step_run + cnt),
                                  n_left.eq(n_left - cnt)]
                     ok = (img.payload.data[24:] == STEP_MAGIC) & (cnt <= n_left)
                     final = (steps_left == 1) & (cnt == 0)
@@ -714,18 +724,14 @@ class Accelerator(wiring.Component):
                 with m.If(counter == 2):
                     m.d.sync += counter.eq(0)
                     with m.If(go.init):
-                        m.d.comb += init_start.eq(1)
                         m.next = "INIT"
                     with m.If(go.exit):
-                        m.d.comb += xu.start.eq(1)
                         m.d.sync += set_phase(4)
                         m.next = "EXIT"
                     with m.If(go.fire):
-                        m.d.comb += fu.start.eq(1)
                         m.d.sync += set_phase(3)
                         m.next = "FIRE"
                     with m.If(go.scatter):
-                        m.d.comb += [fetch_start.eq(1), sc.start.eq(1)]
                         m.next = "SCATTER"
             with m.State("INIT"):
                 m.d.sync += [cycles.eq(cycles + 1)]

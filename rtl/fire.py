@@ -24,10 +24,10 @@ class FireUnit(wiring.Component):
     Only non-empty masks make events.
 
     The memories belong to the core: this unit drives the membrane and I0
-    addresses and takes their data two cycles later (the core registers
-    block-RAM outputs). The parameter word of group ``g`` is read at the core's
-    own address register (``pbase + g``, stepped by ``next_group``) and arrives
-    a cycle after it.
+    addresses (registered) and takes their data two cycles later (the core
+    registers block-RAM outputs). The parameter word of group ``g`` is read at
+    the core's own address register (``pbase + g``, stepped by ``next_group``)
+    and arrives a cycle after it.
 
     Members
     -------
@@ -37,9 +37,10 @@ class FireUnit(wiring.Component):
         Registered: high from the second cycle after the last write up to and
         including the cycle of the next start.
     mem_addr, i0_addr : Out
-        Read addresses (membrane, I0 memories).
+        Read addresses (membrane, I0 memories), registered.
     next_group : Out(1)
-        Pulse: the walker moves to the next group (parameter word) next cycle.
+        Registered pulse: the read addresses move to the next group (parameter
+        word) next cycle.
     mem_rdata, i0_rdata, par_rdata : In
     wr_en, wr_addr, wr_data : Out
         Membrane write-back.
@@ -100,9 +101,11 @@ class FireUnit(wiring.Component):
         last_px = Signal()
         last_py = Signal()
         last_g = Signal()
-        m.d.comb += [
-            self.mem_addr.eq(a), self.i0_addr.eq(a - self.mbase),
-        ]
+        # The read addresses and the group step leave registered; the
+        # parameter word then arrives with the membrane and I0 words.
+        next_group = Signal()
+        m.d.sync += [self.mem_addr.eq(a), self.i0_addr.eq(a - self.mbase),
+                     self.next_group.eq(next_group)]
         one_pool = self.pool == 1
         one_px = self.pwidth == 1
         one_py = self.pheight == 1
@@ -134,7 +137,7 @@ class FireUnit(wiring.Component):
                     nxt = a_row + self.prow
                     m.d.sync += [a_row.eq(nxt), a_win.eq(nxt), a_dy.eq(nxt), a.eq(nxt)]
                 with m.Elif(~last_g):
-                    m.d.comb += self.next_group.eq(1)
+                    m.d.comb += next_group.eq(1)
                     m.d.sync += [px.eq(0), py.eq(0), last_px.eq(one_px), last_py.eq(one_py),
                                  g.eq(g + 1), last_g.eq(g + 2 == self.groups)]
                     nxt = a_g + self.plane
@@ -156,17 +159,19 @@ class FireUnit(wiring.Component):
             tag0.win_last.eq(last_dx & last_dy), tag0.group.eq(g), tag0.py.eq(py),
             tag0.px.eq(px), tag0.wpos.eq(wpos),
         ]
-        # membrane and I0 data arrive registered, a cycle after the parameters
+        # the addresses are registered (tagq), then the membrane and I0 data
+        # arrive registered a cycle after the parameters (tagr)
         tagq = Signal(Tag)
+        tagr = Signal(Tag)
         par = Signal.like(self.par_rdata, reset_less=True)
-        m.d.sync += [tagq.eq(tag0), par.eq(self.par_rdata)]
+        m.d.sync += [tagq.eq(tag0), tagr.eq(tagq), par.eq(self.par_rdata)]
 
         W = B + 2
         tag1 = Signal(Tag)
         vpre = Signal(data.ArrayLayout(signed(W), P), reset_less=True)
         theta1 = Signal(data.ArrayLayout(signed(B), P), reset_less=True)
         bias1 = Signal(data.ArrayLayout(signed(config.acc_bits), P), reset_less=True)
-        m.d.sync += [tag1.eq(tagq), theta1.eq(par.theta), bias1.eq(par.bias)]
+        m.d.sync += [tag1.eq(tagr), theta1.eq(par.theta), bias1.eq(par.bias)]
         for i in range(P):
             m.d.sync += vpre[i].eq(self.mem_rdata[i] + Mux(self.static, self.i0_rdata[i], 0))
 
@@ -223,6 +228,6 @@ class FireUnit(wiring.Component):
             m.d.sync += count.eq(count + 1)
         with m.If(self.start):
             m.d.sync += [acc.eq(0), count.eq(0)]
-        m.d.sync += self.done.eq(~run & ~tag0.valid & ~tagq.valid & ~tag1.valid & ~tag2.valid
+        m.d.sync += self.done.eq(~run & ~tag0.valid & ~tagq.valid & ~tagr.valid & ~tag1.valid & ~tag2.valid
                                  & ~tag3.valid & ~tag4.valid & ~self.start)
         return m

@@ -86,6 +86,7 @@ class SpikeScatter(wiring.Component):
             with m.If(cur.mask[i]):
                 m.d.comb += bit.eq(i)
         rest = Signal(P)
+        cur_one = Signal()      # rest == 0: one set bit left, registered
         m.d.comb += rest.eq(cur.mask & (cur.mask - 1))
 
         # Kernel ranges of the picked spike along one axis, in three registered
@@ -161,8 +162,9 @@ class SpikeScatter(wiring.Component):
         m_row = Signal(ma, reset_less=True)
         m_col = Signal(ma, reset_less=True)
         mm = Signal(ma, reset_less=True)
-        # "This is the last group / column / row" are registered flags, set one
-        # step ahead, so the pipeline's ready logic starts from flip-flops.
+        # "This is the last group / column / row / step of the spike" are
+        # registered flags, set one step ahead, so the pipeline's ready logic
+        # starts from flip-flops.
         last_go = Signal()
         last_x = Signal()
         last_y = Signal()
@@ -170,7 +172,6 @@ class SpikeScatter(wiring.Component):
         one_group = Signal()
         groups_m2 = Signal(DIM_BITS)
         m.d.sync += [one_group.eq(f["groups"] == 1), groups_m2.eq(f["groups"] - 2)]
-        m.d.comb += last_step.eq(~spike.ops | (last_go & last_x & last_y))
 
         wants = Signal()
         take_b = Signal()
@@ -204,7 +205,7 @@ class SpikeScatter(wiring.Component):
             move_a1.eq(a1_valid & a2_ready),
             a1_ready.eq(~full_a1 | wants),
             pick.eq(cur_valid & a1_ready),
-            self.events.ready.eq(~cur_valid | (pick & (rest == 0))),
+            self.events.ready.eq(~cur_valid | (pick & cur_one)),
             self.idle.eq(~cur_valid & ~a1_valid & ~a2_valid & ~a3_valid & ~b1_valid & ~b_valid & ~active),
             self.op_valid.eq(active & spike.ops),
             self.op_w.eq(w),
@@ -213,11 +214,13 @@ class SpikeScatter(wiring.Component):
             self.op_lanes.eq(Mux(last_go, f["lanes_last"], P)),
         ]
 
+        new_mask = self.events.payload.mask
         with m.If(self.events.valid & self.events.ready):
-            m.d.sync += [cur_valid.eq(1), cur.eq(self.events.payload)]
+            m.d.sync += [cur_valid.eq(1), cur.eq(self.events.payload),
+                         cur_one.eq((new_mask & (new_mask - 1)) == 0)]
         with m.Elif(pick):
-            m.d.sync += cur.mask.eq(rest)
-            with m.If(rest == 0):
+            m.d.sync += [cur.mask.eq(rest), cur_one.eq((rest & (rest - 1)) == 0)]
+            with m.If(cur_one):
                 m.d.sync += cur_valid.eq(0)
 
         ay, ax = axis1(cur.y), axis1(cur.x)
@@ -283,16 +286,19 @@ class SpikeScatter(wiring.Component):
                 spike.eq(b),
                 iy.eq(0), ix.eq(0), go.eq(0),
                 last_go.eq(one_group), last_x.eq(b.one_x), last_y.eq(b.one_y),
+                last_step.eq(~b.ops | (one_group & b.one_x & b.one_y)),
                 w_row.eq(b.w), w_col.eq(b.w), w.eq(b.w),
                 m_row.eq(b.m), m_col.eq(b.m), mm.eq(b.m),
             ]
         with m.Elif(~last_go):
             m.d.sync += [go.eq(go + 1), last_go.eq(go == groups_m2),
+                         last_step.eq((go == groups_m2) & last_x & last_y),
                          w.eq(w + f["s_go"]), mm.eq(mm + f["plane"])]
         with m.Elif(~last_x):
             m.d.sync += [
                 go.eq(0), last_go.eq(one_group),
                 ix.eq(ix + 1), last_x.eq(ix + 2 == spike.cnt_x),
+                last_step.eq(one_group & (ix + 2 == spike.cnt_x) & last_y),
                 w_col.eq(w_col + f["s_col"]), w.eq(w_col + f["s_col"]),
                 m_col.eq(m_col - 1), mm.eq(m_col - 1),
             ]
@@ -301,6 +307,7 @@ class SpikeScatter(wiring.Component):
                 go.eq(0), last_go.eq(one_group),
                 ix.eq(0), last_x.eq(spike.one_x),
                 iy.eq(iy + 1), last_y.eq(iy + 2 == spike.cnt_y),
+                last_step.eq(one_group & spike.one_x & (iy + 2 == spike.cnt_y)),
                 w_row.eq(w_row + f["s_row"]), w_col.eq(w_row + f["s_row"]),
                 w.eq(w_row + f["s_row"]),
                 m_row.eq(m_row - f["width"]), m_col.eq(m_row - f["width"]),
