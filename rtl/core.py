@@ -156,23 +156,22 @@ class Accelerator(wiring.Component):
         for i in range(max_chunks):
             with m.If(chunk == i):
                 m.d.sync += buf[32 * i:32 * i + 32].eq(ld.payload.data)
-        wr_go = Signal()
-        wr_section = Signal(8)
+        # one write strobe per destination, registered (no decode before the
+        # LUT RAM write enables)
+        wr = Signal(data.StructLayout({name: 1 for name in sizes}))
         wr_index = Signal(24)
-        m.d.sync += wr_go.eq(0)
+        m.d.sync += wr.eq(0)
         m.d.comb += [
             desc_w.addr.eq(wr_index), desc_w.data.eq(buf[:Desc.size]),
             par_w.addr.eq(wr_index), par_w.data.eq(buf[:sizes["param"]]),
             wgt_w.addr.eq(wr_index), wgt_w.data.eq(buf[:sizes["weight"]]),
-            desc_w.en.eq(wr_go & (wr_section == SECTION["descriptor"])),
-            par_w.en.eq(wr_go & (wr_section == SECTION["param"])),
-            wgt_w.en.eq(wr_go & (wr_section == SECTION["weight"])),
+            desc_w.en.eq(wr.descriptor), par_w.en.eq(wr.param), wgt_w.en.eq(wr.weight),
         ]
         tau_in = Signal(TauLayout(cfg))
         m.d.comb += tau_in.eq(buf[:sizes["tau"]])
-        with m.If(wr_go & (wr_section == SECTION["global"])):
+        with m.If(wr["global"]):
             m.d.sync += glob.eq(buf[:Glob.size])
-        with m.If(wr_go & (wr_section == SECTION["tau"])):
+        with m.If(wr.tau):
             m.d.sync += [tau_value[wr_index].eq(tau_in.value), tau_en[wr_index].eq(tau_in.enable)]
         accept = Signal()
         m.d.comb += [ld.ready.eq(main_idle), accept.eq(ld.valid & ld.ready)]
@@ -232,8 +231,8 @@ class Accelerator(wiring.Component):
                 with m.If(accept):
                     m.d.sync += [remaining.eq(remaining - 1), chunk.eq(chunk + 1)]
                     with m.If(chunk == nchunks - 1):
-                        m.d.sync += [chunk.eq(0), index.eq(index + 1), wr_go.eq(1),
-                                     wr_section.eq(section), wr_index.eq(index)]
+                        m.d.sync += [chunk.eq(0), index.eq(index + 1), wr_index.eq(index)]
+                        m.d.sync += [wr[name].eq(section == SECTION[name]) for name in sizes]
                     section_done = (chunk == nchunks - 1) & (index == entries - 1)
                     with m.If(ld.payload.last | (remaining == 1)):
                         with m.If(~ld.payload.last | (remaining != 1) | ~section_done):
@@ -542,6 +541,13 @@ class Accelerator(wiring.Component):
             m.d.sync += [fire_spk.eq(0), fire_pspk.eq(0)]
         with m.Elif(ph.fire):
             m.d.sync += [fire_spk.eq(fire_spk + fu.spikes), fire_pspk.eq(fire_pspk + fu.pooled)]
+        # cleared the cycle after START, from a register (no state decode)
+        clear_counts = Signal()
+        m.d.sync += clear_counts.eq(0)
+        with m.If(clear_counts):
+            m.d.sync += img_spk.eq(0)
+            for i in range(NL):
+                m.d.sync += [spk[i].eq(0), pspk[i].eq(0)]
         with m.If(spk_add):
             m.d.sync += img_spk.eq(img_spk + fire_spk)
         for i in range(NL):
@@ -701,9 +707,7 @@ class Accelerator(wiring.Component):
             with m.State("START"):
                 m.d.sync += [cycles.eq(1), layer.eq(0), edge_i.eq(0), t.eq(0), sop.eq(0),
                              n_inputs.eq(w_idx), *set_phase(0), counter.eq(0)]
-                m.d.sync += img_spk.eq(0)
-                for i in range(NL):
-                    m.d.sync += [spk[i].eq(0), pspk[i].eq(0)]
+                m.d.sync += clear_counts.eq(1)
                 m.next = "SETUP"
             with m.State("SETUP"):
                 # descriptor reads settle (layer -> d -> edge source -> src); the

@@ -193,10 +193,12 @@ class FireUnit(wiring.Component):
         # The leak in two stages: the shift (a barrel shifter) beside the
         # precharge add, then the subtract into a registered write word.
         tag3 = Signal(Tag)
+        no_leak = Signal()
+        m.d.sync += no_leak.eq(self.leak == 0)
         decay = Signal.like(vnew)
         vb = Signal(data.ArrayLayout(signed(B), P), reset_less=True)
         for i in range(P):
-            m.d.sync += [decay[i].eq(Mux(self.leak == 0, 0, vnew[i] >> self.leak)),
+            m.d.sync += [decay[i].eq(Mux(no_leak, 0, vnew[i] >> self.leak)),
                          vb[i].eq(vnew[i] + Mux(self.static, 0, bias2[i]))]
         m.d.sync += tag3.eq(tag2)
 
