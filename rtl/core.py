@@ -63,7 +63,7 @@ class Accelerator(wiring.Component):
         Sticky, cleared by the next load.
     tau_addr, tau_data, tau_enable, tau_we : In
         Host override of exit table entry ``tau[tau_addr]`` (tested after timestep
-        ``tau_addr + 1``).
+        ``tau_addr + 1``); the entry changes the cycle after ``tau_we``.
     tau_rdata, tau_renable : Out
         Combinational read of entry ``tau_addr``.
     cycles : Out(32)
@@ -126,9 +126,15 @@ class Accelerator(wiring.Component):
         tau_en = Array(Signal(name=f"tau_en{i}") for i in range(cfg.t_max))
         m.d.comb += [self.tau_rdata.eq(tau_value[self.tau_addr]),
                      self.tau_renable.eq(tau_en[self.tau_addr])]
-        with m.If(self.tau_we):
-            m.d.sync += [tau_value[self.tau_addr].eq(self.tau_data),
-                         tau_en[self.tau_addr].eq(self.tau_enable)]
+        # host writes land a cycle later, from registers
+        host_we = Signal()
+        host_addr = Signal.like(self.tau_addr)
+        host_data = Signal.like(self.tau_data)
+        host_enable = Signal()
+        m.d.sync += [host_we.eq(self.tau_we), host_addr.eq(self.tau_addr),
+                     host_data.eq(self.tau_data), host_enable.eq(self.tau_enable)]
+        with m.If(host_we):
+            m.d.sync += [tau_value[host_addr].eq(host_data), tau_en[host_addr].eq(host_enable)]
 
         # ------------------------------------------------------------ loader
         sizes = {"global": Glob.size, "descriptor": Desc.size,

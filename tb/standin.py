@@ -37,9 +37,15 @@ class StandInCore(wiring.Component):
         tau_en = Array(Signal(name=f"tau_en{i}") for i in range(self.config.t_max))
         m.d.comb += [self.tau_rdata.eq(tau[self.tau_addr]),
                      self.tau_renable.eq(tau_en[self.tau_addr])]
-        with m.If(self.tau_we):
-            m.d.sync += [tau[self.tau_addr].eq(self.tau_data),
-                         tau_en[self.tau_addr].eq(self.tau_enable)]
+        # like the core: a host write lands the cycle after tau_we
+        we = Signal()
+        addr = Signal.like(self.tau_addr)
+        value = Signal.like(self.tau_data)
+        enable = Signal()
+        m.d.sync += [we.eq(self.tau_we), addr.eq(self.tau_addr), value.eq(self.tau_data),
+                     enable.eq(self.tau_enable)]
+        with m.If(we):
+            m.d.sync += [tau[addr].eq(value), tau_en[addr].eq(enable)]
 
         expect = Signal(32)
         got = Signal(32)

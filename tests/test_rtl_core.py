@@ -98,6 +98,7 @@ def test_tau_override_port_changes_the_exit():
         ctx.set(dut.tau_we, 1)
         await ctx.tick()
         ctx.set(dut.tau_we, 0)
+        await ctx.tick()                # the entry changes the cycle after tau_we
         seen["read"] = (ctx.get(dut.tau_rdata), ctx.get(dut.tau_renable))
         from rtl_harness import stream_put, stream_get_packet
         from atsnn.rtl.compiler import encode_input, decode_result
