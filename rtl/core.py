@@ -290,7 +290,7 @@ class Accelerator(wiring.Component):
         m.d.comb += src.eq(src_r.data)
 
         # ------------------------------------------------------------ event fetch
-        ev_count = Array(Signal(16, name=f"ev_count{i}") for i in range(NL))
+        ev_count = Array(Signal(16, name=f"ev_count{i}", reset_less=True) for i in range(NL))
         step_start = Array(Signal(16, name=f"step_start{i}") for i in range(cfg.t_max + 1))
         step_run = Signal(16)       # step_start[t] while the image is received
         fetch_start = Signal()
@@ -442,8 +442,8 @@ class Accelerator(wiring.Component):
         # ------------------------------------------------------------ main control
         busy_run = Signal()
         cycles = Signal(32)
-        spk = Array(Signal(32, name=f"spk{i}") for i in range(NL))
-        pspk = Array(Signal(32, name=f"pspk{i}") for i in range(NL))
+        spk = Array(Signal(32, name=f"spk{i}", reset_less=True) for i in range(NL))
+        pspk = Array(Signal(32, name=f"pspk{i}", reset_less=True) for i in range(NL))
         counter = Signal(range(max(PHASE_FILL, *PHASE_PAD.values()) + 1))
         exit_now = Signal()
         out_class = Signal(16)
@@ -534,11 +534,12 @@ class Accelerator(wiring.Component):
         # Spikes are counted per fire phase and added to the layer's counters
         # once, the cycle after the fire unit is done (``spk_add``), from
         # registers only: the layer's one-hot decode and its selected counters.
-        fire_spk = Signal(32)
-        fire_pspk = Signal(32)
-        sel_spk = Signal(32)
-        sel_pspk = Signal(32)
-        img_spk = Signal(32)
+        # counters cleared before use (fu.start, clear_counts): no reset
+        fire_spk = Signal(32, reset_less=True)
+        fire_pspk = Signal(32, reset_less=True)
+        sel_spk = Signal(32, reset_less=True)
+        sel_pspk = Signal(32, reset_less=True)
+        img_spk = Signal(32, reset_less=True)
         layer_hot = Signal(NL)
         spk_add = Signal()
         m.d.sync += [layer_hot.eq(1 << layer), sel_spk.eq(spk[layer]), sel_pspk.eq(pspk[layer]),

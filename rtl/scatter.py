@@ -80,7 +80,7 @@ class SpikeScatter(wiring.Component):
 
         # --- current event: pick its lowest set bit each cycle ---
         cur_valid = Signal()
-        cur = Signal(ScatterEventLayout(config))
+        cur = Signal(ScatterEventLayout(config), reset_less=True)
         bit = Signal(range(P))
         for i in reversed(range(P)):
             with m.If(cur.mask[i]):
