@@ -122,19 +122,21 @@ class Accelerator(wiring.Component):
         inp_r = inp_mem.read_port()
 
         glob = Signal(Glob)
-        tau_value = Array(Signal(signed(32), name=f"tau{i}") for i in range(cfg.t_max))
-        tau_en = Array(Signal(name=f"tau_en{i}") for i in range(cfg.t_max))
-        m.d.comb += [self.tau_rdata.eq(tau_value[self.tau_addr]),
-                     self.tau_renable.eq(tau_en[self.tau_addr])]
-        # host writes land a cycle later, from registers
+        # The exit table: a small LUT RAM, written by the loader or the host (a
+        # cycle after tau_we, from registers), read by the host and by EXIT.
+        m.submodules.tau = tau_mem = Memory(shape=TauLayout(cfg), depth=cfg.t_max, init=[])
+        tau_w = tau_mem.write_port()
+        tau_host_r = tau_mem.read_port(domain="comb")
+        tau_r = tau_mem.read_port()
+        m.d.comb += [tau_host_r.addr.eq(self.tau_addr),
+                     self.tau_rdata.eq(tau_host_r.data.value),
+                     self.tau_renable.eq(tau_host_r.data.enable)]
         host_we = Signal()
         host_addr = Signal.like(self.tau_addr)
         host_data = Signal.like(self.tau_data)
         host_enable = Signal()
         m.d.sync += [host_we.eq(self.tau_we), host_addr.eq(self.tau_addr),
                      host_data.eq(self.tau_data), host_enable.eq(self.tau_enable)]
-        with m.If(host_we):
-            m.d.sync += [tau_value[host_addr].eq(host_data), tau_en[host_addr].eq(host_enable)]
 
         # ------------------------------------------------------------ loader
         sizes = {"global": Glob.size, "descriptor": Desc.size,
@@ -173,12 +175,13 @@ class Accelerator(wiring.Component):
             wgt_w.addr.eq(wr_index), wgt_w.data.eq(buf[:sizes["weight"]]),
             desc_w.en.eq(wr.descriptor), par_w.en.eq(wr.param), wgt_w.en.eq(wr.weight),
         ]
-        tau_in = Signal(TauLayout(cfg))
-        m.d.comb += tau_in.eq(buf[:sizes["tau"]])
+        with m.If(wr.tau):
+            m.d.comb += [tau_w.en.eq(1), tau_w.addr.eq(wr_index), tau_w.data.eq(buf[:sizes["tau"]])]
+        with m.Elif(host_we):
+            m.d.comb += [tau_w.en.eq(1), tau_w.addr.eq(host_addr),
+                         tau_w.data.value.eq(host_data), tau_w.data.enable.eq(host_enable)]
         with m.If(wr["global"]):
             m.d.sync += glob.eq(buf[:Glob.size])
-        with m.If(wr.tau):
-            m.d.sync += [tau_value[wr_index].eq(tau_in.value), tau_en[wr_index].eq(tau_in.enable)]
         accept = Signal()
         m.d.comb += [ld.ready.eq(main_idle), accept.eq(ld.valid & ld.ready)]
 
@@ -608,11 +611,10 @@ class Accelerator(wiring.Component):
 
         # The exit decision, registered in the EXIT state's last cycle (top-1 and
         # top-2 are final once ``xu.done`` rises; the exit phase lasts more than
-        # two cycles, so ``tau_t`` is settled) so DECIDE only branches.
+        # two cycles, so ``tau_r``, read at t - 1, is settled) so DECIDE only branches.
         margin_ok = Signal()
-        tau_t = Signal(signed(32))
-        tau_en_t = Signal()
         last_t = Signal()
+        m.d.comb += tau_r.addr.eq(t - 1)
         # ``go`` is set at SETUP's counter 1 and cleared the next cycle: it is
         # the units' start pulse, straight from a register.
         go = Signal(data.StructLayout({"init": 1, "scatter": 1, "fire": 1, "exit": 1}))
@@ -781,14 +783,13 @@ class Accelerator(wiring.Component):
                         m.next = "SETUP"
             with m.State("EXIT"):
                 m.d.sync += [cycles.eq(cycles + 1),
-                             margin_ok.eq(xu.top1 - xu.top2 >= tau_t),
-                             tau_t.eq(tau_value[t - 1]), tau_en_t.eq(tau_en[t - 1]),
+                             margin_ok.eq(xu.top1 - xu.top2 >= tau_r.data.value),
                              last_t.eq(t == glob.t_max)]
                 with m.If(xu.done):
                     m.next = "DECIDE"
             with m.State("DECIDE"):
                 m.d.sync += [cycles.eq(cycles + 1)]
-                stop = last_t | (tau_en_t & margin_ok)
+                stop = last_t | (tau_r.data.enable & margin_ok)
                 m.d.sync += out_class.eq(xu.index)
                 with m.If(stop):
                     finish_image()

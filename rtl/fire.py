@@ -47,7 +47,8 @@ class FireUnit(wiring.Component):
     ev_en, ev_index, ev_mask, ev_group, ev_y, ev_x, ev_wpos : Out
         Event write: the ``ev_index``-th event of this pass.
     spikes, pooled : Out
-        Spikes fired and pooled spikes emitted in this cycle.
+        Spikes fired and pooled spikes emitted, registered: the counts of the
+        previous cycle's stage 2.
     events : Out(16)
         Events emitted so far in this pass.
     """
@@ -217,13 +218,13 @@ class FireUnit(wiring.Component):
         count = Signal(16)
         m.d.comb += [
             merged.eq(acc | mask),
-            self.spikes.eq(Mux(tag2.valid, _popcount(mask), 0)),
             self.ev_en.eq(tag2.valid & tag2.win_last & (merged != 0)),
-            self.pooled.eq(Mux(self.ev_en, _popcount(merged), 0)),
             self.ev_index.eq(count), self.ev_mask.eq(merged), self.ev_group.eq(tag2.group),
             self.ev_y.eq(tag2.py), self.ev_x.eq(tag2.px), self.ev_wpos.eq(tag2.wpos),
             self.events.eq(count),
         ]
+        m.d.sync += [self.spikes.eq(Mux(tag2.valid, _popcount(mask), 0)),
+                     self.pooled.eq(Mux(self.ev_en, _popcount(merged), 0))]
         with m.If(tag2.valid):
             m.d.sync += acc.eq(Mux(tag2.win_last, 0, merged))
         with m.If(self.ev_en):
