@@ -17,11 +17,11 @@ __all__ = ["Accelerator", "core_signature", "PHASE_FILL", "PHASE_PAD"]
 
 #: Cycles a scatter phase waits before it may end: the latency from its start
 #: to its first operation, so an empty phase costs what a busy one adds.
-PHASE_FILL = 13
+PHASE_FILL = 14
 
 #: Extra cycles after a unit is done, per phase kind, so that every phase costs
 #: ``work + C_PHASE`` (see golden/cycles.py).
-PHASE_PAD = {"init": 12, "fire": 5}
+PHASE_PAD = {"init": 13, "fire": 6}
 
 
 def core_signature(config):
@@ -294,26 +294,25 @@ class Accelerator(wiring.Component):
 
         # ------------------------------------------------------------ event fetch
         ev_count = Array(Signal(16, name=f"ev_count{i}", reset_less=True) for i in range(NL))
-        step_start = Array(Signal(16, name=f"step_start{i}") for i in range(cfg.t_max + 1))
-        step_run = Signal(16)       # step_start[t] while the image is received
+        # where timestep t's input entries start and how many there are (t >= 1)
+        step_first = Array(Signal(16, name=f"step_first{i}") for i in range(cfg.t_max + 1))
+        step_len = Array(Signal(16, name=f"step_len{i}") for i in range(cfg.t_max + 1))
+        step_run = Signal(16)       # entries of the timesteps received so far
         fetch_start = Signal()
         from_input = Signal()
         f_base = Signal(cfg.event_addr_bits)
         f_count = Signal(17)
         f_ptr = Signal(17)
-        f_inflight = Signal()
+        f_inflight = Signal(2)      # reads issued 1 and 2 cycles ago (data registered)
         f_input = Signal()
         n_inputs = Signal(16)
-        # The candidate bases and counts are registered every cycle (the step
-        # count in two steps, select then subtract): t, layer and edge_i settle
-        # during SETUP, three cycles before fetch_start.
+        # The candidate bases and counts are registered every cycle: t, layer
+        # and edge_i settle during SETUP, three cycles before fetch_start.
         f_more = Signal()       # f_ptr != f_count, registered
         step_base = Signal(16)
-        step_end = Signal(16)
         step_count = Signal(17)
         src_count = Signal(16)
-        m.d.sync += [step_base.eq(step_start[t - 1]), step_end.eq(step_start[t]),
-                     step_count.eq(step_end - step_base),
+        m.d.sync += [step_base.eq(step_first[t]), step_count.eq(step_len[t]),
                      src_count.eq(ev_count[e.src])]
         new_count = Signal(17)
         new_base = Signal.like(f_base)
@@ -330,16 +329,16 @@ class Accelerator(wiring.Component):
                          f_more.eq(new_count != 0)]
         issue = Signal()
         m.d.comb += [
-            issue.eq(~fetch_start & f_more & (evq.level + f_inflight < 3)),
+            issue.eq(~fetch_start & f_more & (evq.level + f_inflight[0] + f_inflight[1] < 4)),
             ev_r.addr.eq(f_base + f_ptr), inp_r.addr.eq(f_base + f_ptr),
         ]
         with m.If(issue):
             m.d.sync += [f_ptr.eq(f_ptr + 1), f_more.eq(f_ptr + 1 != f_count)]
-        m.d.sync += f_inflight.eq(issue)
+        m.d.sync += f_inflight.eq(Cat(issue, f_inflight[0]))
         ev_in = Signal(ScatterEventLayout(cfg))
-        ev_rd = Signal(EventLayout(cfg))
-        in_rd = Signal(InputLayout(cfg))
-        m.d.comb += [ev_rd.eq(ev_r.data), in_rd.eq(inp_r.data)]
+        ev_rd = Signal(EventLayout(cfg), reset_less=True)
+        in_rd = Signal(InputLayout(cfg), reset_less=True)
+        m.d.sync += [ev_rd.eq(ev_r.data), in_rd.eq(inp_r.data)]
         with m.If(f_input):
             m.d.comb += [ev_in.mask.eq(in_rd.mask), ev_in.group.eq(in_rd.group),
                          ev_in.y.eq(in_rd.y), ev_in.x.eq(in_rd.x), ev_in.wpos.eq(in_rd.group),
@@ -349,12 +348,12 @@ class Accelerator(wiring.Component):
                          ev_in.y.eq(ev_rd.y), ev_in.x.eq(ev_rd.x), ev_in.wpos.eq(ev_rd.wpos),
                          ev_in.value.eq(1)]
         m.d.comb += [
-            evq.w_en.eq(f_inflight & ~fetch_start), evq.w_data.eq(ev_in),
+            evq.w_en.eq(f_inflight[1] & ~fetch_start), evq.w_data.eq(ev_in),
             sc.events.valid.eq(evq.r_rdy), sc.events.payload.eq(evq.r_data),
             evq.r_en.eq(sc.events.ready),
         ]
         fetch_empty = Signal()
-        m.d.comb += fetch_empty.eq(~f_more & ~f_inflight & ~evq.r_rdy)
+        m.d.comb += fetch_empty.eq(~f_more & (f_inflight == 0) & ~evq.r_rdy)
 
         ed = e
         m.d.comb += [
@@ -632,7 +631,7 @@ class Accelerator(wiring.Component):
                                  words_left.eq(img.payload.data[:16]),
                                  last_word.eq(img.payload.data[:16] == 1),
                                  steps_left.eq(img.payload.data[16:24]), w_idx.eq(0),
-                                 step_start[0].eq(0), step_run.eq(0)]
+                                 step_run.eq(0)]
                     hdr_ok = ((img.payload.data[24:] == IMAGE_MAGIC) & self.loaded
                               & (img.payload.data[:16] <= cfg.input_depth)
                               & Mux(glob.static, img.payload.data[16:24] == 0,
@@ -664,7 +663,8 @@ class Accelerator(wiring.Component):
                     cnt = img.payload.data[:16]
                     m.d.sync += [steps_left.eq(steps_left - 1), t.eq(t + 1),
                                  words_left.eq(cnt), last_word.eq(cnt == 1),
-                                 step_start[t + 1].eq(step_run + cnt), step_run.eq(step_run + cnt),
+                                 step_first[t + 1].eq(step_run), step_len[t + 1].eq(cnt),
+                                 step_run.eq(step_run + cnt),
                                  n_left.eq(n_left - cnt)]
                     ok = (img.payload.data[24:] == STEP_MAGIC) & (cnt <= n_left)
                     final = (steps_left == 1) & (cnt == 0)
