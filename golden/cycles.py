@@ -10,7 +10,7 @@ import numpy as np
 
 C_START = 1   # per image: the start state
 C_PHASE = 18  # per phase: descriptor read (3), pipeline fill and drain (15)
-C_EXIT = 17  # per timestep: descriptor read, top-1/top-2 tree (5 levels of compare and select), running merge, decision
+C_EXIT = 18  # per timestep: descriptor read, top-1/top-2 tree (5 levels of compare and select), running merge, margin, decision
 
 
 def groups(channels, lanes):

@@ -608,9 +608,10 @@ class Accelerator(wiring.Component):
             m.d.sync += [u_k.eq(0), u_ready.eq(0), r_l.eq(0)]
             m.next = "RESULT_HEAD"
 
-        # The exit decision, registered in the EXIT state's last cycle (top-1 and
-        # top-2 are final once ``xu.done`` rises; the exit phase lasts more than
-        # two cycles, so ``tau_r``, read at t - 1, is settled) so DECIDE only branches.
+        # The exit decision, registered in the EXIT state's last cycle (the
+        # margin top-1 - top-2 is final once ``xu.done`` rises; the exit phase
+        # lasts more than two cycles, so ``tau_r``, read at t - 1, is settled)
+        # so DECIDE only branches.
         margin_ok = Signal()
         last_t = Signal()
         m.d.comb += tau_r.addr.eq(t - 1)
@@ -783,7 +784,7 @@ class Accelerator(wiring.Component):
                         m.next = "SETUP"
             with m.State("EXIT"):
                 m.d.sync += [cycles.eq(cycles + 1),
-                             margin_ok.eq(xu.top1 - xu.top2 >= tau_r.data.value),
+                             margin_ok.eq(xu.margin >= tau_r.data.value),
                              last_t.eq(t == glob.t_max)]
                 with m.If(xu.done):
                     m.next = "DECIDE"

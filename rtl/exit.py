@@ -25,6 +25,8 @@ class ExitUnit(wiring.Component):
     top1, top2 : Out(signed(acc_bits + 1))
     index : Out(16)
         Index of top-1.
+    margin : Out(signed(acc_bits + 2))
+        ``top1 - top2``, registered, valid with ``done``.
     acc_addr : Out
     next_group : Out(1)
         Pulse: the next cycle reads the next group; the core steps its
@@ -47,6 +49,7 @@ class ExitUnit(wiring.Component):
             "par_rdata": In(ParamLayout(config)),
             "wr_en": Out(1), "wr_addr": Out(ma), "wr_data": Out(data.ArrayLayout(signed(A), P)),
             "top1": Out(signed(A + 1)), "top2": Out(signed(A + 1)), "index": Out(16),
+            "margin": Out(signed(A + 2)),
         })
 
     def elaborate(self, platform):
@@ -144,6 +147,9 @@ class ExitUnit(wiring.Component):
                 m.d.sync += [first.eq(0), r_first.eq(first)]
             with m.If(r_valid):
                 m.d.sync += [best.eq(Mux(r_first, word, merged)), finished.eq(r_last)]
-        m.d.comb += [self.done.eq(finished & ~self.start), self.top1.eq(best.t1),
+        # done a cycle after the search finishes, with the margin registered
+        finished_q = Signal()
+        m.d.sync += [finished_q.eq(finished & ~self.start), self.margin.eq(best.t1 - best.t2)]
+        m.d.comb += [self.done.eq(finished_q & ~self.start), self.top1.eq(best.t1),
                      self.top2.eq(best.t2), self.index.eq(best.i1)]
         return m

@@ -214,9 +214,11 @@ class SpikeScatter(wiring.Component):
             self.op_lanes.eq(Mux(last_go, f["lanes_last"], P)),
         ]
 
+        # Whenever ready, the head of the stream is taken, valid or not, so
+        # the wide register's enable does not wait for ``valid``.
         new_mask = self.events.payload.mask
-        with m.If(self.events.valid & self.events.ready):
-            m.d.sync += [cur_valid.eq(1), cur.eq(self.events.payload),
+        with m.If(self.events.ready):
+            m.d.sync += [cur_valid.eq(self.events.valid), cur.eq(self.events.payload),
                          cur_one.eq((new_mask & (new_mask - 1)) == 0)]
         with m.Elif(pick):
             m.d.sync += [cur.mask.eq(rest), cur_one.eq((rest & (rest - 1)) == 0)]
