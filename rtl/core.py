@@ -24,6 +24,14 @@ PHASE_FILL = 14
 PHASE_PAD = {"init": 13, "fire": 6}
 
 
+def _select_hot(hot, values):
+    """The value whose bit is set in the one-hot ``hot``: an AND-OR, no decode."""
+    out = 0
+    for i, value in enumerate(values):
+        out = out | Mux(hot[i], value, 0)
+    return out
+
+
 def core_signature(config):
     """The core's ports, shared with the test stand-in (``atsnn.tb.standin``) so the
     AXI wrapper sees one interface."""
@@ -544,7 +552,9 @@ class Accelerator(wiring.Component):
         img_spk = Signal(32, reset_less=True)
         layer_hot = Signal(NL)
         spk_add = Signal()
-        m.d.sync += [layer_hot.eq(1 << layer), sel_spk.eq(spk[layer]), sel_pspk.eq(pspk[layer]),
+        m.d.sync += [layer_hot.eq(1 << layer),
+                     sel_spk.eq(_select_hot(layer_hot, spk)),
+                     sel_pspk.eq(_select_hot(layer_hot, pspk)),
                      spk_add.eq(ph.fire & fu.done & (counter == 0))]
         with m.If(fu.start):
             m.d.sync += [fire_spk.eq(0), fire_pspk.eq(0)]
