@@ -490,7 +490,7 @@ class Accelerator(wiring.Component):
             wsel.acc_pe.eq(ph.scatter & target_q[1]), wsel.acc_exit.eq(ph.exit),
             wsel.acc_init.eq(ph.init & d.output),
         ]
-        ev_addr = Signal(cfg.event_addr_bits)       # d.ebase + fu.ev_index
+        ev_addr = Signal(cfg.event_addr_bits)       # d.ebase + events written so far
         with m.If(fu.start):
             m.d.sync += ev_addr.eq(d.ebase)
         with m.Elif(fu.ev_en):

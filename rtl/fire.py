@@ -44,8 +44,8 @@ class FireUnit(wiring.Component):
     mem_rdata, i0_rdata, par_rdata : In
     wr_en, wr_addr, wr_data : Out
         Membrane write-back.
-    ev_en, ev_index, ev_mask, ev_group, ev_y, ev_x, ev_wpos : Out
-        Event write: the ``ev_index``-th event of this pass.
+    ev_en, ev_mask, ev_group, ev_y, ev_x, ev_wpos : Out
+        Event write: the next event of this pass (the core keeps the address).
     spikes, pooled : Out
         Spikes fired and pooled spikes emitted, registered: the counts of the
         previous cycle's stage 2.
@@ -70,7 +70,7 @@ class FireUnit(wiring.Component):
             "i0_rdata": In(data.ArrayLayout(signed(B), P)),
             "par_rdata": In(ParamLayout(config)),
             "wr_en": Out(1), "wr_addr": Out(ma), "wr_data": Out(data.ArrayLayout(signed(B), P)),
-            "ev_en": Out(1), "ev_index": Out(16), "ev_mask": Out(P), "ev_group": Out(DIM_BITS),
+            "ev_en": Out(1), "ev_mask": Out(P), "ev_group": Out(DIM_BITS),
             "ev_y": Out(DIM_BITS), "ev_x": Out(DIM_BITS), "ev_wpos": Out(16),
             "spikes": Out(range(P + 1)), "pooled": Out(range(P + 1)),
             "events": Out(16),
@@ -219,7 +219,7 @@ class FireUnit(wiring.Component):
         m.d.comb += [
             merged.eq(acc | mask),
             self.ev_en.eq(tag2.valid & tag2.win_last & (merged != 0)),
-            self.ev_index.eq(count), self.ev_mask.eq(merged), self.ev_group.eq(tag2.group),
+            self.ev_mask.eq(merged), self.ev_group.eq(tag2.group),
             self.ev_y.eq(tag2.py), self.ev_x.eq(tag2.px), self.ev_wpos.eq(tag2.wpos),
             self.events.eq(count),
         ]
