@@ -32,8 +32,9 @@ sim:
 SYNTH_FLAGS ?= --lanes 16 --weight-depth 13312 --membrane-depth 1536 --event-depth 512 \
 	--input-depth 512 --i0-depth 1024 --param-depth 16 --out-depth 16
 
+# the static placer: the P = 16 core routes with it (docs/fpga.md)
 synth:
-	atsnn synth --target ecp5 $(SYNTH_FLAGS)
+	atsnn synth --target ecp5 --placer static $(SYNTH_FLAGS)
 
 # docs/fpga.md's table over P (Fmax: nextpnr's estimate after placement; ~5 min per P).
 synth-table:

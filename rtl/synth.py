@@ -207,7 +207,7 @@ def _yosys_cells(stat_path):
 
 def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=1,
                timeout=None, config=None, pnr=True, route=True, router="router2",
-               nextpnr_args=()):
+               placer="heap", nextpnr_args=()):
     """Run the flow on ``design`` (an Amaranth component); return the numbers as a dict.
 
     With ``pnr=False`` the ecp5 target stops after ``synth_ecp5``: resources come
@@ -220,7 +220,8 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
     ``netlist.json``, ``nextpnr.log``, ``report.json`` (ecp5) and ``result.json``.
     With ``route=False`` nextpnr places but does not route: ``fmax_mhz`` is its
     post-placement estimate (``fmax_kind`` says which) and there is no critical
-    path, for a design that does not route in the time at hand. ``router`` is nextpnr's router;
+    path, for a design that does not route in the time at hand. ``router`` and
+    ``placer`` are nextpnr's (``static`` places the P = 16 core better: docs/fpga.md);
     ``nextpnr_args`` are passed on as they are (placer density, heat maps).
     ``timeout`` (seconds) bounds each tool run.
     """
@@ -278,7 +279,7 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
         report = out / "report.json"
         argv = [*DEVICE["nextpnr_flags"], "--json", "netlist.json", "--report", "report.json",
                 "--freq", str(freq_mhz), "--seed", str(seed), "--out-of-context",
-                "--timing-allow-fail", "--threads", "1", "--router", router]
+                "--timing-allow-fail", "--threads", "1", "--router", router, "--placer", placer]
         if not route:
             argv.append("--no-route")
         argv += list(nextpnr_args)
@@ -289,6 +290,7 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
         result["device"] = f"{DEVICE['part']}-{DEVICE['package']} speed {DEVICE['speed']}"
         result["freq_target_mhz"] = freq_mhz
         result["fmax_kind"] = "routed" if route else "placement estimate"
+        result["placer"] = placer
         if route:
             result["router"] = router
         result["timing_met"] = result["fmax_mhz"] is not None and result["fmax_mhz"] >= freq_mhz

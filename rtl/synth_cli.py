@@ -48,7 +48,8 @@ def format_result(r):
                   ]
         if r["fmax_mhz"] is not None:
             lines += [f"Fmax     {r['fmax_mhz']} MHz, {r['fmax_kind']} "
-                      f"({'meets' if r['timing_met'] else 'misses'} {r['freq_target_mhz']} MHz)",
+                      f"({'meets' if r['timing_met'] else 'misses'} {r['freq_target_mhz']} MHz; "
+                      f"placer {r['placer']})",
                       f"critical {r['critical_path']}"]
         if r.get("fit_note"):
             lines.append(f"fit      {r['fit_note']}")
@@ -68,7 +69,7 @@ def run_synth(args):
     out = args.out or f"build/synth/{args.target}-p{config.lanes}{suffix}"
     result = synthesize(design, args.target, out, freq_mhz=args.freq, seed=args.seed,
                         timeout=args.timeout, config=config, pnr=not args.no_pnr,
-                        route=not args.no_route, router=args.router,
+                        route=not args.no_route, router=args.router, placer=args.placer,
                         nextpnr_args=args.nextpnr_arg)
     result["design"] = kind
     if args.json:
@@ -94,6 +95,8 @@ def add_synth_command(subparsers):
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("--router", choices=("router1", "router2"), default="router2",
                    help="nextpnr router (default router2)")
+    p.add_argument("--placer", choices=("heap", "static"), default="heap",
+                   help="nextpnr placer (default heap; static places P = 16 better)")
     p.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="limit for each tool run, in seconds")
     p.add_argument("--out", default=None, metavar="DIR",

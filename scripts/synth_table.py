@@ -97,7 +97,8 @@ def run_one(args, lanes):
             design, _ = build_design(config, args.top)
             row.update(synthesize(design, "ecp5", out, freq_mhz=args.freq, seed=args.seed,
                                   timeout=args.timeout, config=config, route=args.route,
-                                  router=args.router, nextpnr_args=args.nextpnr_arg))
+                                  router=args.router, placer=args.placer,
+                                  nextpnr_args=args.nextpnr_arg))
             row["status"] = "ok" if row["fits"] else row["fit_note"]
         except AtsnnError as exc:
             row["status"] = str(exc)
@@ -148,6 +149,7 @@ def main(argv=None):
     p.add_argument("--freq", type=float, default=100)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--router", choices=("router1", "router2"), default="router2")
+    p.add_argument("--placer", choices=("heap", "static"), default="heap")
     p.add_argument("--nextpnr-arg", action="append", default=[], metavar="ARG",
                    help="extra nextpnr option, repeatable (--nextpnr-arg=--placer=static)")
     p.add_argument("--no-route", dest="route", action="store_false",

@@ -135,6 +135,7 @@ def test_ecp5_no_route_gives_placement_estimate(tmp_path):
     r = synthesize(MemoryProbe(), "ecp5", tmp_path, route=False)
     assert r["fmax_kind"] == "placement estimate" and r["fmax_mhz"] > 100
     assert r["critical_path"] is None and (r["brams"], r["dsps"]) == (1, 1)
+    assert r["placer"] == "heap" and "HeAP Placer Time" in (tmp_path / "nextpnr.log").read_text()
 
 
 def test_design_over_capacity_skips_pnr(tmp_path, monkeypatch):
