@@ -445,17 +445,14 @@ class Accelerator(wiring.Component):
                 m.d.sync += init_run.eq(0)
         m.d.sync += [init_v.eq(init_run), init_a.eq(init_w), init_ma.eq(d.mbase + init_w)]
         init_bias = Signal(MemWord)
-        init_abias = Signal(AccWord)
         for i in range(P):
             m.d.comb += init_bias[i].eq(par_r.data.bias[i])
 
         # ------------------------------------------------------------ main control
-        busy_run = Signal()
         cycles = Signal(32)
         spk = Array(Signal(32, name=f"spk{i}", reset_less=True) for i in range(NL))
         pspk = Array(Signal(32, name=f"pspk{i}", reset_less=True) for i in range(NL))
         counter = Signal(range(max(PHASE_FILL, *PHASE_PAD.values()) + 1))
-        exit_now = Signal()
         out_class = Signal(16)
         images_done = Signal(32)
         sops_total = Signal(64)
