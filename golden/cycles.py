@@ -9,7 +9,7 @@ system tests check every image's count against this model.
 import numpy as np
 
 C_START = 1   # per image: the start state
-C_PHASE = 18  # per phase: descriptor read (3), pipeline fill and drain (15)
+C_PHASE = 20  # per phase: descriptor read (3), pipeline fill and drain (17)
 C_EXIT = 18  # per timestep: descriptor read, top-1/top-2 tree (5 levels of compare and select), running merge, margin, decision
 
 

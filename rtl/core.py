@@ -8,20 +8,26 @@ from amaranth.lib.wiring import In, Out
 from .config import (HwConfig, WordLayout, ErrorLayout, DescriptorLayout, GlobalLayout, EdgeLayout,
                      ParamLayout, WeightLayout, TauLayout, EventLayout, InputLayout,
                      SRC_INPUT, SECTION, LOAD_MAGIC, IMAGE_MAGIC, STEP_MAGIC, RESULT_MAGIC,
-                     VALUE_BITS)
+                     VALUE_BITS, WEIGHT_BITS)
 from .scatter import SpikeScatter, ScatterEventLayout
 from .fire import FireUnit
 from .exit import ExitUnit
+from .replica import replica
 
 __all__ = ["Accelerator", "core_signature", "PHASE_FILL", "PHASE_PAD"]
 
 #: Cycles a scatter phase waits before it may end: the latency from its start
 #: to its first operation, so an empty phase costs what a busy one adds.
-PHASE_FILL = 14
+PHASE_FILL = 16
 
 #: Extra cycles after a unit is done, per phase kind, so that every phase costs
 #: ``work + C_PHASE`` (see golden/cycles.py).
-PHASE_PAD = {"init": 13, "fire": 6}
+PHASE_PAD = {"init": 15, "fire": 8}
+
+#: Lanes per memory bank. Each bank has its own weight, membrane, I0 and
+#: accumulator memories and its own copy of the PE pipeline's control
+#: registers, so that a bank's block RAMs and lanes can sit together on the die.
+BANK_LANES = 4
 
 
 def _select_hot(hot, values):
@@ -104,10 +110,22 @@ class Accelerator(wiring.Component):
         # ------------------------------------------------------------ memories
         m.submodules.desc = desc_mem = Memory(shape=Desc, depth=NL, init=[])
         m.submodules.par = par_mem = Memory(shape=ParamLayout(cfg), depth=cfg.param_depth, init=[])
-        m.submodules.wgt = wgt_mem = Memory(shape=WeightLayout(cfg), depth=cfg.weight_depth, init=[])
-        m.submodules.mem = mem = Memory(shape=MemWord, depth=cfg.membrane_depth, init=[])
-        m.submodules.i0 = i0_mem = Memory(shape=MemWord, depth=cfg.i0_depth, init=[])
-        m.submodules.acc = acc_mem = Memory(shape=AccWord, depth=cfg.out_depth, init=[])
+        # The weight, membrane, I0 and accumulator memories are banked by lane
+        # group (``BANK_LANES`` lanes each), see "PE array" below.
+        NB = P // min(P, BANK_LANES)
+        G = P // NB
+        BankMem = data.ArrayLayout(signed(B), G)
+        BankAcc = data.ArrayLayout(signed(A), G)
+        wgt_w, wgt_r, mem_w, mem_r, i0_w, i0_r, acc_w, acc_r = ([] for _ in range(8))
+        for b in range(NB):
+            for name, shape, depth, w, r in (
+                    ("wgt", data.ArrayLayout(signed(WEIGHT_BITS), G), cfg.weight_depth, wgt_w, wgt_r),
+                    ("mem", BankMem, cfg.membrane_depth, mem_w, mem_r),
+                    ("i0", BankMem, cfg.i0_depth, i0_w, i0_r),
+                    ("acc", BankAcc, cfg.out_depth, acc_w, acc_r)):
+                m.submodules[f"{name}{b}"] = bank = Memory(shape=shape, depth=depth, init=[])
+                w.append(bank.write_port())
+                r.append(bank.read_port())
         m.submodules.ev = ev_mem = Memory(shape=EventLayout(cfg), depth=cfg.event_depth, init=[])
         m.submodules.inp = inp_mem = Memory(shape=InputLayout(cfg), depth=cfg.input_depth, init=[])
 
@@ -116,14 +134,6 @@ class Accelerator(wiring.Component):
         src_r = desc_mem.read_port()
         par_w = par_mem.write_port()
         par_r = par_mem.read_port()
-        wgt_w = wgt_mem.write_port()
-        wgt_r = wgt_mem.read_port()
-        mem_w = mem.write_port()
-        mem_r = mem.read_port()
-        i0_w = i0_mem.write_port()
-        i0_r = i0_mem.read_port()
-        acc_w = acc_mem.write_port()
-        acc_r = acc_mem.read_port()
         ev_w = ev_mem.write_port()
         ev_r = ev_mem.read_port()
         inp_w = inp_mem.write_port()
@@ -180,8 +190,7 @@ class Accelerator(wiring.Component):
         m.d.comb += [
             desc_w.addr.eq(wr_index), desc_w.data.eq(buf[:Desc.size]),
             par_w.addr.eq(wr_index), par_w.data.eq(buf[:sizes["param"]]),
-            wgt_w.addr.eq(wr_index), wgt_w.data.eq(buf[:sizes["weight"]]),
-            desc_w.en.eq(wr.descriptor), par_w.en.eq(wr.param), wgt_w.en.eq(wr.weight),
+            desc_w.en.eq(wr.descriptor), par_w.en.eq(wr.param),
         ]
         with m.If(wr.tau):
             m.d.comb += [tau_w.en.eq(1), tau_w.addr.eq(wr_index), tau_w.data.eq(buf[:sizes["tau"]])]
@@ -322,15 +331,16 @@ class Accelerator(wiring.Component):
         src_count = Signal(16)
         m.d.sync += [step_base.eq(step_first[t]), step_count.eq(step_len[t]),
                      src_count.eq(ev_count[e.src])]
+        # The input's pair is registered once more (``t`` is stable long before
+        # a scatter phase), so its long wires end in a register.
+        in_count = Signal(17)
+        in_base = Signal.like(f_base)
+        m.d.sync += [in_count.eq(Mux(glob.static, n_inputs, step_count)),
+                     in_base.eq(Mux(glob.static, 0, step_base))]
         new_count = Signal(17)
         new_base = Signal.like(f_base)
-        with m.If(from_input):
-            with m.If(glob.static):
-                m.d.comb += [new_count.eq(n_inputs), new_base.eq(0)]
-            with m.Else():
-                m.d.comb += [new_count.eq(step_count), new_base.eq(step_base)]
-        with m.Else():
-            m.d.comb += [new_count.eq(src_count), new_base.eq(src.ebase)]
+        m.d.comb += [new_count.eq(Mux(from_input, in_count, src_count)),
+                     new_base.eq(Mux(from_input, in_base, src.ebase))]
         with m.If(fetch_start):
             m.d.sync += [f_ptr.eq(0), f_inflight.eq(0), f_input.eq(from_input),
                          f_base.eq(new_base), f_count.eq(new_count),
@@ -374,56 +384,11 @@ class Accelerator(wiring.Component):
         ]
 
         # ------------------------------------------------------------ PE array
-        # op -> 1: weight read; 2: weight registered, target read; 3: product,
-        # target registered; 4: add into a register; 5: write back. Every
-        # block-RAM output is registered before logic uses it, and the adder's
-        # operand selects are registered. An op reads its target word before the
-        # three ops ahead of it have written theirs, so their sums are forwarded.
+        # (built with the memory banks, after the control it steers, below)
         target_q = Signal(2)        # 0 membrane, 1 I0, 2 output accumulators
         m.d.sync += [from_input.eq((phase == 1) | (e.src == SRC_INPUT)),   # settle in SETUP
                      target_q.eq(Mux(phase == 1, 1, Mux(d.output, 2, 0)))]
-        Op = data.StructLayout({"valid": 1, "m": cfg.membrane_addr_bits,
-                                "value": signed(VALUE_BITS)})
-        p1, p2, p3, p4, p5 = (Signal(Op, name=f"p{i}") for i in range(1, 6))
         sop = Signal(32)
-        m.d.comb += wgt_r.addr.eq(sc.op_w)
-        m.d.sync += [p1.valid.eq(sc.op_valid), p1.m.eq(sc.op_m), p1.value.eq(sc.op_value),
-                     p2.eq(p1), p3.eq(p2), p4.eq(p3), p5.eq(p4)]
-        wq = Signal(WeightLayout(cfg), reset_less=True)
-        prod = Signal(data.ArrayLayout(signed(8 + VALUE_BITS), P), reset_less=True)
-        m.d.sync += wq.eq(wgt_r.data)
-        for i in range(P):
-            m.d.sync += prod[i].eq(wq[i] * p2.value)
-        mem_q = Signal(MemWord, reset_less=True)
-        i0_q = Signal(MemWord, reset_less=True)
-        base = Signal(AccWord, reset_less=True)
-        m.d.sync += [mem_q.eq(mem_r.data), i0_q.eq(i0_r.data)]
-        with m.Switch(target_q):
-            with m.Case(0):
-                for i in range(P):
-                    m.d.sync += base[i].eq(mem_r.data[i])
-            with m.Case(1):
-                for i in range(P):
-                    m.d.sync += base[i].eq(i0_r.data[i])
-            with m.Default():
-                m.d.sync += base.eq(acc_r.data)
-        fwd = Signal(3)
-        m.d.sync += fwd.eq(Cat(p3.valid & (p2.m == p3.m), p4.valid & (p2.m == p4.m),
-                               p5.valid & (p2.m == p5.m)))
-        pe_rdata = Signal(AccWord)
-        sums = [Signal(AccWord, name=f"sum{i}", reset_less=True) for i in range(1, 4)]
-        m.d.sync += [sums[1].eq(sums[0]), sums[2].eq(sums[1])]
-        with m.If(fwd[0]):
-            m.d.comb += pe_rdata.eq(sums[0])
-        with m.Elif(fwd[1]):
-            m.d.comb += pe_rdata.eq(sums[1])
-        with m.Elif(fwd[2]):
-            m.d.comb += pe_rdata.eq(sums[2])
-        with m.Else():
-            m.d.comb += pe_rdata.eq(base)
-        for i in range(P):
-            m.d.sync += sums[0][i].eq(pe_rdata[i] + prod[i])
-        pe_sum = sums[0]
 
         # ------------------------------------------------------------ init walker
         init_run = Signal()
@@ -470,65 +435,157 @@ class Accelerator(wiring.Component):
             m.d.sync += par_addr.eq(par_addr + 1)
         m.d.comb += par_r.addr.eq(par_addr)
 
-        # Memory port steering. Read addresses follow the one-hot phase flags
-        # (set with ``phase``); write ports follow selects registered from them
-        # a cycle later (every phase's first write comes later than that), so
-        # no phase decode sits in front of the wide write muxes.
-        Wsel = data.StructLayout({"mem_pe": 1, "mem_fire": 1, "mem_init": 1, "init_zero": 1,
-                                  "i0_pe": 1, "i0_init": 1, "acc_pe": 1, "acc_exit": 1,
-                                  "acc_init": 1})
-        wsel = Signal(Wsel)
-        u_k = Signal(16)            # the output lane being sent (RESULT_U)
-        m.d.sync += [
-            wsel.mem_pe.eq(ph.scatter & (target_q == 0)), wsel.mem_fire.eq(ph.fire),
-            wsel.mem_init.eq(ph.init & ~d.output), wsel.init_zero.eq(d.static),
-            wsel.i0_pe.eq(ph.scatter & (target_q == 1)),
-            wsel.i0_init.eq(ph.init & d.static & ~d.output),
-            wsel.acc_pe.eq(ph.scatter & target_q[1]), wsel.acc_exit.eq(ph.exit),
-            wsel.acc_init.eq(ph.init & d.output),
-        ]
+        # ``go`` is set at SETUP's counter 1 and cleared the next cycle: it is
+        # the units' start pulse, straight from a register.
+        go = Signal(data.StructLayout({"init": 1, "scatter": 1, "fire": 1, "exit": 1}))
         ev_addr = Signal(cfg.event_addr_bits)       # d.ebase + events written so far
         with m.If(fu.start):
             m.d.sync += ev_addr.eq(d.ebase)
         with m.Elif(fu.ev_en):
             m.d.sync += ev_addr.eq(ev_addr + 1)
         m.d.comb += [
-            mem_r.addr.eq(Mux(ph.fire, fu.mem_addr, p1.m)),
-            i0_r.addr.eq(Mux(ph.fire, fu.i0_addr, p1.m)),
-            mem_w.en.eq((wsel.mem_pe & p4.valid) | (wsel.mem_fire & fu.wr_en)
-                        | (wsel.mem_init & init_v)),
-            i0_w.en.eq((wsel.i0_pe & p4.valid) | (wsel.i0_init & init_v)),
-            acc_w.en.eq((wsel.acc_pe & p4.valid) | (wsel.acc_exit & xu.wr_en)
-                        | (wsel.acc_init & init_v)),
-            i0_w.addr.eq(Mux(wsel.i0_pe, p4.m, init_a)),
             ev_w.en.eq(fu.ev_en), ev_w.addr.eq(ev_addr),
             ev_w.data.mask.eq(fu.ev_mask), ev_w.data.group.eq(fu.ev_group),
             ev_w.data.y.eq(fu.ev_y), ev_w.data.x.eq(fu.ev_x), ev_w.data.wpos.eq(fu.ev_wpos),
         ]
-        for i in range(P):
-            m.d.comb += i0_w.data[i].eq(Mux(wsel.i0_pe, pe_sum[i], init_bias[i]))
-        with m.If(wsel.mem_pe):
-            m.d.comb += mem_w.addr.eq(p4.m)
-            for i in range(P):
-                m.d.comb += mem_w.data[i].eq(pe_sum[i])
-        with m.Elif(wsel.mem_fire):
-            m.d.comb += [mem_w.addr.eq(fu.wr_addr), mem_w.data.eq(fu.wr_data)]
-        with m.Else():
-            m.d.comb += mem_w.addr.eq(init_ma)
-            with m.If(~wsel.init_zero):
-                m.d.comb += mem_w.data.eq(init_bias)
-        with m.If(wsel.acc_pe):
-            m.d.comb += [acc_w.addr.eq(p4.m), acc_w.data.eq(pe_sum)]
-        with m.Elif(wsel.acc_exit):
-            m.d.comb += [acc_w.addr.eq(xu.wr_addr), acc_w.data.eq(xu.wr_data)]
-        with m.Else():
-            m.d.comb += acc_w.addr.eq(init_a)
-        with m.If(ph.exit):
-            m.d.comb += acc_r.addr.eq(xu.acc_addr)
-        with m.Elif(ph.result):
-            m.d.comb += acc_r.addr.eq(u_k >> LB)
-        with m.Else():
-            m.d.comb += acc_r.addr.eq(p1.m)
+
+        # Each bank runs its own copy of the PE pipeline on the scatter's
+        # operations: 0 the op registered into the bank, weight read; 1 target
+        # read; 2 weight and target registered; 3 product, target selected; 4
+        # add into a register; 5 into the bank's write register, written at its
+        # end. Every block-RAM output is registered before logic uses it, and
+        # every memory port is driven from the bank's own registers. An op
+        # reads its target word before the four ops ahead of it have written
+        # theirs, so their sums are forwarded.
+        # Write-port selects, registered from the one-hot phase flags (every
+        # phase's first write comes later than that).
+        Wsel = data.StructLayout({"mem_pe": 1, "mem_fire": 1, "mem_init": 1, "init_zero": 1,
+                                  "i0_pe": 1, "i0_init": 1, "acc_pe": 1, "acc_exit": 1,
+                                  "acc_init": 1})
+        wsel_d = Signal(Wsel)
+        m.d.comb += [
+            wsel_d.mem_pe.eq(ph.scatter & (target_q == 0)), wsel_d.mem_fire.eq(ph.fire),
+            wsel_d.mem_init.eq(ph.init & ~d.output), wsel_d.init_zero.eq(d.static),
+            wsel_d.i0_pe.eq(ph.scatter & (target_q == 1)),
+            wsel_d.i0_init.eq(ph.init & d.static & ~d.output),
+            wsel_d.acc_pe.eq(ph.scatter & target_q[1]), wsel_d.acc_exit.eq(ph.exit),
+            wsel_d.acc_init.eq(ph.init & d.output),
+        ]
+        u_k = Signal(16)            # the output lane being sent (RESULT_U)
+        ma = cfg.membrane_addr_bits
+        Op = data.StructLayout({"valid": 1, "m": ma, "value": signed(VALUE_BITS)})
+        mem_q = Signal(MemWord, reset_less=True)
+        i0_q = Signal(MemWord, reset_less=True)
+        acc_rdata = Signal(AccWord)
+        pe_busy = Signal()
+        for b in range(NB):
+            lanes = range(b * G, (b + 1) * G)
+            q0 = Signal(data.StructLayout({"valid": 1, "w": cfg.weight_addr_bits, "m": ma,
+                                           "value": signed(VALUE_BITS)}),
+                        name=f"q0_{b}", attrs={"keep": 1})
+            m.d.sync += [q0.valid.eq(sc.op_valid), q0.w.eq(sc.op_w), q0.m.eq(sc.op_m),
+                         q0.value.eq(sc.op_value)]
+            q = [q0] + [Signal(Op, name=f"q{i}_{b}") for i in range(1, 7)]
+            m.d.sync += [q[1].valid.eq(q0.valid), q[1].m.eq(q0.m), q[1].value.eq(q0.value)]
+            m.d.sync += [q[i].eq(q[i - 1]) for i in range(2, 7)]
+            if b == 0:
+                m.d.comb += pe_busy.eq(Cat(*(q[i].valid for i in range(6))).any())
+            target = replica(m, target_q, f"target{b}")
+            wsel = replica(m, wsel_d, f"wsel{b}")
+            # the fire unit owns the read ports from its start to the next scatter's
+            fire_rd = Signal(name=f"fire_rd{b}", attrs={"keep": 1})
+            with m.If(go.fire):
+                m.d.sync += fire_rd.eq(1)
+            with m.Elif(go.scatter):
+                m.d.sync += fire_rd.eq(0)
+            mem_ra = Signal(ma, name=f"mem_ra{b}")
+            i0_ra = Signal(ma, name=f"i0_ra{b}")
+            m.d.sync += [mem_ra.eq(Mux(fire_rd, fu.mem_addr, q0.m)),
+                         i0_ra.eq(Mux(fire_rd, fu.i0_addr, q0.m))]
+            m.d.comb += [wgt_r[b].addr.eq(q0.w), mem_r[b].addr.eq(mem_ra),
+                         i0_r[b].addr.eq(i0_ra)]
+            with m.If(ph.exit):
+                m.d.comb += acc_r[b].addr.eq(xu.acc_addr)
+            with m.Elif(ph.result):
+                m.d.comb += acc_r[b].addr.eq(u_k >> LB)
+            with m.Else():
+                m.d.comb += acc_r[b].addr.eq(q[1].m)
+            for j, i in enumerate(lanes):
+                m.d.sync += [mem_q[i].eq(mem_r[b].data[j]), i0_q[i].eq(i0_r[b].data[j])]
+                m.d.comb += acc_rdata[i].eq(acc_r[b].data[j])
+
+            wq = Signal.like(wgt_r[b].data, name=f"wq{b}", reset_less=True)
+            m.d.sync += wq.eq(wgt_r[b].data)
+            prod = Signal(data.ArrayLayout(signed(WEIGHT_BITS + VALUE_BITS), G),
+                          name=f"prod{b}", reset_less=True)
+            base = Signal(BankAcc, name=f"base{b}", reset_less=True)
+            for j in range(G):
+                m.d.sync += prod[j].eq(wq[j] * q[2].value)
+            with m.Switch(target):
+                with m.Case(0):
+                    m.d.sync += [base[j].eq(mem_r[b].data[j]) for j in range(G)]
+                with m.Case(1):
+                    m.d.sync += [base[j].eq(i0_r[b].data[j]) for j in range(G)]
+                with m.Default():
+                    m.d.sync += base.eq(acc_r[b].data)
+            fwd = Signal(4, name=f"fwd{b}")
+            m.d.sync += fwd.eq(Cat(*(q[k].valid & (q[2].m == q[k].m) for k in range(3, 7))))
+            sums = [Signal(BankAcc, name=f"sum{k}_{b}", reset_less=True) for k in range(4)]
+            m.d.sync += [sums[k].eq(sums[k - 1]) for k in range(1, 4)]
+            pe_rdata = Signal(BankAcc, name=f"pe_rdata{b}")
+            m.d.comb += pe_rdata.eq(base)
+            for k in reversed(range(4)):
+                with m.If(fwd[k]):
+                    m.d.comb += pe_rdata.eq(sums[k])
+            m.d.sync += [sums[0][j].eq(pe_rdata[j] + prod[j]) for j in range(G)]
+
+            # the bank's write registers: membrane, I0, accumulators
+            mw = Signal(data.StructLayout({"en": 1, "addr": ma, "data": BankMem}), name=f"mem_wr{b}")
+            iw = Signal(data.StructLayout({"en": 1, "addr": ma, "data": BankMem}), name=f"i0_wr{b}")
+            aw = Signal(data.StructLayout({"en": 1, "addr": ma, "data": BankAcc}), name=f"acc_wr{b}")
+            m.d.sync += [
+                mw.en.eq((wsel.mem_pe & q[4].valid) | (wsel.mem_fire & fu.wr_en)
+                         | (wsel.mem_init & init_v)),
+                iw.en.eq((wsel.i0_pe & q[4].valid) | (wsel.i0_init & init_v)),
+                aw.en.eq((wsel.acc_pe & q[4].valid) | (wsel.acc_exit & xu.wr_en)
+                         | (wsel.acc_init & init_v)),
+                iw.addr.eq(Mux(wsel.i0_pe, q[4].m, init_a)),
+            ]
+            for j, i in enumerate(lanes):
+                m.d.sync += iw.data[j].eq(Mux(wsel.i0_pe, sums[0][j], init_bias[i]))
+                with m.If(wsel.mem_pe):
+                    m.d.sync += mw.data[j].eq(sums[0][j])
+                with m.Elif(wsel.mem_fire):
+                    m.d.sync += mw.data[j].eq(fu.wr_data[i])
+                with m.Else():
+                    m.d.sync += mw.data[j].eq(Mux(wsel.init_zero, 0, init_bias[i]))
+                with m.If(wsel.acc_pe):
+                    m.d.sync += aw.data[j].eq(sums[0][j])
+                with m.Elif(wsel.acc_exit):
+                    m.d.sync += aw.data[j].eq(xu.wr_data[i])
+                with m.Else():
+                    m.d.sync += aw.data[j].eq(0)
+            with m.If(wsel.mem_pe):
+                m.d.sync += mw.addr.eq(q[4].m)
+            with m.Elif(wsel.mem_fire):
+                m.d.sync += mw.addr.eq(fu.wr_addr)
+            with m.Else():
+                m.d.sync += mw.addr.eq(init_ma)
+            with m.If(wsel.acc_pe):
+                m.d.sync += aw.addr.eq(q[4].m)
+            with m.Elif(wsel.acc_exit):
+                m.d.sync += aw.addr.eq(xu.wr_addr)
+            with m.Else():
+                m.d.sync += aw.addr.eq(init_a)
+            for port, reg in ((mem_w[b], mw), (i0_w[b], iw), (acc_w[b], aw)):
+                m.d.comb += [port.en.eq(reg.en), port.addr.eq(reg.addr), port.data.eq(reg.data)]
+
+            # host weight writes, from the bank's own copy of the loader's registers
+            m.d.comb += [wgt_w[b].en.eq(replica(m, wr.weight, f"wgt_we{b}")),
+                         wgt_w[b].addr.eq(replica(m, wr_index, f"wgt_wa{b}")),
+                         wgt_w[b].data.eq(replica(m, buf[b * G * WEIGHT_BITS:
+                                                          (b + 1) * G * WEIGHT_BITS],
+                                                   f"wgt_wd{b}"))]
         m.d.comb += [
             fu.mbase.eq(d.mbase), fu.groups.eq(d.groups), fu.width.eq(d.width),
             fu.plane.eq(d.plane), fu.pheight.eq(d.pheight), fu.pwidth.eq(d.pwidth),
@@ -536,7 +593,7 @@ class Accelerator(wiring.Component):
             fu.reset_zero.eq(d.reset_zero), fu.lanes_last.eq(d.lanes_last),
             fu.mem_rdata.eq(mem_q), fu.i0_rdata.eq(i0_q), fu.par_rdata.eq(par_r.data),
             xu.groups.eq(d.groups), xu.lanes_last.eq(d.lanes_last),
-            xu.acc_rdata.eq(acc_r.data), xu.par_rdata.eq(par_r.data),
+            xu.acc_rdata.eq(acc_rdata), xu.par_rdata.eq(par_r.data),
         ]
         # Spikes are counted per fire phase and added to the layer's counters
         # once, the cycle after the fire unit is done (``spk_add``), from
@@ -622,9 +679,6 @@ class Accelerator(wiring.Component):
         margin_ok = Signal()
         last_t = Signal()
         m.d.comb += tau_r.addr.eq(t - 1)
-        # ``go`` is set at SETUP's counter 1 and cleared the next cycle: it is
-        # the units' start pulse, straight from a register.
-        go = Signal(data.StructLayout({"init": 1, "scatter": 1, "fire": 1, "exit": 1}))
         m.d.sync += go.eq(0)
         m.d.comb += [init_start.eq(go.init), xu.start.eq(go.exit), fu.start.eq(go.fire),
                      fetch_start.eq(go.scatter), sc.start.eq(go.scatter)]
@@ -774,7 +828,7 @@ class Accelerator(wiring.Component):
                 with m.If(counter != PHASE_FILL):
                     m.d.sync += counter.eq(counter + 1)
                 with m.If((counter == PHASE_FILL) & sc.idle & fetch_empty
-                          & ~p1.valid & ~p2.valid & ~p3.valid & ~p4.valid):
+                          & ~pe_busy):
                     m.d.sync += counter.eq(0)
                     with m.If(phase == 1):
                         m.d.sync += [*set_phase(2), t.eq(1), edge_i.eq(0)]
@@ -815,7 +869,7 @@ class Accelerator(wiring.Component):
                     m.next = "RESULT_U"
             with m.State("RESULT_U"):
                 lane = Signal(signed(A))
-                m.d.comb += lane.eq(acc_r.data[u_k[:LB]])
+                m.d.comb += lane.eq(acc_rdata[u_k[:LB]])
                 m.d.sync += u_ready.eq(1)
                 m.d.comb += [res.valid.eq(u_ready), res.payload.data.eq(lane)]
                 with m.If(res.valid & res.ready):

@@ -5,6 +5,7 @@ from amaranth.lib import wiring, data
 from amaranth.lib.wiring import In, Out
 
 from .config import DIM_BITS, ParamLayout
+from .replica import replica
 
 __all__ = ["FireUnit"]
 
@@ -23,9 +24,9 @@ class FireUnit(wiring.Component):
     of their masks is emitted per pooled position; else one event per word.
     Only non-empty masks make events.
 
-    The memories belong to the core: this unit drives the membrane and I0
-    addresses (registered) and takes their data two cycles later (the core
-    registers block-RAM outputs). The parameter word of group ``g`` is read at
+    The memories belong to the core: this unit gives the membrane and I0
+    addresses of the next cycle's read (the core registers them) and takes
+    their data two cycles after that (the core registers block-RAM outputs). The parameter word of group ``g`` is read at
     the core's own address register (``pbase + g``, stepped by ``next_group``)
     and arrives a cycle after it.
 
@@ -37,7 +38,7 @@ class FireUnit(wiring.Component):
         Registered: high from the second cycle after the last write up to and
         including the cycle of the next start.
     mem_addr, i0_addr : Out
-        Read addresses (membrane, I0 memories), registered.
+        Read addresses (membrane, I0 memories) for the next cycle, not registered.
     next_group : Out(1)
         Registered pulse: the read addresses move to the next group (parameter
         word) next cycle.
@@ -102,11 +103,12 @@ class FireUnit(wiring.Component):
         last_px = Signal()
         last_py = Signal()
         last_g = Signal()
-        # The read addresses and the group step leave registered; the
-        # parameter word then arrives with the membrane and I0 words.
+        # The core registers the read addresses (a copy per memory bank); the
+        # group step leaves registered, so the parameter word arrives with the
+        # membrane and I0 words.
         next_group = Signal()
-        m.d.sync += [self.mem_addr.eq(a), self.i0_addr.eq(a - self.mbase),
-                     self.next_group.eq(next_group)]
+        m.d.comb += [self.mem_addr.eq(a), self.i0_addr.eq(a - self.mbase)]
+        m.d.sync += self.next_group.eq(next_group)
         one_pool = self.pool == 1
         one_px = self.pwidth == 1
         one_py = self.pheight == 1
@@ -168,13 +170,19 @@ class FireUnit(wiring.Component):
         m.d.sync += [tagq.eq(tag0), tagr.eq(tagq), par.eq(self.par_rdata)]
 
         W = B + 2
+        # the layer's fields, a registered copy per lane (they settle in SETUP)
+        Fields = data.StructLayout({"static": 1, "reset_zero": 1, "leak": 5, "no_leak": 1})
+        fields = Signal(Fields)
+        m.d.comb += [fields.static.eq(self.static), fields.reset_zero.eq(self.reset_zero),
+                     fields.leak.eq(self.leak), fields.no_leak.eq(self.leak == 0)]
+        lf = [replica(m, fields, f"fields{i}") for i in range(P)]
         tag1 = Signal(Tag)
         vpre = Signal(data.ArrayLayout(signed(W), P), reset_less=True)
         theta1 = Signal(data.ArrayLayout(signed(B), P), reset_less=True)
         bias1 = Signal(data.ArrayLayout(signed(config.acc_bits), P), reset_less=True)
         m.d.sync += [tag1.eq(tagr), theta1.eq(par.theta), bias1.eq(par.bias)]
         for i in range(P):
-            m.d.sync += vpre[i].eq(self.mem_rdata[i] + Mux(self.static, self.i0_rdata[i], 0))
+            m.d.sync += vpre[i].eq(self.mem_rdata[i] + Mux(lf[i].static, self.i0_rdata[i], 0))
 
         tag2 = Signal(Tag)
         vnew = Signal(data.ArrayLayout(signed(W), P), reset_less=True)
@@ -185,7 +193,7 @@ class FireUnit(wiring.Component):
             m.d.comb += fired[i].eq((vpre[i] >= theta1[i]) & tag1.lanes[i])
             with m.If(~fired[i]):
                 m.d.sync += vnew[i].eq(vpre[i])
-            with m.Elif(self.reset_zero):
+            with m.Elif(lf[i].reset_zero):
                 m.d.sync += vnew[i].eq(0)
             with m.Else():
                 m.d.sync += vnew[i].eq(vpre[i] - theta1[i])
@@ -194,13 +202,11 @@ class FireUnit(wiring.Component):
         # The leak in two stages: the shift (a barrel shifter) beside the
         # precharge add, then the subtract into a registered write word.
         tag3 = Signal(Tag)
-        no_leak = Signal()
-        m.d.sync += no_leak.eq(self.leak == 0)
         decay = Signal.like(vnew)
         vb = Signal(data.ArrayLayout(signed(B), P), reset_less=True)
         for i in range(P):
-            m.d.sync += [decay[i].eq(Mux(no_leak, 0, vnew[i] >> self.leak)),
-                         vb[i].eq(vnew[i] + Mux(self.static, 0, bias2[i]))]
+            m.d.sync += [decay[i].eq(Mux(lf[i].no_leak, 0, vnew[i] >> lf[i].leak)),
+                         vb[i].eq(vnew[i] + Mux(lf[i].static, 0, bias2[i]))]
         m.d.sync += tag3.eq(tag2)
 
         tag4 = Signal(Tag)

@@ -238,11 +238,16 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
     seconds = {}
 
     stat = out / "stat.json"
+    # ``keep`` on a register's wire does not stop opt_merge merging it with an
+    # identical register; on the flip-flop cell it does. The core's per-bank
+    # copies of control registers carry ``keep`` (rtl/core.py, ``_replica``).
+    prep = (f"read_verilog {yosys_v.name}; hierarchy -top {TOP_NAME}; proc; "
+            "setattr -set keep 1 a:keep %ci1 t:$dff %i; ")
     if target == "ecp5":
-        script = (f"read_verilog {yosys_v.name}; synth_ecp5 -top {TOP_NAME} -json netlist.json; "
+        script = (f"{prep}synth_ecp5 -top {TOP_NAME} -json netlist.json; "
                   f"tee -q -o stat.json stat -json")
     else:
-        script = (f"read_verilog {yosys_v.name}; synth -flatten -top {TOP_NAME} -run begin:fine; "
+        script = (f"{prep}synth -flatten -top {TOP_NAME} -run begin:fine; "
                   f"tee -q -o coarse.json stat -json; "
                   f"opt -fast -full; techmap; opt -fast; abc -lut 4; opt -fast; memory_unpack; "
                   f"tee -q -o stat.json stat -json")

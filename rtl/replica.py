@@ -1,0 +1,18 @@
+"""Registered copies of a fanned-out signal, one per group of its consumers."""
+
+from amaranth.hdl import Signal
+
+__all__ = ["replica"]
+
+
+def replica(m, value, name):
+    """A register of ``value``, kept apart from its identical copies.
+
+    Synthesis merges flip-flops with the same input; ``keep`` (which the
+    ``atsnn synth`` flow moves onto the flip-flop, rtl/synth.py) stops that, so
+    each group of consumers (a memory bank, a lane) gets its own copy, placed
+    near it, instead of one register wired across the die.
+    """
+    reg = Signal(value.shape(), name=name, attrs={"keep": 1})
+    m.d.sync += reg.eq(value)
+    return reg
