@@ -109,16 +109,18 @@ class Accelerator(wiring.Component):
 
         # ------------------------------------------------------------ memories
         m.submodules.desc = desc_mem = Memory(shape=Desc, depth=NL, init=[])
-        m.submodules.par = par_mem = Memory(shape=ParamLayout(cfg), depth=cfg.param_depth, init=[])
         # The weight, membrane, I0 and accumulator memories are banked by lane
         # group (``BANK_LANES`` lanes each), see "PE array" below.
         NB = P // min(P, BANK_LANES)
         G = P // NB
         BankMem = data.ArrayLayout(signed(B), G)
         BankAcc = data.ArrayLayout(signed(A), G)
-        wgt_w, wgt_r, mem_w, mem_r, i0_w, i0_r, acc_w, acc_r = ([] for _ in range(8))
+        BankPar = data.StructLayout({"theta": BankMem, "bias": BankAcc})
+        wgt_w, wgt_r, mem_w, mem_r, i0_w, i0_r, acc_w, acc_r, par_w, par_r = (
+            [] for _ in range(10))
         for b in range(NB):
             for name, shape, depth, w, r in (
+                    ("par", BankPar, cfg.param_depth, par_w, par_r),
                     ("wgt", data.ArrayLayout(signed(WEIGHT_BITS), G), cfg.weight_depth, wgt_w, wgt_r),
                     ("mem", BankMem, cfg.membrane_depth, mem_w, mem_r),
                     ("i0", BankMem, cfg.i0_depth, i0_w, i0_r),
@@ -132,8 +134,6 @@ class Accelerator(wiring.Component):
         desc_w = desc_mem.write_port()
         desc_r = desc_mem.read_port()
         src_r = desc_mem.read_port()
-        par_w = par_mem.write_port()
-        par_r = par_mem.read_port()
         ev_w = ev_mem.write_port()
         ev_r = ev_mem.read_port()
         inp_w = inp_mem.write_port()
@@ -189,8 +189,7 @@ class Accelerator(wiring.Component):
         m.d.sync += wr.eq(0)
         m.d.comb += [
             desc_w.addr.eq(wr_index), desc_w.data.eq(buf[:Desc.size]),
-            par_w.addr.eq(wr_index), par_w.data.eq(buf[:sizes["param"]]),
-            desc_w.en.eq(wr.descriptor), par_w.en.eq(wr.param),
+            desc_w.en.eq(wr.descriptor),
         ]
         with m.If(wr.tau):
             m.d.comb += [tau_w.en.eq(1), tau_w.addr.eq(wr_index), tau_w.data.eq(buf[:sizes["tau"]])]
@@ -409,9 +408,10 @@ class Accelerator(wiring.Component):
             with m.If(init_w == d.words - 1):
                 m.d.sync += init_run.eq(0)
         m.d.sync += [init_v.eq(init_run), init_a.eq(init_w), init_ma.eq(d.mbase + init_w)]
+        par = Signal(ParamLayout(cfg))      # the banks' parameter words, all lanes
         init_bias = Signal(MemWord)
         for i in range(P):
-            m.d.comb += init_bias[i].eq(par_r.data.bias[i])
+            m.d.comb += init_bias[i].eq(par.bias[i])
 
         # ------------------------------------------------------------ main control
         cycles = Signal(32)
@@ -426,14 +426,24 @@ class Accelerator(wiring.Component):
                      self.spikes.eq(spikes_total)]
 
         # The parameter word of the group being walked, for init, fire and exit
-        # alike: one register drives the (wide, LUT RAM) memory's address, so
-        # no phase mux or adder sits in front of its fan-out.
-        par_addr = Signal(cfg.param_addr_bits)
-        with m.If(init_start | fu.start | xu.start):
-            m.d.sync += par_addr.eq(d.pbase)
-        with m.Elif(init_next | fu.next_group | xu.next_group):
-            m.d.sync += par_addr.eq(par_addr + 1)
-        m.d.comb += par_r.addr.eq(par_addr)
+        # alike: in each bank one register drives the (LUT RAM) memory's
+        # address, so no phase mux or adder sits in front of its fan-out.
+        for b in range(NB):
+            par_addr = Signal(cfg.param_addr_bits, name=f"par_addr{b}", attrs={"keep": 1})
+            with m.If(init_start | fu.start | xu.start):
+                m.d.sync += par_addr.eq(d.pbase)
+            with m.Elif(init_next | fu.next_group | xu.next_group):
+                m.d.sync += par_addr.eq(par_addr + 1)
+            m.d.comb += par_r[b].addr.eq(par_addr)
+            for j in range(G):
+                m.d.comb += [par.theta[b * G + j].eq(par_r[b].data.theta[j]),
+                             par.bias[b * G + j].eq(par_r[b].data.bias[j])]
+            # host writes, from the bank's own copy of the loader's registers
+            theta_bits = buf[b * G * B:(b + 1) * G * B]
+            bias_bits = buf[P * B + b * G * A:P * B + (b + 1) * G * A]
+            m.d.comb += [par_w[b].en.eq(replica(m, wr.param, f"par_we{b}")),
+                         par_w[b].addr.eq(replica(m, wr_index, f"par_wa{b}")),
+                         par_w[b].data.eq(replica(m, Cat(theta_bits, bias_bits), f"par_wd{b}"))]
 
         # ``go`` is set at SETUP's counter 1 and cleared the next cycle: it is
         # the units' start pulse, straight from a register.
@@ -473,23 +483,28 @@ class Accelerator(wiring.Component):
         ]
         u_k = Signal(16)            # the output lane being sent (RESULT_U)
         ma = cfg.membrane_addr_bits
-        Op = data.StructLayout({"valid": 1, "m": ma, "value": signed(VALUE_BITS)})
+        Op = data.StructLayout({"m": ma, "value": signed(VALUE_BITS)})
         mem_q = Signal(MemWord, reset_less=True)
         i0_q = Signal(MemWord, reset_less=True)
         acc_rdata = Signal(AccWord)
         pe_busy = Signal()
         for b in range(NB):
             lanes = range(b * G, (b + 1) * G)
-            q0 = Signal(data.StructLayout({"valid": 1, "w": cfg.weight_addr_bits, "m": ma,
+            # valid bits are reset; the operation's data is not (the reset net
+            # stays small)
+            qv = [Signal(name=f"q{i}v_{b}", attrs={"keep": 1} if i == 0 else {})
+                  for i in range(7)]
+            q0 = Signal(data.StructLayout({"w": cfg.weight_addr_bits, "m": ma,
                                            "value": signed(VALUE_BITS)}),
-                        name=f"q0_{b}", attrs={"keep": 1})
-            m.d.sync += [q0.valid.eq(sc.op_valid), q0.w.eq(sc.op_w), q0.m.eq(sc.op_m),
+                        name=f"q0_{b}", reset_less=True, attrs={"keep": 1})
+            m.d.sync += [qv[0].eq(sc.op_valid), q0.w.eq(sc.op_w), q0.m.eq(sc.op_m),
                          q0.value.eq(sc.op_value)]
-            q = [q0] + [Signal(Op, name=f"q{i}_{b}") for i in range(1, 7)]
-            m.d.sync += [q[1].valid.eq(q0.valid), q[1].m.eq(q0.m), q[1].value.eq(q0.value)]
+            q = [q0] + [Signal(Op, name=f"q{i}_{b}", reset_less=True) for i in range(1, 7)]
+            m.d.sync += [q[1].m.eq(q0.m), q[1].value.eq(q0.value)]
             m.d.sync += [q[i].eq(q[i - 1]) for i in range(2, 7)]
+            m.d.sync += [qv[i].eq(qv[i - 1]) for i in range(1, 7)]
             if b == 0:
-                m.d.comb += pe_busy.eq(Cat(*(q[i].valid for i in range(6))).any())
+                m.d.comb += pe_busy.eq(Cat(*qv[:6]).any())
             target = replica(m, target_q, f"target{b}")
             wsel = replica(m, wsel_d, f"wsel{b}")
             # the fire unit owns the read ports from its start to the next scatter's
@@ -529,7 +544,7 @@ class Accelerator(wiring.Component):
                 with m.Default():
                     m.d.sync += base.eq(acc_r[b].data)
             fwd = Signal(4, name=f"fwd{b}")
-            m.d.sync += fwd.eq(Cat(*(q[k].valid & (q[2].m == q[k].m) for k in range(3, 7))))
+            m.d.sync += fwd.eq(Cat(*(qv[k] & (q[2].m == q[k].m) for k in range(3, 7))))
             sums = [Signal(BankAcc, name=f"sum{k}_{b}", reset_less=True) for k in range(4)]
             m.d.sync += [sums[k].eq(sums[k - 1]) for k in range(1, 4)]
             pe_rdata = Signal(BankAcc, name=f"pe_rdata{b}")
@@ -540,14 +555,18 @@ class Accelerator(wiring.Component):
             m.d.sync += [sums[0][j].eq(pe_rdata[j] + prod[j]) for j in range(G)]
 
             # the bank's write registers: membrane, I0, accumulators
-            mw = Signal(data.StructLayout({"en": 1, "addr": ma, "data": BankMem}), name=f"mem_wr{b}")
-            iw = Signal(data.StructLayout({"en": 1, "addr": ma, "data": BankMem}), name=f"i0_wr{b}")
-            aw = Signal(data.StructLayout({"en": 1, "addr": ma, "data": BankAcc}), name=f"acc_wr{b}")
+            mw = Signal(data.StructLayout({"addr": ma, "data": BankMem}), name=f"mem_wr{b}",
+                        reset_less=True)
+            iw = Signal(data.StructLayout({"addr": ma, "data": BankMem}), name=f"i0_wr{b}",
+                        reset_less=True)
+            aw = Signal(data.StructLayout({"addr": ma, "data": BankAcc}), name=f"acc_wr{b}",
+                        reset_less=True)
+            mw_en, iw_en, aw_en = (Signal(name=f"{n}_wr_en{b}") for n in ("mem", "i0", "acc"))
             m.d.sync += [
-                mw.en.eq((wsel.mem_pe & q[4].valid) | (wsel.mem_fire & fu.wr_en)
+                mw_en.eq((wsel.mem_pe & qv[4]) | (wsel.mem_fire & fu.wr_en)
                          | (wsel.mem_init & init_v)),
-                iw.en.eq((wsel.i0_pe & q[4].valid) | (wsel.i0_init & init_v)),
-                aw.en.eq((wsel.acc_pe & q[4].valid) | (wsel.acc_exit & xu.wr_en)
+                iw_en.eq((wsel.i0_pe & qv[4]) | (wsel.i0_init & init_v)),
+                aw_en.eq((wsel.acc_pe & qv[4]) | (wsel.acc_exit & xu.wr_en)
                          | (wsel.acc_init & init_v)),
                 iw.addr.eq(Mux(wsel.i0_pe, q[4].m, init_a)),
             ]
@@ -577,8 +596,8 @@ class Accelerator(wiring.Component):
                 m.d.sync += aw.addr.eq(xu.wr_addr)
             with m.Else():
                 m.d.sync += aw.addr.eq(init_a)
-            for port, reg in ((mem_w[b], mw), (i0_w[b], iw), (acc_w[b], aw)):
-                m.d.comb += [port.en.eq(reg.en), port.addr.eq(reg.addr), port.data.eq(reg.data)]
+            for port, en, reg in ((mem_w[b], mw_en, mw), (i0_w[b], iw_en, iw), (acc_w[b], aw_en, aw)):
+                m.d.comb += [port.en.eq(en), port.addr.eq(reg.addr), port.data.eq(reg.data)]
 
             # host weight writes, from the bank's own copy of the loader's registers
             m.d.comb += [wgt_w[b].en.eq(replica(m, wr.weight, f"wgt_we{b}")),
@@ -591,9 +610,9 @@ class Accelerator(wiring.Component):
             fu.plane.eq(d.plane), fu.pheight.eq(d.pheight), fu.pwidth.eq(d.pwidth),
             fu.pool.eq(d.pool), fu.prow.eq(d.prow), fu.static.eq(d.static), fu.leak.eq(d.leak),
             fu.reset_zero.eq(d.reset_zero), fu.lanes_last.eq(d.lanes_last),
-            fu.mem_rdata.eq(mem_q), fu.i0_rdata.eq(i0_q), fu.par_rdata.eq(par_r.data),
+            fu.mem_rdata.eq(mem_q), fu.i0_rdata.eq(i0_q), fu.par_rdata.eq(par),
             xu.groups.eq(d.groups), xu.lanes_last.eq(d.lanes_last),
-            xu.acc_rdata.eq(acc_rdata), xu.par_rdata.eq(par_r.data),
+            xu.acc_rdata.eq(acc_rdata), xu.par_rdata.eq(par),
         ]
         # Spikes are counted per fire phase and added to the layer's counters
         # once, the cycle after the fire unit is done (``spk_add``), from
