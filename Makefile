@@ -32,9 +32,12 @@ sim:
 SYNTH_FLAGS ?= --lanes 16 --weight-depth 13312 --membrane-depth 1536 --event-depth 512 \
 	--input-depth 512 --i0-depth 1024 --param-depth 16 --out-depth 16
 
-# the static placer: the P = 16 core routes with it (docs/fpga.md)
+# the static placer: the P = 16 core routes with it (docs/fpga.md). Fmax varies
+# with the placement seed by several MHz: SYNTH_SEEDS="1 2 3" routes once per
+# seed (10 to 15 minutes each) and reports the best.
+SYNTH_SEEDS ?= 1
 synth:
-	atsnn synth --target ecp5 --placer static $(SYNTH_FLAGS)
+	atsnn synth --target ecp5 --placer static --seed $(SYNTH_SEEDS) $(SYNTH_FLAGS)
 
 # docs/fpga.md's table over P (Fmax: nextpnr's estimate after placement; ~5 min per P).
 synth-table:

@@ -67,16 +67,30 @@ def run_synth(args):
     design, kind = build_design(config, args.top)
     suffix = "" if args.top in ("auto", "top") else f"-{args.top}"
     out = args.out or f"build/synth/{args.target}-p{config.lanes}{suffix}"
-    result = synthesize(design, args.target, out, freq_mhz=args.freq, seed=args.seed,
-                        timeout=args.timeout, config=config, pnr=not args.no_pnr,
-                        route=not args.no_route, router=args.router, placer=args.placer,
-                        nextpnr_args=args.nextpnr_arg)
+    seeds = list(dict.fromkeys(args.seed))
+    results = []
+    for seed in seeds:
+        # several seeds: one work directory each, the best Fmax is the result
+        where = out if len(seeds) == 1 else f"{out}/seed-{seed}"
+        r = synthesize(design, args.target, where, freq_mhz=args.freq, seed=seed,
+                       timeout=args.timeout, config=config, pnr=not args.no_pnr,
+                       route=not args.no_route, router=args.router, placer=args.placer,
+                       nextpnr_args=args.nextpnr_arg)
+        r["seed"], r["files"] = seed, str(where)
+        results.append(r)
+    result = max(results, key=lambda r: r.get("fmax_mhz") or 0)
+    if len(seeds) > 1:
+        result["seeds"] = [{"seed": r["seed"], "fmax_mhz": r.get("fmax_mhz"),
+                            "fmax_kind": r.get("fmax_kind")} for r in results]
     result["design"] = kind
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(format_result(result))
-        print(f"files    {out}/")
+        if len(seeds) > 1:
+            print("seeds    " + ", ".join(f"{r['seed']}: {r.get('fmax_mhz')} MHz"
+                                          for r in results) + f" (best: {result['seed']})")
+        print(f"files    {result['files']}/")
     return 0
 
 
@@ -92,7 +106,9 @@ def add_synth_command(subparsers):
                         "or one block of the core alone (scatter, fire, exit)")
     p.add_argument("--freq", type=float, default=100, metavar="MHZ",
                    help="clock target for nextpnr (default 100)")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--seed", type=int, nargs="+", default=[1], metavar="N",
+                   help="nextpnr placement seed; several seeds place and route once each "
+                        "(in DIR/seed-N) and report the best Fmax (default 1)")
     p.add_argument("--router", choices=("router1", "router2"), default="router2",
                    help="nextpnr router (default router2)")
     p.add_argument("--placer", choices=("heap", "static"), default="heap",

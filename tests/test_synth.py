@@ -231,6 +231,19 @@ def test_block_alone_through_the_whole_flow(tmp_path, capsys):
     assert r["brams"] == 0 and r["luts"] > 0
 
 
+def test_seed_sweep_reports_the_best(tmp_path, capsys):
+    """`--seed 1 2`: one place and route per seed, each in its own directory; the
+    result is the best, and every seed's Fmax is listed."""
+    assert synth_main([*SMALL_FLAGS, "--top", "exit", "--seed", "1", "2", "--out", str(tmp_path),
+                       "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert [s["seed"] for s in r["seeds"]] == [1, 2]
+    assert r["fmax_mhz"] == max(s["fmax_mhz"] for s in r["seeds"])
+    assert r["seed"] in (1, 2) and r["files"] == str(tmp_path / f"seed-{r['seed']}")
+    for seed in (1, 2):
+        assert (tmp_path / f"seed-{seed}" / "nextpnr.log").is_file()
+
+
 @pytest.mark.slow
 def test_accelerator_small_config_pnr(tmp_path, capsys):
     """The whole flow on the real top (minutes on a loaded 2-core machine)."""
