@@ -24,10 +24,19 @@ PHASE_FILL = 16
 #: ``work + C_PHASE`` (see golden/cycles.py).
 PHASE_PAD = {"init": 15, "fire": 8}
 
-#: Lanes per memory bank. Each bank has its own weight, membrane, I0 and
-#: accumulator memories and its own copy of the PE pipeline's control
-#: registers, so that a bank's block RAMs and lanes can sit together on the die.
-BANK_LANES = 4
+#: Memory banks: up to ``MAX_BANKS`` of at least ``MIN_BANK_LANES`` lanes (one
+#: bank at P <= 4, 4 lanes each at P = 16, 8 at P = 32). Each bank has its own
+#: weight, membrane, I0, accumulator and parameter memories and its own copy of
+#: the PE pipeline's control registers, so that a bank's block RAMs and lanes
+#: can sit together on the die. Narrower banks map less tightly to block RAM:
+#: P = 32 in banks of 4 lanes does not fit the LFE5U-85F's 208 DP16KD.
+MAX_BANKS = 4
+MIN_BANK_LANES = 4
+
+
+def banks(lanes):
+    """Number of memory banks at ``lanes`` lanes."""
+    return max(1, min(MAX_BANKS, lanes // MIN_BANK_LANES))
 
 
 def _select_hot(hot, values):
@@ -109,9 +118,9 @@ class Accelerator(wiring.Component):
 
         # ------------------------------------------------------------ memories
         m.submodules.desc = desc_mem = Memory(shape=Desc, depth=NL, init=[])
-        # The weight, membrane, I0 and accumulator memories are banked by lane
-        # group (``BANK_LANES`` lanes each), see "PE array" below.
-        NB = P // min(P, BANK_LANES)
+        # The weight, membrane, I0, accumulator and parameter memories are
+        # banked by lane group (``banks``), see "PE array" below.
+        NB = banks(P)
         G = P // NB
         BankMem = data.ArrayLayout(signed(B), G)
         BankAcc = data.ArrayLayout(signed(A), G)
