@@ -579,32 +579,23 @@ class Accelerator(wiring.Component):
                          | (wsel.acc_init & init_v)),
                 iw.addr.eq(Mux(wsel.i0_pe, q[4].m, init_a)),
             ]
-            for j, i in enumerate(lanes):
-                m.d.sync += iw.data[j].eq(Mux(wsel.i0_pe, sums[0][j], init_bias[i]))
-                with m.If(wsel.mem_pe):
-                    m.d.sync += mw.data[j].eq(sums[0][j])
-                with m.Elif(wsel.mem_fire):
-                    m.d.sync += mw.data[j].eq(fu.wr_data[i])
-                with m.Else():
-                    m.d.sync += mw.data[j].eq(Mux(wsel.init_zero, 0, init_bias[i]))
-                with m.If(wsel.acc_pe):
-                    m.d.sync += aw.data[j].eq(sums[0][j])
-                with m.Elif(wsel.acc_exit):
-                    m.d.sync += aw.data[j].eq(xu.wr_data[i])
-                with m.Else():
-                    m.d.sync += aw.data[j].eq(0)
+            bias = [init_bias[i] for i in lanes]
+            fire_data = [fu.wr_data[i] for i in lanes]
+            exit_data = [xu.wr_data[i] for i in lanes]
+            m.d.sync += [iw.data[j].eq(Mux(wsel.i0_pe, sums[0][j], bias[j])) for j in range(G)]
             with m.If(wsel.mem_pe):
-                m.d.sync += mw.addr.eq(q[4].m)
+                m.d.sync += [mw.addr.eq(q[4].m), *(mw.data[j].eq(sums[0][j]) for j in range(G))]
             with m.Elif(wsel.mem_fire):
-                m.d.sync += mw.addr.eq(fu.wr_addr)
+                m.d.sync += [mw.addr.eq(fu.wr_addr), mw.data.eq(Cat(*fire_data))]
             with m.Else():
-                m.d.sync += mw.addr.eq(init_ma)
+                m.d.sync += [mw.addr.eq(init_ma),
+                             mw.data.eq(Mux(wsel.init_zero, 0, Cat(*bias)))]
             with m.If(wsel.acc_pe):
-                m.d.sync += aw.addr.eq(q[4].m)
+                m.d.sync += [aw.addr.eq(q[4].m), aw.data.eq(sums[0])]
             with m.Elif(wsel.acc_exit):
-                m.d.sync += aw.addr.eq(xu.wr_addr)
+                m.d.sync += [aw.addr.eq(xu.wr_addr), aw.data.eq(Cat(*exit_data))]
             with m.Else():
-                m.d.sync += aw.addr.eq(init_a)
+                m.d.sync += [aw.addr.eq(init_a), aw.data.eq(0)]
             for port, en, reg in ((mem_w[b], mw_en, mw), (i0_w[b], iw_en, iw), (acc_w[b], aw_en, aw)):
                 m.d.comb += [port.en.eq(en), port.addr.eq(reg.addr), port.data.eq(reg.data)]
 
