@@ -469,13 +469,14 @@ class Accelerator(wiring.Component):
         ]
 
         # Each bank runs its own copy of the PE pipeline on the scatter's
-        # operations: 0 the op registered into the bank, weight read; 1 target
-        # read; 2 weight and target registered; 3 product, target selected; 4
-        # add into a register; 5 into the bank's write register, written at its
-        # end. Every block-RAM output is registered before logic uses it, and
-        # every memory port is driven from the bank's own registers. An op
-        # reads its target word before the four ops ahead of it have written
-        # theirs, so their sums are forwarded.
+        # operations; in stage (cycle) q0 the op is in the bank's registers and
+        # its weight read is issued; q1: weight out of the block RAM (then
+        # registered), target read issued; q2: target out, selected into
+        # ``base``, product into ``prod``; q3: the add; q4: the bank's write
+        # registers; q5: the write. Every block-RAM output is registered before
+        # logic uses it, and every memory port is driven from the bank's own
+        # registers. An op reads its target word before the four ops ahead of
+        # it have written theirs, so their sums are forwarded.
         # Write-port selects, registered from the one-hot phase flags (every
         # phase's first write comes later than that).
         Wsel = data.StructLayout({"mem_pe": 1, "mem_fire": 1, "mem_init": 1, "init_zero": 1,
