@@ -39,6 +39,14 @@ def banks(lanes):
     return max(1, min(MAX_BANKS, lanes // MIN_BANK_LANES))
 
 
+def _host_write(m, port, strobe, index, bits, name):
+    """Drive a bank memory's write port from the bank's own copies of the
+    loader's strobe, index and entry bits (the write lands a cycle later)."""
+    m.d.comb += [port.en.eq(replica(m, strobe, f"{name}_we")),
+                 port.addr.eq(replica(m, index, f"{name}_wa")),
+                 port.data.eq(replica(m, bits, f"{name}_wd"))]
+
+
 def _select_hot(hot, values):
     """The value whose bit is set in the one-hot ``hot``: an AND-OR, no decode."""
     out = 0
@@ -447,12 +455,9 @@ class Accelerator(wiring.Component):
             for j in range(G):
                 m.d.comb += [par.theta[b * G + j].eq(par_r[b].data.theta[j]),
                              par.bias[b * G + j].eq(par_r[b].data.bias[j])]
-            # host writes, from the bank's own copy of the loader's registers
             theta_bits = buf[b * G * B:(b + 1) * G * B]
             bias_bits = buf[P * B + b * G * A:P * B + (b + 1) * G * A]
-            m.d.comb += [par_w[b].en.eq(replica(m, wr.param, f"par_we{b}")),
-                         par_w[b].addr.eq(replica(m, wr_index, f"par_wa{b}")),
-                         par_w[b].data.eq(replica(m, Cat(theta_bits, bias_bits), f"par_wd{b}"))]
+            _host_write(m, par_w[b], wr.param, wr_index, Cat(theta_bits, bias_bits), f"par{b}")
 
         # ``go`` is set at SETUP's counter 1 and cleared the next cycle: it is
         # the units' start pulse, straight from a register.
@@ -502,13 +507,12 @@ class Accelerator(wiring.Component):
             lanes = range(b * G, (b + 1) * G)
             # valid bits are reset; the operation's data is not (the reset net
             # stays small)
-            qv = [Signal(name=f"q{i}v_{b}", attrs={"keep": 1} if i == 0 else {})
-                  for i in range(7)]
+            qv = [replica(m, sc.op_valid, f"q0v_{b}")]
+            qv += [Signal(name=f"q{i}v_{b}") for i in range(1, 7)]
             q0 = Signal(data.StructLayout({"w": cfg.weight_addr_bits, "m": ma,
                                            "value": signed(VALUE_BITS)}),
                         name=f"q0_{b}", reset_less=True, attrs={"keep": 1})
-            m.d.sync += [qv[0].eq(sc.op_valid), q0.w.eq(sc.op_w), q0.m.eq(sc.op_m),
-                         q0.value.eq(sc.op_value)]
+            m.d.sync += [q0.w.eq(sc.op_w), q0.m.eq(sc.op_m), q0.value.eq(sc.op_value)]
             q = [q0] + [Signal(Op, name=f"q{i}_{b}", reset_less=True) for i in range(1, 7)]
             m.d.sync += [q[1].m.eq(q0.m), q[1].value.eq(q0.value)]
             m.d.sync += [q[i].eq(q[i - 1]) for i in range(2, 7)]
@@ -600,12 +604,8 @@ class Accelerator(wiring.Component):
             for port, en, reg in ((mem_w[b], mw_en, mw), (i0_w[b], iw_en, iw), (acc_w[b], aw_en, aw)):
                 m.d.comb += [port.en.eq(en), port.addr.eq(reg.addr), port.data.eq(reg.data)]
 
-            # host weight writes, from the bank's own copy of the loader's registers
-            m.d.comb += [wgt_w[b].en.eq(replica(m, wr.weight, f"wgt_we{b}")),
-                         wgt_w[b].addr.eq(replica(m, wr_index, f"wgt_wa{b}")),
-                         wgt_w[b].data.eq(replica(m, buf[b * G * WEIGHT_BITS:
-                                                          (b + 1) * G * WEIGHT_BITS],
-                                                   f"wgt_wd{b}"))]
+            _host_write(m, wgt_w[b], wr.weight, wr_index,
+                        buf[b * G * WEIGHT_BITS:(b + 1) * G * WEIGHT_BITS], f"wgt{b}")
         m.d.comb += [
             fu.mbase.eq(d.mbase), fu.groups.eq(d.groups), fu.width.eq(d.width),
             fu.plane.eq(d.plane), fu.pheight.eq(d.pheight), fu.pwidth.eq(d.pwidth),
