@@ -13,6 +13,7 @@ from .scatter import SpikeScatter, ScatterEventLayout
 from .fire import FireUnit
 from .exit import ExitUnit
 from .replica import replica
+from .bram import ColumnMemory, blocks, column_plan
 
 __all__ = ["Accelerator", "core_signature", "PHASE_FILL", "PHASE_PAD"]
 
@@ -39,9 +40,9 @@ def banks(lanes):
     return max(1, min(MAX_BANKS, lanes // MIN_BANK_LANES))
 
 
-def _host_write(m, port, strobe, index, bits, name):
-    """Drive a bank memory's write port from the bank's own copies of the
-    loader's strobe, index and entry bits (the write lands a cycle later)."""
+def _registered_write(m, port, strobe, index, bits, name):
+    """Drive a memory's write port from its own copies of a writer's strobe,
+    index and entry bits (the write lands a cycle later)."""
     m.d.comb += [port.en.eq(replica(m, strobe, f"{name}_we")),
                  port.addr.eq(replica(m, index, f"{name}_wa")),
                  port.data.eq(replica(m, bits, f"{name}_wd"))]
@@ -133,18 +134,33 @@ class Accelerator(wiring.Component):
         BankMem = data.ArrayLayout(signed(B), G)
         BankAcc = data.ArrayLayout(signed(A), G)
         BankPar = data.StructLayout({"theta": BankMem, "bias": BankAcc})
+        BankWgt = data.ArrayLayout(signed(WEIGHT_BITS), G)
         wgt_w, wgt_r, mem_w, mem_r, i0_w, i0_r, acc_w, acc_r, par_w, par_r = (
             [] for _ in range(10))
+        # The deep memories are built from block-RAM columns where the device
+        # has the block RAMs for it (rtl/bram.py): no multiplexer after them.
+        columns = column_plan({"wgt": (BankWgt.size, cfg.weight_depth, NB),
+                        "mem": (BankMem.size, cfg.membrane_depth, NB),
+                        "i0": (BankMem.size, cfg.i0_depth, NB)},
+                       fixed=(blocks(EventLayout(cfg).size, cfg.event_depth)
+                              + blocks(InputLayout(cfg).size, cfg.input_depth)
+                              + NB * blocks(BankPar.size, cfg.param_depth)))
         for b in range(NB):
             for name, shape, depth, w, r in (
                     ("par", BankPar, cfg.param_depth, par_w, par_r),
-                    ("wgt", data.ArrayLayout(signed(WEIGHT_BITS), G), cfg.weight_depth, wgt_w, wgt_r),
+                    ("wgt", BankWgt, cfg.weight_depth, wgt_w, wgt_r),
                     ("mem", BankMem, cfg.membrane_depth, mem_w, mem_r),
                     ("i0", BankMem, cfg.i0_depth, i0_w, i0_r),
                     ("acc", BankAcc, cfg.out_depth, acc_w, acc_r)):
-                m.submodules[f"{name}{b}"] = bank = Memory(shape=shape, depth=depth, init=[])
-                w.append(bank.write_port())
-                r.append(bank.read_port())
+                if name in columns:
+                    m.submodules[f"{name}{b}"] = bank = ColumnMemory(
+                        shape=shape, depth=depth, columns=columns[name])
+                    w.append(bank.write)
+                    r.append(bank.read)
+                else:
+                    m.submodules[f"{name}{b}"] = bank = Memory(shape=shape, depth=depth, init=[])
+                    w.append(bank.write_port())
+                    r.append(bank.read_port())
         m.submodules.ev = ev_mem = Memory(shape=EventLayout(cfg), depth=cfg.event_depth, init=[])
         m.submodules.inp = inp_mem = Memory(shape=InputLayout(cfg), depth=cfg.input_depth, init=[])
 
@@ -457,7 +473,7 @@ class Accelerator(wiring.Component):
                              par.bias[b * G + j].eq(par_r[b].data.bias[j])]
             theta_bits = buf[b * G * B:(b + 1) * G * B]
             bias_bits = buf[P * B + b * G * A:P * B + (b + 1) * G * A]
-            _host_write(m, par_w[b], wr.param, wr_index, Cat(theta_bits, bias_bits), f"par{b}")
+            _registered_write(m, par_w[b], wr.param, wr_index, Cat(theta_bits, bias_bits), f"par{b}")
 
         # ``go`` is set at SETUP's counter 1 and cleared the next cycle: it is
         # the units' start pulse, straight from a register.
@@ -467,11 +483,11 @@ class Accelerator(wiring.Component):
             m.d.sync += ev_addr.eq(d.ebase)
         with m.Elif(fu.ev_en):
             m.d.sync += ev_addr.eq(ev_addr + 1)
-        m.d.comb += [
-            ev_w.en.eq(fu.ev_en), ev_w.addr.eq(ev_addr),
-            ev_w.data.mask.eq(fu.ev_mask), ev_w.data.group.eq(fu.ev_group),
-            ev_w.data.y.eq(fu.ev_y), ev_w.data.x.eq(fu.ev_x), ev_w.data.wpos.eq(fu.ev_wpos),
-        ]
+        # the event memory's own copies of the write (it sits far from the fire unit)
+        ev_entry = Signal(EventLayout(cfg))
+        m.d.comb += [ev_entry.mask.eq(fu.ev_mask), ev_entry.group.eq(fu.ev_group),
+                     ev_entry.y.eq(fu.ev_y), ev_entry.x.eq(fu.ev_x), ev_entry.wpos.eq(fu.ev_wpos)]
+        _registered_write(m, ev_w, fu.ev_en, ev_addr, ev_entry, "ev")
 
         # Each bank runs its own copy of the PE pipeline on the scatter's
         # operations; in stage (cycle) q0 the op is in the bank's registers and
@@ -604,7 +620,7 @@ class Accelerator(wiring.Component):
             for port, en, reg in ((mem_w[b], mw_en, mw), (i0_w[b], iw_en, iw), (acc_w[b], aw_en, aw)):
                 m.d.comb += [port.en.eq(en), port.addr.eq(reg.addr), port.data.eq(reg.data)]
 
-            _host_write(m, wgt_w[b], wr.weight, wr_index,
+            _registered_write(m, wgt_w[b], wr.weight, wr_index,
                         buf[b * G * WEIGHT_BITS:(b + 1) * G * WEIGHT_BITS], f"wgt{b}")
         m.d.comb += [
             fu.mbase.eq(d.mbase), fu.groups.eq(d.groups), fu.width.eq(d.width),

@@ -46,7 +46,8 @@ class FireUnit(wiring.Component):
     wr_en, wr_addr, wr_data : Out
         Membrane write-back.
     ev_en, ev_mask, ev_group, ev_y, ev_x, ev_wpos : Out
-        Event write: the next event of this pass (the core keeps the address).
+        Event write, registered: the next event of this pass (the core keeps the
+        address).
     spikes, pooled : Out
         Spikes fired and pooled spikes emitted, registered: the counts of the
         previous cycle's stage 2.
@@ -218,22 +219,23 @@ class FireUnit(wiring.Component):
         m.d.comb += [self.wr_en.eq(tag4.valid), self.wr_addr.eq(tag4.addr),
                      self.wr_data.eq(wdata)]
 
-        # --- events (from stage 2) ---
+        # --- events (from stage 2, leaving registered: the event memory is far) ---
         acc = Signal(P)
         merged = Signal(P)
+        ev_en = Signal()
         count = Signal(16)
         m.d.comb += [
             merged.eq(acc | mask),
-            self.ev_en.eq(tag2.valid & tag2.win_last & (merged != 0)),
-            self.ev_mask.eq(merged), self.ev_group.eq(tag2.group),
-            self.ev_y.eq(tag2.py), self.ev_x.eq(tag2.px), self.ev_wpos.eq(tag2.wpos),
+            ev_en.eq(tag2.valid & tag2.win_last & (merged != 0)),
             self.events.eq(count),
         ]
+        m.d.sync += [self.ev_en.eq(ev_en), self.ev_mask.eq(merged), self.ev_group.eq(tag2.group),
+                     self.ev_y.eq(tag2.py), self.ev_x.eq(tag2.px), self.ev_wpos.eq(tag2.wpos)]
         m.d.sync += [self.spikes.eq(Mux(tag2.valid, _popcount(mask), 0)),
-                     self.pooled.eq(Mux(self.ev_en, _popcount(merged), 0))]
+                     self.pooled.eq(Mux(ev_en, _popcount(merged), 0))]
         with m.If(tag2.valid):
             m.d.sync += acc.eq(Mux(tag2.win_last, 0, merged))
-        with m.If(self.ev_en):
+        with m.If(ev_en):
             m.d.sync += count.eq(count + 1)
         with m.If(self.start):
             m.d.sync += [acc.eq(0), count.eq(0)]

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from amaranth.hdl import signed
+from amaranth.lib import data
 from amaranth.sim import Simulator
 
 from atsnn import AtsnnError
@@ -10,6 +12,7 @@ from atsnn.rtl.exit import ExitUnit
 from atsnn.rtl.scatter import SpikeScatter
 from atsnn.rtl.compiler import compile_model, encode_input, plan
 from atsnn.rtl.core import Accelerator
+from atsnn.rtl.bram import ColumnMemory, blocks, column_blocks, column_width, column_plan
 
 from rtl_harness import (SMALL, stream_put, stream_get_packet, linear_events_net,
                          conv_net, event_inputs, run_core)
@@ -206,3 +209,45 @@ def test_malformed_streams_set_error_flags_and_recover():
     assert seen[5] == ("image", 0, IMG)
     assert seen[6] == ("image", 0, IMG)
     assert seen[8][0] == "result" and seen[8][1][0] >> 24 == 0xB5
+
+
+def test_block_ram_columns_and_plan():
+    """rtl/bram.py: Yosys's block-RAM count, the one-deep column width, and the
+    plan that splits memories in order while the device has the block RAMs."""
+    assert blocks(32, 13312) == 26 and column_blocks(32, 13312) == 32
+    assert blocks(96, 1536) == 9 and column_blocks(96, 1536) == 11
+    assert blocks(96, 1024) == column_blocks(96, 1024) == 6
+    assert blocks(96, 16) == 0                                  # LUT RAM
+    assert (column_width(13312), column_width(1536), column_width(512)) == (1, 9, 36)
+    assert column_width(16385) is None
+    mems = {"wgt": (32, 13312, 4), "mem": (96, 1536, 4), "big": (8, 20000, 1)}
+    whole = 4 * 26 + 4 * 9 + blocks(8, 20000)
+    assert column_plan(mems, fixed=4) == {"wgt": 1, "mem": 9, "big": None}
+    assert column_plan(mems, fixed=4, budget=4 + whole + 24) == {"wgt": 1, "mem": None, "big": None}
+    assert column_plan(mems, fixed=4, budget=4 + whole + 8) == {"wgt": None, "mem": 9, "big": None}
+
+
+@pytest.mark.parametrize("columns", [None, 9, 36])
+def test_column_memory_reads_what_was_written(columns):
+    layout = data.ArrayLayout(signed(24), 4)
+    dut = ColumnMemory(shape=layout, depth=40, columns=columns)
+    rng = np.random.default_rng(columns or 0)
+    words = {int(a): [int(v) for v in rng.integers(-2**23, 2**23, size=4)]
+             for a in rng.choice(40, size=12, replace=False)}
+
+    async def bench(ctx):
+        for a, word in words.items():
+            ctx.set(dut.write.addr, a)
+            ctx.set(dut.write.data, word)
+            ctx.set(dut.write.en, 1)
+            await ctx.tick()
+        ctx.set(dut.write.en, 0)
+        for a, word in words.items():
+            ctx.set(dut.read.addr, a)
+            await ctx.tick()
+            assert [ctx.get(dut.read.data[i]) for i in range(4)] == word, a
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()

@@ -171,6 +171,16 @@ def test_ecp5_no_route_gives_placement_estimate(tmp_path):
     assert r["placer"] == "heap" and "HeAP Placer Time" in (tmp_path / "nextpnr.log").read_text()
 
 
+def test_speed_grade(tmp_path):
+    """`--speed 8`: nextpnr's timing for the fastest grade; an unknown grade is refused."""
+    slow = synthesize(MemoryProbe(), "ecp5", tmp_path / "s6")
+    fast = synthesize(MemoryProbe(), "ecp5", tmp_path / "s8", speed=8)
+    assert (slow["speed"], fast["speed"]) == (6, 8) and fast["device"].endswith("speed 8")
+    assert fast["fmax_mhz"] > slow["fmax_mhz"]
+    with pytest.raises(AtsnnError, match="speed grade 9 .* 6, 7, 8"):
+        synthesize(MemoryProbe(), "ecp5", tmp_path / "s9", speed=9)
+
+
 def test_design_over_capacity_skips_pnr(tmp_path, monkeypatch):
     """Yosys's counts past the device: say what does not fit, never start nextpnr."""
     monkeypatch.setitem(DEVICE, "capacity", dict(DEVICE["capacity"], brams=0))
@@ -294,8 +304,9 @@ def test_mnist_p16_fits_and_meets_100mhz(tmp_path):
                    timeout=3600)
     assert r["fits"] and r["brams"] <= r["available"]["brams"]
     assert set(r["memories"].values()) <= {"bram", "lutram"}, r["memories"]
-    big = [m for m in r["memories"] if re.fullmatch(r"core\.(wgt|mem|i0)\d+|core\.ev", m)]
-    assert len(big) == 3 * 4 + 1, r["memories"]     # three memories in each of 4 banks
+    big = [m for m in r["memories"] if re.fullmatch(r"core\.(wgt|mem|i0)\d+\.c\d+|core\.ev", m)]
+    # each of 4 banks in block-RAM columns: 32 weight, 11 membrane, 6 I0
+    assert len(big) == 4 * (32 + 11 + 6) + 1, r["memories"]
     assert {r["memories"][m] for m in big} == {"bram"}
     assert r["dsps"] == config.lanes + 4      # first-layer multipliers + scatter addresses
     if r["fmax_mhz"] < 100:
