@@ -16,6 +16,8 @@ from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In
 from amaranth.utils import ceil_log2
 
+from .replica import replica
+
 __all__ = ["DP16KD", "DEVICE_BRAMS", "LUTRAM_DEPTH", "blocks", "column_width",
            "column_blocks", "column_plan", "ColumnMemory"]
 
@@ -76,18 +78,24 @@ class ColumnMemory(wiring.Component):
     ``columns``-bit wide memories (one block RAM each) or, with ``columns=None``,
     a single memory.
 
+    With ``addr_share=N`` the read address is registered here, a copy for
+    every N columns (a block-RAM row is wide; one register cannot reach 32
+    address pins across it in a fast cycle), and the read data comes two
+    cycles after the address.
+
     Members
     -------
     write : In(WritePort.Signature)
     read : In(ReadPort.Signature)
         As the ports of :class:`amaranth.lib.memory.Memory`; read data a cycle
-        after the address, no transparency.
+        after the address (two with ``addr_share``), no transparency.
     """
 
-    def __init__(self, *, shape, depth, columns=None):
+    def __init__(self, *, shape, depth, columns=None, addr_share=None):
         self._shape = shape
         self._depth = depth
         self._columns = columns
+        self._addr_share = addr_share
         addr_width = ceil_log2(depth)
         super().__init__({
             "write": In(WritePort.Signature(addr_width=addr_width, shape=shape)),
@@ -100,13 +108,20 @@ class ColumnMemory(wiring.Component):
         step = self._columns or width
         wdata = Value.cast(self.write.data)
         rdata = Value.cast(self.read.data)
-        for i, lo in enumerate(range(0, width, step)):
+        starts = range(0, width, step)
+        addr = [self.read.addr] * len(starts)
+        if self._addr_share:
+            share = self._addr_share
+            copies = [replica(m, self.read.addr, f"ra{k}", reset_less=True)
+                      for k in range(-(-len(starts) // share))]
+            addr = [copies[i // share] for i in range(len(starts))]
+        for i, lo in enumerate(starts):
             hi = min(width, lo + step)
             m.submodules[f"c{i}"] = mem = Memory(shape=hi - lo, depth=self._depth, init=[])
             wp = mem.write_port()
             rp = mem.read_port()
             m.d.comb += [wp.en.eq(self.write.en), wp.addr.eq(self.write.addr),
                          wp.data.eq(wdata[lo:hi]),
-                         rp.en.eq(self.read.en), rp.addr.eq(self.read.addr),
+                         rp.en.eq(self.read.en), rp.addr.eq(addr[i]),
                          rdata[lo:hi].eq(rp.data)]
         return m

@@ -34,6 +34,9 @@ PHASE_PAD = {"init": 15, "fire": 8}
 MAX_BANKS = 4
 MIN_BANK_LANES = 4
 
+#: Weight block-RAM columns per copy of their read address (rtl/bram.py).
+WEIGHT_ADDR_SHARE = 8
+
 
 def banks(lanes):
     """Number of memory banks at ``lanes`` lanes."""
@@ -44,8 +47,8 @@ def _registered_write(m, port, strobe, index, bits, name):
     """Drive a memory's write port from its own copies of a writer's strobe,
     index and entry bits (the write lands a cycle later)."""
     m.d.comb += [port.en.eq(replica(m, strobe, f"{name}_we")),
-                 port.addr.eq(replica(m, index, f"{name}_wa")),
-                 port.data.eq(replica(m, bits, f"{name}_wd"))]
+                 port.addr.eq(replica(m, index, f"{name}_wa", reset_less=True)),
+                 port.data.eq(replica(m, bits, f"{name}_wd", reset_less=True))]
 
 
 def _select_hot(hot, values):
@@ -153,8 +156,11 @@ class Accelerator(wiring.Component):
                     ("i0", BankMem, cfg.i0_depth, i0_w, i0_r),
                     ("acc", BankAcc, cfg.out_depth, acc_w, acc_r)):
                 if name in columns:
+                    # the weight address comes straight from the scatter (its
+                    # copies are registered in the memory, in place of ``q0.w``)
                     m.submodules[f"{name}{b}"] = bank = ColumnMemory(
-                        shape=shape, depth=depth, columns=columns[name])
+                        shape=shape, depth=depth, columns=columns[name],
+                        addr_share=WEIGHT_ADDR_SHARE if name == "wgt" else None)
                     w.append(bank.write)
                     r.append(bank.read)
                 else:
@@ -525,18 +531,15 @@ class Accelerator(wiring.Component):
             # stays small)
             qv = [replica(m, sc.op_valid, f"q0v_{b}")]
             qv += [Signal(name=f"q{i}v_{b}") for i in range(1, 7)]
-            q0 = Signal(data.StructLayout({"w": cfg.weight_addr_bits, "m": ma,
-                                           "value": signed(VALUE_BITS)}),
-                        name=f"q0_{b}", reset_less=True, attrs={"keep": 1})
-            m.d.sync += [q0.w.eq(sc.op_w), q0.m.eq(sc.op_m), q0.value.eq(sc.op_value)]
+            q0 = Signal(Op, name=f"q0_{b}", reset_less=True, attrs={"keep": 1})
+            m.d.sync += [q0.m.eq(sc.op_m), q0.value.eq(sc.op_value)]
             q = [q0] + [Signal(Op, name=f"q{i}_{b}", reset_less=True) for i in range(1, 7)]
-            m.d.sync += [q[1].m.eq(q0.m), q[1].value.eq(q0.value)]
-            m.d.sync += [q[i].eq(q[i - 1]) for i in range(2, 7)]
+            m.d.sync += [q[i].eq(q[i - 1]) for i in range(1, 7)]
             m.d.sync += [qv[i].eq(qv[i - 1]) for i in range(1, 7)]
             if b == 0:
                 m.d.comb += pe_busy.eq(Cat(*qv[:6]).any())
-            target = replica(m, target_q, f"target{b}")
-            wsel = replica(m, wsel_d, f"wsel{b}")
+            target = replica(m, target_q, f"target{b}", reset_less=True)
+            wsel = replica(m, wsel_d, f"wsel{b}", reset_less=True)
             # the fire unit owns the read ports from its start to the next scatter's
             fire_rd = Signal(name=f"fire_rd{b}", attrs={"keep": 1})
             with m.If(go.fire):
@@ -547,7 +550,7 @@ class Accelerator(wiring.Component):
             i0_ra = Signal(ma, name=f"i0_ra{b}")
             m.d.sync += [mem_ra.eq(Mux(fire_rd, fu.mem_addr, q0.m)),
                          i0_ra.eq(Mux(fire_rd, fu.i0_addr, q0.m))]
-            m.d.comb += [wgt_r[b].addr.eq(q0.w), mem_r[b].addr.eq(mem_ra),
+            m.d.comb += [wgt_r[b].addr.eq(sc.op_w), mem_r[b].addr.eq(mem_ra),
                          i0_r[b].addr.eq(i0_ra)]
             with m.If(ph.exit):
                 m.d.comb += acc_r[b].addr.eq(xu.acc_addr)
@@ -646,10 +649,15 @@ class Accelerator(wiring.Component):
                      sel_spk.eq(_select_hot(layer_hot, spk)),
                      sel_pspk.eq(_select_hot(layer_hot, pspk)),
                      spk_add.eq(ph.fire & fu.done & (counter == 0))]
+        # the fire unit's counts, registered once more here (they cross the die);
+        # the last arrives well before ``spk_add``
+        spikes_q = Signal.like(fu.spikes)
+        pooled_q = Signal.like(fu.pooled)
+        m.d.sync += [spikes_q.eq(fu.spikes), pooled_q.eq(fu.pooled)]
         with m.If(fu.start):
             m.d.sync += [fire_spk.eq(0), fire_pspk.eq(0)]
         with m.Elif(ph.fire):
-            m.d.sync += [fire_spk.eq(fire_spk + fu.spikes), fire_pspk.eq(fire_pspk + fu.pooled)]
+            m.d.sync += [fire_spk.eq(fire_spk + spikes_q), fire_pspk.eq(fire_pspk + pooled_q)]
         # cleared the cycle after START, from a register (no state decode)
         clear_counts = Signal()
         m.d.sync += clear_counts.eq(0)

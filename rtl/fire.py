@@ -176,7 +176,7 @@ class FireUnit(wiring.Component):
         fields = Signal(Fields)
         m.d.comb += [fields.static.eq(self.static), fields.reset_zero.eq(self.reset_zero),
                      fields.leak.eq(self.leak), fields.no_leak.eq(self.leak == 0)]
-        lf = [replica(m, fields, f"fields{i}") for i in range(P)]
+        lf = [replica(m, fields, f"fields{i}", reset_less=True) for i in range(P)]
         tag1 = Signal(Tag)
         vpre = Signal(data.ArrayLayout(signed(W), P), reset_less=True)
         theta1 = Signal(data.ArrayLayout(signed(B), P), reset_less=True)

@@ -5,14 +5,16 @@ from amaranth.hdl import Signal
 __all__ = ["replica"]
 
 
-def replica(m, value, name):
+def replica(m, value, name, reset_less=False):
     """A register of ``value``, kept apart from its identical copies.
 
     Synthesis merges flip-flops with the same input; ``keep`` (which the
     ``atsnn synth`` flow moves onto the flip-flop, rtl/synth.py) stops that, so
     each group of consumers (a memory bank, a lane) gets its own copy, placed
-    near it, instead of one register wired across the die.
+    near it, instead of one register wired across the die. Copies of data
+    should be ``reset_less``: a reset folded into the copies' input logic is
+    one more net to all of them.
     """
-    reg = Signal(value.shape(), name=name, attrs={"keep": 1})
+    reg = Signal(value.shape(), name=name, reset_less=reset_less, attrs={"keep": 1})
     m.d.sync += reg.eq(value)
     return reg
