@@ -78,10 +78,10 @@ class ColumnMemory(wiring.Component):
     ``columns``-bit wide memories (one block RAM each) or, with ``columns=None``,
     a single memory.
 
-    With ``addr_share=N`` the read address is registered here, a copy for
-    every N columns (a block-RAM row is wide; one register cannot reach 32
-    address pins across it in a fast cycle), and the read data comes two
-    cycles after the address.
+    With ``addr_share=N`` the addresses are registered here, a copy for every
+    N columns (a block-RAM row is wide; one register cannot reach 32 address
+    pins across it in a fast cycle): the read data comes two cycles after the
+    address, and a write lands a cycle later.
 
     Members
     -------
@@ -109,19 +109,21 @@ class ColumnMemory(wiring.Component):
         wdata = Value.cast(self.write.data)
         rdata = Value.cast(self.read.data)
         starts = range(0, width, step)
-        addr = [self.read.addr] * len(starts)
+        share = self._addr_share or len(starts)
+        groups = -(-len(starts) // share)
+        raddr, waddr, wen = [self.read.addr], [self.write.addr], [self.write.en]
         if self._addr_share:
-            share = self._addr_share
-            copies = [replica(m, self.read.addr, f"ra{k}", reset_less=True)
-                      for k in range(-(-len(starts) // share))]
-            addr = [copies[i // share] for i in range(len(starts))]
+            raddr = [replica(m, self.read.addr, f"ra{k}", reset_less=True) for k in range(groups)]
+            waddr = [replica(m, self.write.addr, f"wa{k}", reset_less=True) for k in range(groups)]
+            wen = [replica(m, self.write.en, f"we{k}") for k in range(groups)]
+            wdata = replica(m, wdata, "wd", reset_less=True)
         for i, lo in enumerate(starts):
             hi = min(width, lo + step)
             m.submodules[f"c{i}"] = mem = Memory(shape=hi - lo, depth=self._depth, init=[])
             wp = mem.write_port()
             rp = mem.read_port()
-            m.d.comb += [wp.en.eq(self.write.en), wp.addr.eq(self.write.addr),
+            m.d.comb += [wp.en.eq(wen[i // share]), wp.addr.eq(waddr[i // share]),
                          wp.data.eq(wdata[lo:hi]),
-                         rp.en.eq(self.read.en), rp.addr.eq(addr[i]),
+                         rp.en.eq(self.read.en), rp.addr.eq(raddr[i // share]),
                          rdata[lo:hi].eq(rp.data)]
         return m

@@ -362,19 +362,17 @@ class Accelerator(wiring.Component):
         f_input = Signal()
         n_inputs = Signal(16)
         # The candidate bases and counts are registered every cycle: t, layer
-        # and edge_i settle during SETUP, three cycles before fetch_start.
+        # and edge_i settle during SETUP, three cycles before fetch_start. The
+        # input's pair is selected by a copy of ``t`` of its own (``t`` fans
+        # out across the die) and registered once.
         f_more = Signal()       # f_ptr != f_count, registered
-        step_base = Signal(16)
-        step_count = Signal(17)
         src_count = Signal(16)
-        m.d.sync += [step_base.eq(step_first[t]), step_count.eq(step_len[t]),
-                     src_count.eq(ev_count[e.src])]
-        # The input's pair is registered once more (``t`` is stable long before
-        # a scatter phase), so its long wires end in a register.
+        t_q = Signal.like(t, reset_less=True)
         in_count = Signal(17)
         in_base = Signal.like(f_base)
-        m.d.sync += [in_count.eq(Mux(glob.static, n_inputs, step_count)),
-                     in_base.eq(Mux(glob.static, 0, step_base))]
+        m.d.sync += [src_count.eq(ev_count[e.src]), t_q.eq(t),
+                     in_count.eq(Mux(glob.static, n_inputs, step_len[t_q])),
+                     in_base.eq(Mux(glob.static, 0, step_first[t_q]))]
         new_count = Signal(17)
         new_base = Signal.like(f_base)
         m.d.comb += [new_count.eq(Mux(from_input, in_count, src_count)),
