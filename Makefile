@@ -35,9 +35,11 @@ SYNTH_FLAGS ?= --lanes 16 --weight-depth 13312 --membrane-depth 1536 --event-dep
 # the static placer: the P = 16 core routes with it (docs/fpga.md). Fmax varies
 # with the placement seed by several MHz: SYNTH_SEEDS="1 2 3" routes once per
 # seed (10 to 15 minutes each) and reports the best.
+# SYNTH_SPEED is the LFE5U-85F's speed grade: 6 (the slowest, the default) to 8.
 SYNTH_SEEDS ?= 1
+SYNTH_SPEED ?= 6
 synth:
-	atsnn synth --target ecp5 --placer static --seed $(SYNTH_SEEDS) $(SYNTH_FLAGS)
+	atsnn synth --target ecp5 --placer static --speed $(SYNTH_SPEED) --seed $(SYNTH_SEEDS) $(SYNTH_FLAGS)
 
 # docs/fpga.md's table over P (Fmax: nextpnr's estimate after placement; ~5 min per P).
 synth-table:
