@@ -150,10 +150,13 @@ def cmd_sim(args):
     with tempfile.TemporaryDirectory(prefix="atsnn-sim-") as tmp:
         inputs = Path(tmp) / "inputs.npy"
         np.save(inputs, x)
-        ok, records = run_testbench(
-            config, [{"model": str(Path(path).resolve()), "inputs": str(inputs)}],
-            testcase="images_match_golden", backpressure=args.backpressure, seed=args.seed,
-            build_root=args.build_dir)
+        try:
+            ok, records = run_testbench(
+                config, [{"model": str(Path(path).resolve()), "inputs": str(inputs)}],
+                testcase="images_match_golden", backpressure=args.backpressure, seed=args.seed,
+                build_root=args.build_dir)
+        except RuntimeError as exc:
+            raise AtsnnError(f"{exc} (build directory {args.build_dir or 'build/sim'})") from None
     summary = summarize(records, y, config.lanes)
     if not ok and not summary["mismatches"]:
         summary["mismatches"] = 1

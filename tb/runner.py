@@ -95,7 +95,8 @@ def run_testbench(config, jobs, *, core="accelerator", testcase=None, backpressu
     from cocotb_test.simulator import run
 
     setup_verilator()
-    build = build_dir_for(config, core, build_root)
+    # absolute: the simulator runs in the build directory, and reads the plan from it
+    build = build_dir_for(config, core, build_root).resolve()
     build.mkdir(parents=True, exist_ok=True)
     source = write_verilog(emit_verilog(config, core), build / "atsnn_top.v")
     results = build / f"results-{os.getpid()}.jsonl"

@@ -3,6 +3,8 @@ before anything is built."""
 
 import json
 
+import pytest
+
 from atsnn.cli import main
 
 KEYS = ("images", "mismatches", "accuracy", "avg_timesteps", "cycles_per_image",
@@ -35,3 +37,14 @@ def test_sim_refuses_bad_input(capsys, tmp_path):
     assert "weight words exceed the hardware's 1024" in err
     err = _error(capsys, ["sim", "--model", "mnist-mlp", "--offset", "9999", "--images", "5"])
     assert "the test set has 10000" in err
+
+
+@pytest.mark.slow
+def test_sim_with_a_relative_build_dir(capsys, tmp_path, monkeypatch):
+    """`--build-dir rel`: the simulator runs inside it, so the runner must not hand
+    it paths relative to where atsnn was started (it built, then found no plan)."""
+    monkeypatch.chdir(tmp_path)
+    rc = main(["sim", "--model", "mnist-mlp", "--images", "1", "--build-dir", "rel", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["images"] == 1 and out["mismatches"] == 0
+    assert (tmp_path / "rel").is_dir()
