@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from atsnn import AtsnnError
-from atsnn.rtl.synth import TOPS, build_design, synthesize
+from atsnn.rtl.synth import DEVICE, TOPS, build_design, synthesize
 from atsnn.rtl.synth_cli import add_config_arguments, config_from_args
 
 
@@ -98,7 +98,7 @@ def run_one(args, lanes):
             row.update(synthesize(design, "ecp5", out, freq_mhz=args.freq, seed=args.seed,
                                   timeout=args.timeout, config=config, route=args.route,
                                   router=args.router, placer=args.placer,
-                                  nextpnr_args=args.nextpnr_arg))
+                                  nextpnr_args=args.nextpnr_arg, speed=args.speed))
             row["status"] = "ok" if row["fits"] else row["fit_note"]
         except AtsnnError as exc:
             row["status"] = str(exc)
@@ -148,6 +148,8 @@ def main(argv=None):
     p.add_argument("--timeout", type=float, default=3600, help="seconds per tool run")
     p.add_argument("--freq", type=float, default=100)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--speed", type=int, choices=DEVICE["speeds"], default=DEVICE["speed"],
+                   help="the LFE5U-85F's speed grade")
     p.add_argument("--router", choices=("router1", "router2"), default="router2")
     p.add_argument("--placer", choices=("heap", "static"), default="heap")
     p.add_argument("--nextpnr-arg", action="append", default=[], metavar="ARG",
