@@ -143,11 +143,11 @@ class Accelerator(wiring.Component):
         # The deep memories are built from block-RAM columns where the device
         # has the block RAMs for it (rtl/bram.py): no multiplexer after them.
         columns = column_plan({"wgt": (BankWgt.size, cfg.weight_depth, NB),
-                        "mem": (BankMem.size, cfg.membrane_depth, NB),
-                        "i0": (BankMem.size, cfg.i0_depth, NB)},
-                       fixed=(blocks(EventLayout(cfg).size, cfg.event_depth)
-                              + blocks(InputLayout(cfg).size, cfg.input_depth)
-                              + NB * blocks(BankPar.size, cfg.param_depth)))
+                               "mem": (BankMem.size, cfg.membrane_depth, NB),
+                               "i0": (BankMem.size, cfg.i0_depth, NB)},
+                              fixed=(blocks(EventLayout(cfg).size, cfg.event_depth)
+                                     + blocks(InputLayout(cfg).size, cfg.input_depth)
+                                     + NB * blocks(BankPar.size, cfg.param_depth)))
         for b in range(NB):
             for name, shape, depth, w, r in (
                     ("par", BankPar, cfg.param_depth, par_w, par_r),
@@ -477,7 +477,8 @@ class Accelerator(wiring.Component):
                              par.bias[b * G + j].eq(par_r[b].data.bias[j])]
             theta_bits = buf[b * G * B:(b + 1) * G * B]
             bias_bits = buf[P * B + b * G * A:P * B + (b + 1) * G * A]
-            _registered_write(m, par_w[b], wr.param, wr_index, Cat(theta_bits, bias_bits), f"par{b}")
+            _registered_write(m, par_w[b], wr.param, wr_index, Cat(theta_bits, bias_bits),
+                              f"par{b}")
 
         # ``go`` is set at SETUP's counter 1 and cleared the next cycle: it is
         # the units' start pulse, straight from a register.
@@ -622,7 +623,7 @@ class Accelerator(wiring.Component):
                 m.d.comb += [port.en.eq(en), port.addr.eq(reg.addr), port.data.eq(reg.data)]
 
             _registered_write(m, wgt_w[b], wr.weight, wr_index,
-                        buf[b * G * WEIGHT_BITS:(b + 1) * G * WEIGHT_BITS], f"wgt{b}")
+                              buf[b * G * WEIGHT_BITS:(b + 1) * G * WEIGHT_BITS], f"wgt{b}")
         m.d.comb += [
             fu.mbase.eq(d.mbase), fu.groups.eq(d.groups), fu.width.eq(d.width),
             fu.plane.eq(d.plane), fu.pheight.eq(d.pheight), fu.pwidth.eq(d.pwidth),

@@ -290,7 +290,8 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
             result["fit_note"] = f"does not fit the {DEVICE['part']}: needs " + ", ".join(over)
     if target == "ecp5" and pnr and result["fits"]:
         report = out / "report.json"
-        argv = [*DEVICE["nextpnr_flags"], "--speed", str(speed), "--json", "netlist.json", "--report", "report.json",
+        argv = [*DEVICE["nextpnr_flags"], "--speed", str(speed),
+                "--json", "netlist.json", "--report", "report.json",
                 "--freq", str(freq_mhz), "--seed", str(seed), "--out-of-context",
                 "--timing-allow-fail", "--threads", "1", "--router", router, "--placer", placer]
         if not route:

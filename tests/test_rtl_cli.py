@@ -39,6 +39,21 @@ def test_sim_refuses_bad_input(capsys, tmp_path):
     assert "the test set has 10000" in err
 
 
+def test_sim_failure_is_one_clear_line(capsys, tmp_path, monkeypatch):
+    """A simulator that dies says so in one line naming the build directory, not a
+    traceback from the runner."""
+    import atsnn.tb.runner as runner
+
+    def dead(*args, **kwargs):
+        raise RuntimeError("simulation did not run: ERROR: Simulation terminated abnormally.")
+
+    monkeypatch.setattr(runner, "run_testbench", dead)
+    err = _error(capsys, ["sim", "--model", "mnist-mlp", "--images", "1",
+                          "--build-dir", str(tmp_path)])
+    assert "simulation did not run" in err and str(tmp_path) in err
+    assert "Traceback" not in err
+
+
 @pytest.mark.slow
 def test_sim_with_a_relative_build_dir(capsys, tmp_path, monkeypatch):
     """`--build-dir rel`: the simulator runs inside it, so the runner must not hand
