@@ -9,7 +9,7 @@ export PATH := $(VERILATOR_ROOT)/bin:$(PATH)
 endif
 IMAGES ?= 20
 
-.PHONY: install test test-slow sim golden synth synth-table verilog lint bench
+.PHONY: install test test-fast test-slow sim golden synth synth-table verilog lint bench
 
 install:
 	$(PYTHON) -m pip install torch==2.13.0
@@ -17,6 +17,11 @@ install:
 
 test:
 	$(PYTHON) -m pytest tests/
+
+# the pure-Python tiers only: no Verilator, Yosys or nextpnr run (a -m given here
+# replaces pyproject's `-m 'not slow'`, so it says `not slow` again)
+test-fast:
+	$(PYTHON) -m pytest tests/ -m "not slow and not verilator and not yosys"
 
 test-slow:
 	$(PYTHON) -m pytest tests/ -m slow

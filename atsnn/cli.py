@@ -11,7 +11,7 @@ import sys
 
 from atsnn import AtsnnError
 
-SUBPACKAGES = ("golden", "model", "rtl")
+SUBPACKAGES = ("golden", "model", "rtl", "tb")
 
 
 def build_parser():

@@ -8,6 +8,7 @@ import numpy as np
 from atsnn.data import load_dataset
 from atsnn.golden import energy
 from atsnn.golden.engine import run
+from atsnn.rtl.hwflags import add_config_arguments, config_from_args
 from atsnn.golden.image import load_model
 
 
@@ -20,9 +21,8 @@ def add_commands(subparsers):
     p.add_argument("--split", default="test", choices=("train", "test"))
     p.add_argument("--limit", type=int, default=None, help="first N samples only")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--lanes", type=int, default=16, help="PE lanes P (cycle and memory model)")
-    p.add_argument("--membrane-bits", type=int, default=24)
-    p.add_argument("--acc-bits", type=int, default=32)
+    # the hardware's flags and checks: lanes P (cycle and memory model), widths
+    add_config_arguments(p, only=("lanes", "membrane_bits", "acc_bits"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=golden_command)
 
@@ -60,7 +60,8 @@ def evaluate(image, x, y, lanes=16, membrane_bits=24):
 
 
 def golden_command(args):
-    image = load_model(args.model, args.membrane_bits, args.acc_bits)
+    hw = config_from_args(args)
+    image = load_model(args.model, hw.membrane_bits, hw.acc_bits)
     kw = {}
     if image.input.kind == "events":   # frames as the image was trained on
         kw = {"time_steps": image.t_max,
@@ -68,7 +69,7 @@ def golden_command(args):
     x, y = load_dataset(args.dataset, args.split, args.data_dir, **kw)
     if args.limit is not None:
         x, y = x[:args.limit], y[:args.limit]
-    s = evaluate(image, x, y, args.lanes, args.membrane_bits)
+    s = evaluate(image, x, y, hw.lanes, hw.membrane_bits)
     s.update(dataset=args.dataset, split=args.split)
     if args.json:
         print(json.dumps(s))

@@ -74,11 +74,13 @@ def build_design(config, top="auto"):
 
 
 def emit_verilog(design, path):
-    """Write ``design`` as Verilog module ``atsnn_top`` to ``path``."""
+    """Write ``design`` as Verilog module ``atsnn_top`` to ``path``; an unchanged file
+    is left alone, so Verilator and make reuse a previous build."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(verilog.convert(design, name=TOP_NAME, emit_src=False,
-                                    strip_internal_attrs=True))
+    text = verilog.convert(design, name=TOP_NAME, emit_src=False, strip_internal_attrs=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
     return path
 
 

@@ -5,35 +5,14 @@ alone as ``python -m atsnn.rtl.synth_cli``.
 """
 
 import argparse
-import dataclasses
 import json
 import sys
 
 from atsnn import AtsnnError
-from .config import HwConfig
+from .hwflags import add_config_arguments, config_from_args
 from .synth import DEVICE, TARGETS, TOPS, build_design, synthesize
 
-__all__ = ["add_synth_command", "add_config_arguments", "config_from_args", "main"]
-
-
-def add_config_arguments(parser, skip=()):
-    """One ``--field-name`` flag per integer :class:`HwConfig` field not in ``skip``."""
-    group = parser.add_argument_group("hardware parameters (HwConfig)")
-    for field in dataclasses.fields(HwConfig):
-        if field.name in skip:
-            continue
-        group.add_argument(f"--{field.name.replace('_', '-')}", dest=f"hw_{field.name}",
-                           type=int, default=None, metavar="N",
-                           help=f"default {field.default}")
-
-
-def config_from_args(args):
-    values = {f.name: getattr(args, f"hw_{f.name}") for f in dataclasses.fields(HwConfig)
-              if getattr(args, f"hw_{f.name}", None) is not None}
-    try:
-        return HwConfig(**values)
-    except TypeError as exc:
-        raise AtsnnError(f"bad hardware parameter: {exc}") from None
+__all__ = ["add_synth_command", "main"]
 
 
 def format_result(r):

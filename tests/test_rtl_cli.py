@@ -11,6 +11,7 @@ KEYS = ("images", "mismatches", "accuracy", "avg_timesteps", "cycles_per_image",
         "utilization", "sim_cycles_per_s")
 
 
+@pytest.mark.verilator
 def test_sim_json_on_real_images(capsys):
     rc = main(["sim", "--model", "mnist-mlp", "--images", "2", "--offset", "5", "--json"])
     out = json.loads(capsys.readouterr().out)
@@ -54,6 +55,7 @@ def test_sim_failure_is_one_clear_line(capsys, tmp_path, monkeypatch):
     assert "Traceback" not in err
 
 
+@pytest.mark.verilator
 @pytest.mark.slow
 def test_sim_with_a_relative_build_dir(capsys, tmp_path, monkeypatch):
     """`--build-dir rel`: the simulator runs inside it, so the runner must not hand

@@ -10,6 +10,9 @@ import pytest
 from atsnn.rtl.config import HwConfig
 from atsnn.tb.runner import run_testbench
 
+#: every test here builds and runs the testbench under Verilator
+pytestmark = pytest.mark.verilator
+
 STANDIN = HwConfig(lanes=4, t_max=4)
 
 
@@ -112,7 +115,7 @@ def real_models():
 def run_real(tmp_path, model, images, backpressure=False):
     import numpy as np
     from atsnn.golden.image import load
-    from atsnn.rtl.cli import sim_inputs
+    from atsnn.tb.cli import sim_inputs
     config = HwConfig()
     image = load(model, membrane_bits=config.membrane_bits, acc_bits=config.acc_bits)
     x, _ = sim_inputs(image, images)

@@ -4,6 +4,8 @@ verilator -Wall with only the documented waivers, and has the AXI port names."""
 import re
 from pathlib import Path
 
+import pytest
+
 from atsnn.cli import main
 from atsnn.tb.runner import WAIVERS, lint
 
@@ -11,6 +13,7 @@ SMALL = ["--lanes", "4", "--weight-depth", "256", "--membrane-depth", "256",
          "--event-depth", "128", "--input-depth", "128", "--i0-depth", "64", "--t-max", "4"]
 
 
+@pytest.mark.verilator
 def test_verilog_has_axi_ports_and_lints_clean(tmp_path, capsys):
     out = tmp_path / "atsnn.v"
     assert main(["verilog", *SMALL, "-o", str(out)]) == 0
@@ -25,6 +28,7 @@ def test_verilog_has_axi_ports_and_lints_clean(tmp_path, capsys):
     assert "lint clean" in capsys.readouterr().out
 
 
+@pytest.mark.verilator
 def test_lint_reports_a_real_problem(tmp_path):
     bad = tmp_path / "bad.v"
     bad.write_text("module atsnn_top(input clk, output [3:0] y);\n"

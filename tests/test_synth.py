@@ -80,6 +80,7 @@ class FanOut(wiring.Component):
         return m
 
 
+@pytest.mark.yosys
 @pytest.mark.parametrize("replicas, ffs", [(False, 4), (True, 8)])
 def test_replicas_survive_synthesis(tmp_path, replicas, ffs):
     """Yosys merges identical registers; the core's replicas (rtl/replica.py) stay apart."""
@@ -151,6 +152,7 @@ def test_nextpnr_report_parser():
     assert critical_path_summary({"path": path}) == r["critical_path"]
 
 
+@pytest.mark.yosys
 def test_ecp5_flow_maps_memories_and_multiplier(tmp_path):
     r = synthesize(MemoryProbe(), "ecp5", tmp_path)
     assert r["memories"] == {"bram": "bram", "lram": "lutram"}
@@ -164,6 +166,7 @@ def test_ecp5_flow_maps_memories_and_multiplier(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
 
 
+@pytest.mark.yosys
 def test_ecp5_no_route_gives_placement_estimate(tmp_path):
     r = synthesize(MemoryProbe(), "ecp5", tmp_path, route=False)
     assert r["fmax_kind"] == "placement estimate" and r["fmax_mhz"] > 100
@@ -171,6 +174,7 @@ def test_ecp5_no_route_gives_placement_estimate(tmp_path):
     assert r["placer"] == "heap" and "HeAP Placer Time" in (tmp_path / "nextpnr.log").read_text()
 
 
+@pytest.mark.yosys
 def test_speed_grade(tmp_path):
     """`--speed 8`: nextpnr's timing for the fastest grade; an unknown grade is refused."""
     slow = synthesize(MemoryProbe(), "ecp5", tmp_path / "s6")
@@ -181,6 +185,7 @@ def test_speed_grade(tmp_path):
         synthesize(MemoryProbe(), "ecp5", tmp_path / "s9", speed=9)
 
 
+@pytest.mark.yosys
 def test_design_over_capacity_skips_pnr(tmp_path, monkeypatch):
     """Yosys's counts past the device: say what does not fit, never start nextpnr."""
     monkeypatch.setitem(DEVICE, "capacity", dict(DEVICE["capacity"], brams=0))
@@ -191,6 +196,7 @@ def test_design_over_capacity_skips_pnr(tmp_path, monkeypatch):
     assert not (tmp_path / "nextpnr.log").exists()
 
 
+@pytest.mark.yosys
 def test_generic_flow_counts(tmp_path):
     r = synthesize(MemoryProbe(), "generic", tmp_path)
     assert r["memory_bits"] == 512 * 16 + 16 * 16
@@ -204,6 +210,7 @@ def test_missing_tool_names_the_step(tmp_path, monkeypatch):
         synthesize(MemoryProbe(), "ecp5", tmp_path)
 
 
+@pytest.mark.yosys
 def test_failed_step_names_the_log(tmp_path, monkeypatch):
     monkeypatch.setenv("ATSNN_NEXTPNR_ECP5", shutil.which("false"))
     with pytest.raises(AtsnnError, match=r"step 'nextpnr' failed .*log: .*nextpnr\.log"):
@@ -222,6 +229,7 @@ def test_cli_bad_parameter(capsys):
     assert "Lane count" in capsys.readouterr().err
 
 
+@pytest.mark.yosys
 def test_accelerator_small_config_yosys_ecp5(tmp_path, capsys):
     """The real top level through Yosys for the ECP5, as `atsnn synth --json` prints it."""
     assert synth_main([*SMALL_FLAGS, "--no-pnr", "--out", str(tmp_path), "--json"]) == 0
@@ -232,6 +240,7 @@ def test_accelerator_small_config_yosys_ecp5(tmp_path, capsys):
     assert "ff" not in r["memories"].values(), f"memory in flip-flops: {r['memories']}"
 
 
+@pytest.mark.yosys
 def test_block_alone_through_the_whole_flow(tmp_path, capsys):
     """`--top scatter`: one block placed and routed, its critical path named."""
     assert synth_main([*SMALL_FLAGS, "--top", "scatter", "--out", str(tmp_path), "--json"]) == 0
@@ -241,6 +250,7 @@ def test_block_alone_through_the_whole_flow(tmp_path, capsys):
     assert r["brams"] == 0 and r["luts"] > 0
 
 
+@pytest.mark.yosys
 def test_seed_sweep_reports_the_best(tmp_path, capsys):
     """`--seed 1 2`: one place and route per seed, each in its own directory; the
     result is the best, and every seed's Fmax is listed."""
@@ -254,6 +264,7 @@ def test_seed_sweep_reports_the_best(tmp_path, capsys):
         assert (tmp_path / f"seed-{seed}" / "nextpnr.log").is_file()
 
 
+@pytest.mark.yosys
 @pytest.mark.slow
 def test_accelerator_small_config_pnr(tmp_path, capsys):
     """The whole flow on the real top (minutes on a loaded 2-core machine)."""
@@ -295,6 +306,7 @@ MNIST_P16 = dict(lanes=16, weight_depth=13312, membrane_depth=1536, event_depth=
                  input_depth=512, i0_depth=1024, param_depth=16, out_depth=16)
 
 
+@pytest.mark.yosys
 @pytest.mark.slow
 def test_mnist_p16_fits_and_meets_100mhz(tmp_path):
     """The issue's P = 16 target on the LFE5U-85F: placed and routed at speed grade
