@@ -1,11 +1,12 @@
 """AXI4-Lite and AXI4-Stream master helpers for Amaranth's simulator (async
-testbenches), used by the block-level tests of the wrapper."""
+testbenches), used by the block-level tests of the wrapper and of the core."""
 
 from types import SimpleNamespace
 
 from atsnn.rtl.axi_lite import AxiLiteSignature
 
-__all__ = ["axil_ports", "axil_write", "axil_read", "axis_put", "axis_get"]
+__all__ = ["axil_ports", "axil_write", "axil_read", "axis_ports", "stream_put",
+           "stream_get_packet"]
 
 
 def axil_ports(top, prefix="s_axil_"):
@@ -58,26 +59,43 @@ async def axil_read(ctx, axi, addr, *, r_wait=0):
     return data, resp
 
 
-async def axis_put(ctx, top, prefix, words):
-    """Send ``words`` on the slave stream ``prefix`` (``tlast`` on the last)."""
+def axis_ports(top, prefix):
+    """The flat ``PREFIX_t*`` ports of a top level as one stream (valid, ready, data, last)."""
+    return SimpleNamespace(**{name: getattr(top, f"{prefix}_t{name}")
+                              for name in ("valid", "ready", "data", "last")})
+
+
+def _stream(stream):
+    """An Amaranth stream interface (``payload.data``, ``payload.last``) or
+    :func:`axis_ports`, under the same four names."""
+    if hasattr(stream, "payload"):
+        return SimpleNamespace(valid=stream.valid, ready=stream.ready,
+                               data=stream.payload.data, last=stream.payload.last)
+    return stream
+
+
+async def stream_put(ctx, stream, words):
+    """Send ``words`` as one packet (``last`` on the last word)."""
+    s = _stream(stream)
     for i, word in enumerate(words):
-        ctx.set(getattr(top, f"{prefix}_tdata"), word)
-        ctx.set(getattr(top, f"{prefix}_tlast"), i == len(words) - 1)
-        ctx.set(getattr(top, f"{prefix}_tvalid"), 1)
-        await ctx.tick().until(getattr(top, f"{prefix}_tready"))
-    ctx.set(getattr(top, f"{prefix}_tvalid"), 0)
+        ctx.set(s.data, int(word))
+        ctx.set(s.last, i == len(words) - 1)
+        ctx.set(s.valid, 1)
+        await ctx.tick().until(s.ready)
+    ctx.set(s.valid, 0)
 
 
-async def axis_get(ctx, top, prefix):
-    """Receive one packet (up to ``tlast``) from the master stream ``prefix``."""
+async def stream_get_packet(ctx, stream, limit=100000):
+    """Receive one packet (up to ``last``); fail past ``limit`` words."""
+    s = _stream(stream)
     words = []
-    ctx.set(getattr(top, f"{prefix}_tready"), 1)
+    ctx.set(s.ready, 1)
     while True:
-        data, last = await ctx.tick().sample(
-            getattr(top, f"{prefix}_tdata"), getattr(top, f"{prefix}_tlast")).until(
-            getattr(top, f"{prefix}_tvalid"))
-        words.append(data)
+        data, last = await ctx.tick().sample(s.data, s.last).until(s.valid)
+        words.append(int(data))
         if last:
             break
-    ctx.set(getattr(top, f"{prefix}_tready"), 0)
+        if len(words) > limit:
+            raise AssertionError("result stream did not end")
+    ctx.set(s.ready, 0)
     return words

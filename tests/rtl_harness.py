@@ -9,32 +9,11 @@ from atsnn.golden import engine
 from atsnn.rtl.config import HwConfig
 from atsnn.rtl.core import Accelerator
 from atsnn.rtl.compiler import compile_model, encode_input, decode_result, plan
+from atsnn.tb.amaranth_axi import stream_get_packet, stream_put  # noqa: F401 (tests import them here)
 
 SMALL = HwConfig(lanes=4, weight_depth=1024, membrane_depth=512, event_depth=256,
                  input_depth=256, i0_depth=256, param_depth=32, out_depth=4, t_max=4,
                  max_layers=5)
-
-
-async def stream_put(ctx, stream, words):
-    for i, w in enumerate(words):
-        ctx.set(stream.valid, 1)
-        ctx.set(stream.payload, {"data": int(w), "last": int(i == len(words) - 1)})
-        await ctx.tick().until(stream.ready)
-    ctx.set(stream.valid, 0)
-
-
-async def stream_get_packet(ctx, stream, limit=100000):
-    words = []
-    ctx.set(stream.ready, 1)
-    while True:
-        payload, = await ctx.tick().sample(stream.payload).until(stream.valid)
-        words.append(int(payload.data))
-        if payload.last:
-            break
-        if len(words) > limit:
-            raise AssertionError("result stream did not end")
-    ctx.set(stream.ready, 0)
-    return words
 
 
 def run_core(image, inputs, config=SMALL, extra=None):

@@ -8,7 +8,8 @@ from atsnn.rtl.config import HwConfig
 from atsnn.rtl.top import (CTRL_CLEAR_COUNTERS, CTRL_SOFT_RESET, ERROR_BITS, ID_VALUE, REGS,
                            STATUS_BUSY, STATUS_LOADED, TAU_ENABLE_BASE, TAU_VALUE_BASE,
                            VERSION_VALUE, AtsnnTop, config_words)
-from atsnn.tb.amaranth_axi import axil_ports, axil_read, axil_write, axis_get, axis_put
+from atsnn.tb.amaranth_axi import (axil_ports, axil_read, axil_write, axis_ports,
+                                   stream_get_packet, stream_put)
 from atsnn.tb.standin import StandInCore, standin_result
 
 CONFIG = HwConfig(lanes=4, membrane_bits=12, acc_bits=20, t_max=4, weight_depth=100)
@@ -33,8 +34,8 @@ async def reg(ctx, axi, name):
 
 
 async def run_image(ctx, top, words):
-    await axis_put(ctx, top, "s_axis_image", words)
-    return await axis_get(ctx, top, "m_axis_result")
+    await stream_put(ctx, axis_ports(top, "s_axis_image"), words)
+    return await stream_get_packet(ctx, axis_ports(top, "m_axis_result"))
 
 
 def test_identity_and_config_readback():
@@ -66,7 +67,7 @@ def test_read_only_and_unmapped_registers_answer_slverr():
 def test_load_run_counters_and_clear():
     async def bench(ctx, top, axi):
         assert await reg(ctx, axi, "STATUS") == 0
-        await axis_put(ctx, top, "s_axis_load", [3, 7, 8, 9])
+        await stream_put(ctx, axis_ports(top, "s_axis_load"), [3, 7, 8, 9])
         assert await reg(ctx, axi, "STATUS") == STATUS_LOADED
         images = [[1, 2, 3], [0x10, 0x0F], [5]]
         for words in images:
@@ -90,7 +91,7 @@ def test_load_run_counters_and_clear():
 
 def test_clear_counters_ignores_masked_bytes():
     async def bench(ctx, top, axi):
-        await axis_put(ctx, top, "s_axis_load", [0])
+        await stream_put(ctx, axis_ports(top, "s_axis_load"), [0])
         await run_image(ctx, top, [1])
         assert await axil_write(ctx, axi, REGS["CTRL"], CTRL_CLEAR_COUNTERS, strb=0b0010) == OKAY
         assert await reg(ctx, axi, "IMAGES_DONE") == 1
@@ -99,10 +100,10 @@ def test_clear_counters_ignores_masked_bytes():
 
 def test_busy_while_an_image_is_in_flight():
     async def bench(ctx, top, axi):
-        await axis_put(ctx, top, "s_axis_load", [0])
-        await axis_put(ctx, top, "s_axis_image", [15])   # 15 busy cycles, then a result
+        await stream_put(ctx, axis_ports(top, "s_axis_load"), [0])
+        await stream_put(ctx, axis_ports(top, "s_axis_image"), [15])  # 15 busy cycles, a result
         assert await reg(ctx, axi, "STATUS") == STATUS_LOADED | STATUS_BUSY
-        assert await axis_get(ctx, top, "m_axis_result") == [15, 1]
+        assert await stream_get_packet(ctx, axis_ports(top, "m_axis_result")) == [15, 1]
         assert await reg(ctx, axi, "STATUS") == STATUS_LOADED
     simulate(bench)
 
@@ -111,10 +112,10 @@ def test_errors_live_in_status_and_sticky_until_cleared():
     bit = ERROR_BITS["bad_load_length"]
 
     async def bench(ctx, top, axi):
-        await axis_put(ctx, top, "s_axis_load", [3, 1])
+        await stream_put(ctx, axis_ports(top, "s_axis_load"), [3, 1])
         assert await reg(ctx, axi, "STATUS") == bit
         assert await reg(ctx, axi, "ERRORS") == bit
-        await axis_put(ctx, top, "s_axis_load", [1, 1])
+        await stream_put(ctx, axis_ports(top, "s_axis_load"), [1, 1])
         assert await reg(ctx, axi, "STATUS") == STATUS_LOADED, "a good load clears live flags"
         assert await reg(ctx, axi, "ERRORS") == bit, "sticky copy survives the load"
         assert await axil_write(ctx, axi, REGS["ERRORS"], ERROR_BITS["bad_image"]) == OKAY
@@ -126,10 +127,10 @@ def test_errors_live_in_status_and_sticky_until_cleared():
 
 def test_soft_reset_aborts_an_image_and_unloads():
     async def bench(ctx, top, axi):
-        await axis_put(ctx, top, "s_axis_load", [0])
+        await stream_put(ctx, axis_ports(top, "s_axis_load"), [0])
         await run_image(ctx, top, [1])
         assert await axil_write(ctx, axi, REGS["CTRL"], CTRL_CLEAR_COUNTERS) == OKAY
-        await axis_put(ctx, top, "s_axis_image", [14])
+        await stream_put(ctx, axis_ports(top, "s_axis_image"), [14])
         assert await reg(ctx, axi, "STATUS") == STATUS_LOADED | STATUS_BUSY
         assert await axil_write(ctx, axi, REGS["CTRL"], CTRL_SOFT_RESET) == OKAY
         assert await reg(ctx, axi, "STATUS") == 0
@@ -137,7 +138,7 @@ def test_soft_reset_aborts_an_image_and_unloads():
         for _ in range(20):
             await ctx.tick()
             assert not ctx.get(top.m_axis_result_tvalid), "aborted image produced a result"
-        await axis_put(ctx, top, "s_axis_load", [0])
+        await stream_put(ctx, axis_ports(top, "s_axis_load"), [0])
         assert await run_image(ctx, top, [2, 3]) == [5, 2]
         assert await reg(ctx, axi, "IMAGES_DONE") == 1
     simulate(bench)
