@@ -59,7 +59,7 @@ def test_sim_failure_is_one_clear_line(capsys, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_sim_with_a_relative_build_dir(capsys, tmp_path, monkeypatch):
     """`--build-dir rel`: the simulator runs inside it, so the runner must not hand
-    it paths relative to where atsnn was started (it built, then found no plan)."""
+    it paths relative to where atsnn was started (it built, then found no job file)."""
     monkeypatch.chdir(tmp_path)
     rc = main(["sim", "--model", "mnist-mlp", "--images", "1", "--build-dir", "rel", "--json"])
     out = json.loads(capsys.readouterr().out)
