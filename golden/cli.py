@@ -9,7 +9,7 @@ from atsnn.data import load_dataset
 from atsnn.golden import energy
 from atsnn.golden.engine import run
 from atsnn.rtl.hwflags import add_config_arguments, config_from_args
-from atsnn.golden.image import load_model
+from atsnn.model_image import load_model
 
 
 def add_commands(subparsers):

@@ -18,7 +18,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from atsnn import AtsnnError
 from atsnn.golden import cycles as cyc
-from atsnn.golden.image import edge_abs_sum, input_max_abs, layer_bound_bits
+from atsnn.model_image import edge_abs_sum, input_max_abs, layer_bound_bits
 
 FLOAT32_EXACT = 1 << 24
 FLOAT64_EXACT = 1 << 53

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from atsnn.data import load_mnist, train_val_split
-from atsnn.golden import image as gi
+from atsnn import model_image as gi
 from atsnn.golden.engine import _Edge, lif_update, run
 
 T_MAX = 4
@@ -51,7 +51,7 @@ def _counts(layers, image_input, x, upto, chunk=1000):
 
 
 def _counts_chunk(layers, image_input, x, upto):
-    fake = gi.Image("partial", T_MAX, [None] * (T_MAX - 1), ["a", "b"], image_input, layers)
+    fake = gi.ModelImage("partial", T_MAX, [None] * (T_MAX - 1), ["a", "b"], image_input, layers)
     v, total = {}, 0
     first = layers[0]
     i0 = (_Edge(fake, first, first.inputs[0], 16).current(x.astype(np.int64) - image_input.zero_point)
@@ -115,7 +115,7 @@ def build_reference(data_dir=None, log=print):
     e1 = gi.conv_edge("input", w1, 1, 1)
     probe = gi.spiking_layer("conv1", "conv", [e1], 0, 1)
     probe.shape = (16, 28, 28)
-    i0 = _Edge(gi.Image("p", 1, [], ["a", "b"], inp, [probe]), probe, e1, 16).current(xf[:2000].astype(np.int64))
+    i0 = _Edge(gi.ModelImage("p", 1, [], ["a", "b"], inp, [probe]), probe, e1, 16).current(xf[:2000].astype(np.int64))
     pos = np.moveaxis(i0, 1, 0).reshape(16, -1)
     theta1 = np.array([max(1, int(np.percentile(c[c > 0], 90) / 2)) for c in pos])
     conv1 = gi.spiking_layer("conv1", "conv", [e1], bias=0, theta=theta1, shape=(16, 28, 28))
@@ -180,7 +180,7 @@ def calibrate_tau(image, x, y, log=print):
     full = run(image, x, early_exit=False)
     tau = []
     for t in range(1, image.t_max):
-        trial = gi.Image(image.name, t, [None] * (t - 1), image.classes, image.input, image.layers)
+        trial = gi.ModelImage(image.name, t, [None] * (t - 1), image.classes, image.input, image.layers)
         r = run(trial, x)
         top = np.sort(r.u, axis=1)
         margin = top[:, -1] - top[:, -2]

@@ -10,7 +10,7 @@ integer x the layer's scale). What the accelerator cannot run is refused with an
 import numpy as np
 
 from atsnn import AtsnnError
-from atsnn.golden import image as gi
+from atsnn import model_image as gi
 from atsnn.model import quant
 from atsnn.model.networks import Pool, Weighted
 
@@ -64,7 +64,7 @@ def tau_to_int(tau):
 
 
 def to_image(net, tau=None, membrane_bits=24, acc_bits=32, name=None):
-    """The :class:`atsnn.golden.image.Image` of a quantized network."""
+    """The :class:`atsnn.model_image.ModelImage` of a quantized network."""
     check_exportable(net)
     layers = []
     for m in net.layers:

@@ -169,7 +169,7 @@ def exact_dtype(qnet):
     where float32 holds every integer exactly (several times faster than float64 on
     the CPU: oneDNN convolutions); float64 otherwise. Always run on the CPU (CUDA
     may use TF32)."""
-    from atsnn.golden import image as gi
+    from atsnn import model_image as gi
     from atsnn.model import export as exporter
 
     bits = gi.layer_bound_bits(exporter.to_image(qnet, membrane_bits=64, acc_bits=64))
@@ -266,7 +266,7 @@ def run(cfg):
 
     from atsnn.model import export as exporter
     img = exporter.to_image(qnet, tau, cfg["membrane_bits"], cfg["acc_bits"])
-    from atsnn.golden import image as gi
+    from atsnn import model_image as gi
     m["bound_bits"] = gi.layer_bound_bits(img)
     if out_dir:
         gi.save(img, out_dir / "image")

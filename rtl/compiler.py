@@ -21,7 +21,7 @@ def _manifest_arrays(image):
     if isinstance(image, tuple):
         return image
     if hasattr(image, "layers") and hasattr(image, "input"):
-        from atsnn.golden.image import to_manifest
+        from atsnn.model_image import to_manifest
         return to_manifest(image)
     manifest = getattr(image, "manifest", None)
     arrays = getattr(image, "arrays", None)
@@ -238,7 +238,7 @@ def _check_bounds(p, image):
     """Refuse a layer whose membrane bound needs more bits than the hardware has."""
     if isinstance(image, tuple):
         return
-    from atsnn.golden.image import layer_bound_bits
+    from atsnn.model_image import layer_bound_bits
     need = layer_bound_bits(image)
     config = p.config
     for hw in p.layers:

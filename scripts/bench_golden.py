@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from atsnn.data import load_dataset
 from atsnn.golden.engine import run
-from atsnn.golden.image import load_model
+from atsnn.model_image import load_model
 
 
 def torch_params(image):

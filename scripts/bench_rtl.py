@@ -25,7 +25,7 @@ from atsnn import AtsnnError
 from atsnn.data import load_mnist
 from atsnn.golden import run
 from atsnn.golden import cycles as cyc
-from atsnn.golden.image import load, resolve_model
+from atsnn.model_image import load, resolve_model
 from atsnn.rtl.compiler import plan
 from atsnn.rtl.config import HwConfig
 

@@ -1,7 +1,8 @@
 """Cycles per image and PE utilization (golden cycle model = RTL counter) of two
 MNIST-sized random-weight networks at P = 16: python scripts/rtl_cycle_estimate.py"""
 import numpy as np
-from atsnn.golden import image as gi, engine
+from atsnn import model_image as gi
+from atsnn.golden import engine
 from atsnn.rtl.compiler import compile_model, plan
 from atsnn.rtl.config import HwConfig
 from atsnn import data

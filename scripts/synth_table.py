@@ -29,7 +29,7 @@ def mnist_cycles(model, lanes, images, data_dir):
     """Mean golden cycles per image, or the reason there is none."""
     try:
         from atsnn.data import load_mnist
-        from atsnn.golden import image as gi
+        from atsnn import model_image as gi
         from atsnn.golden.engine import run
         img = gi.load(gi.resolve_model(model))
         x, _ = load_mnist(data_dir, "test")
@@ -42,7 +42,7 @@ def mnist_cycles(model, lanes, images, data_dir):
 def fits_model(model, config):
     """Whether the host compiler accepts the model for this configuration."""
     try:
-        from atsnn.golden import image as gi
+        from atsnn import model_image as gi
         from atsnn.rtl.compiler import plan
         plan(gi.load(gi.resolve_model(model)), config)
     except (AtsnnError, FileNotFoundError, ImportError) as exc:
@@ -55,7 +55,7 @@ def fitted_depths(model, lanes):
     up to a multiple of 512 words (a DP16KD's shallowest shape), or to a power of two
     for memories under 512 words. Input events: the --input-depth given, else 512
     (MNIST has at most 311 non-zero pixels)."""
-    from atsnn.golden import image as gi
+    from atsnn import model_image as gi
     from atsnn.rtl.compiler import plan
     from atsnn.rtl.config import HwConfig
     big = HwConfig(lanes=lanes, weight_depth=1 << 16, membrane_depth=1 << 16,

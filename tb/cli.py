@@ -103,7 +103,7 @@ def summarize(records, labels, lanes):
 
 
 def cmd_sim(args):
-    from atsnn.golden.image import load, resolve_model
+    from atsnn.model_image import load, resolve_model
     from atsnn.tb.runner import run_testbench
     if args.images < 1:
         raise AtsnnError(f"--images must be at least 1, not {args.images}")

@@ -4,7 +4,7 @@ Accelerator core in Amaranth's simulator compared with the golden model."""
 import numpy as np
 from amaranth.sim import Simulator
 
-from atsnn.golden import image as gi
+from atsnn import model_image as gi
 from atsnn.golden import engine
 from atsnn.rtl.config import HwConfig
 from atsnn.rtl.core import Accelerator

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from atsnn import AtsnnError
-from atsnn.golden import image as gi
+from atsnn import model_image as gi
 
 
 def base_image(t_max=3):
@@ -160,14 +160,14 @@ CASES = [
 def test_malformed_image_is_refused_naming_field_and_layer(mutate, pattern):
     m, a = base()
     mutate(m, a)
-    with pytest.raises(gi.ImageError, match=pattern):
+    with pytest.raises(gi.ModelImageError, match=pattern):
         gi.from_manifest(m, a)
 
 
 def test_membrane_bound_refused_with_bits_needed():
     need = gi.layer_bound_bits(base_image())
     m, a = base()
-    with pytest.raises(gi.ImageError, match=rf"^layer 'conv1': needs {need['conv1']} bits .* "
+    with pytest.raises(gi.ModelImageError, match=rf"^layer 'conv1': needs {need['conv1']} bits .* "
                                             rf"T_max = 3 timesteps, but membrane_bits = {need['conv1'] - 1}"):
         gi.from_manifest(m, a, membrane_bits=need["conv1"] - 1, acc_bits=40)
     gi.from_manifest(m, a, membrane_bits=need["conv1"], acc_bits=40)
@@ -176,16 +176,16 @@ def test_membrane_bound_refused_with_bits_needed():
     a["out.w1"] = np.full((3, 36), 127, np.int8)
     need = gi.layer_bound_bits(gi.from_manifest(m, a, 40, 40))
     assert need["out"] > max(need["conv1"], need["fc1"])
-    with pytest.raises(gi.ImageError, match=rf"^layer 'out': needs {need['out']} bits .* acc_bits = {need['out'] - 1}"):
+    with pytest.raises(gi.ModelImageError, match=rf"^layer 'out': needs {need['out']} bits .* acc_bits = {need['out'] - 1}"):
         gi.from_manifest(m, a, membrane_bits=need["out"] - 1, acc_bits=need["out"] - 1)
-    with pytest.raises(gi.ImageError, match="membrane_bits <= acc_bits"):
+    with pytest.raises(gi.ModelImageError, match="membrane_bits <= acc_bits"):
         gi.from_manifest(m, a, membrane_bits=24, acc_bits=16)
 
 
 def test_theta_must_fit_membrane_bits():
     m, a = base()
     a["fc1.theta"] = np.array([3, 4, 5, 1 << 20], np.int32)
-    with pytest.raises(gi.ImageError, match=r"^layer 'fc1': field 'theta' max 1048576 does not fit membrane_bits = 20"):
+    with pytest.raises(gi.ModelImageError, match=r"^layer 'fc1': field 'theta' max 1048576 does not fit membrane_bits = 20"):
         gi.from_manifest(m, a, membrane_bits=20)
 
 
@@ -193,30 +193,30 @@ def test_events_input_may_not_feed_output():
     m, a = base()
     m["input"].update(kind="events", bits=1)
     layer(m, "out")["inputs"][1] = {"source": "input", "op": "linear", "weight": "out.w1"}
-    with pytest.raises(gi.ImageError, match=r"^layer 'out' edge 1: an events input may only feed spiking layers"):
+    with pytest.raises(gi.ModelImageError, match=r"^layer 'out' edge 1: an events input may only feed spiking layers"):
         gi.from_manifest(m, a)
 
 
 def test_file_errors(tmp_path):
-    with pytest.raises(gi.ImageError, match="model image not found"):
+    with pytest.raises(gi.ModelImageError, match="model image not found"):
         gi.load(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(gi.ImageError, match="no manifest.json"):
+    with pytest.raises(gi.ModelImageError, match="no manifest.json"):
         gi.load(tmp_path / "empty")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "manifest.json").write_text("{not json")
-    with pytest.raises(gi.ImageError, match="cannot read manifest JSON"):
+    with pytest.raises(gi.ModelImageError, match="cannot read manifest JSON"):
         gi.load(tmp_path / "bad")
     np.savez(tmp_path / "plain.npz", a=np.zeros(3))
-    with pytest.raises(gi.ImageError, match="no __manifest__ array"):
+    with pytest.raises(gi.ModelImageError, match="no __manifest__ array"):
         gi.load(tmp_path / "plain.npz")
     (tmp_path / "junk.npz").write_bytes(b"junk")
-    with pytest.raises(gi.ImageError, match="cannot read arrays"):
+    with pytest.raises(gi.ModelImageError, match="cannot read arrays"):
         gi.load(tmp_path / "junk.npz")
-    assert issubclass(gi.ImageError, AtsnnError)
+    assert issubclass(gi.ModelImageError, AtsnnError)
 
 
 def test_resolve_model():
     assert gi.resolve_model("reference") == gi.MODELS_DIR / "mnist-ref"
-    with pytest.raises(gi.ImageError, match="neither a built-in model"):
+    with pytest.raises(gi.ModelImageError, match="neither a built-in model"):
         gi.resolve_model("no/such/model")

@@ -10,7 +10,7 @@ from atsnn.cli import main
 from atsnn.data import load_mnist
 from atsnn.golden import energy
 from atsnn.golden.engine import run
-from atsnn.golden.image import layer_bound_bits, load_model
+from atsnn.model_image import layer_bound_bits, load_model
 
 
 @pytest.fixture(scope="module")

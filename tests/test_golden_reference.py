@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atsnn import AtsnnError
-from atsnn.golden import image as gi
+from atsnn import model_image as gi
 from atsnn.golden import engine
 from atsnn.golden.engine import lif_update, run
 from loop_reference import run_one

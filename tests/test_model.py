@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from atsnn import AtsnnError
-from atsnn.golden import image as gi
+from atsnn import model_image as gi
 from atsnn.golden import run as golden_run
 from atsnn.model import exits, export, loss, networks, quant, surrogate, train
 from atsnn.model.neurons import LIF, integrate, leak
@@ -344,7 +344,7 @@ def test_export_refuses_spiking_output_and_unfolded_bn():
 
 def test_export_refuses_membrane_bound_beyond_width(tmp_path):
     net = quantized_random([("conv", 16), ("out",)])
-    with pytest.raises(gi.ImageError, match="layer 'conv1'.*needs \\d+ bits"):
+    with pytest.raises(gi.ModelImageError, match="layer 'conv1'.*needs \\d+ bits"):
         export.to_image(net, membrane_bits=16)
     img = export.export(net, tmp_path / "img")
     again = gi.load(tmp_path / "img")

@@ -45,7 +45,7 @@ def random_jobs(tmp_path, seed, networks, images):
     simulator start-up and a model load per example)."""
     import numpy as np
     from rtl_harness import conv_net, inputs_for, linear_events_net, static_linear_net
-    from atsnn.golden.image import save
+    from atsnn.model_image import save
 
     makers = [
         linear_events_net,
@@ -105,7 +105,7 @@ def test_many_random_networks_match_golden(tmp_path, seed):
 def real_models():
     """Model images shipped in the repository (the MNIST reference and any
     trained static, S2NN or N-MNIST event model next to it)."""
-    from atsnn.golden.image import MODELS_DIR
+    from atsnn.model_image import MODELS_DIR
     if not MODELS_DIR.is_dir():
         return []
     return sorted(p for p in MODELS_DIR.iterdir()
@@ -114,7 +114,7 @@ def real_models():
 
 def run_real(tmp_path, model, images, backpressure=False):
     import numpy as np
-    from atsnn.golden.image import load
+    from atsnn.model_image import load
     from atsnn.tb.cli import sim_inputs
     config = HwConfig()
     image = load(model, membrane_bits=config.membrane_bits, acc_bits=config.acc_bits)
@@ -131,7 +131,7 @@ def test_shipped_model_matches_golden(tmp_path, name):
     """The trained ATSNN (``make sim``'s default), the hand-built MNIST reference,
     a single-step S2NN (T_max = 1) and an N-MNIST event-input network, on real
     test data."""
-    from atsnn.golden.image import resolve_model
+    from atsnn.model_image import resolve_model
     run_real(tmp_path, resolve_model(name), images=3)
 
 

@@ -1,10 +1,14 @@
 """The model image (docs/image-format.md): dataclasses, load, save, validation.
 
+It lives in the top package because training, the golden model and the
+hardware compiler all read it; none of them should import another to get it.
+
 Every consumer (golden engine, hardware compiler, training exporter) goes through
 `from_manifest`, so an image that loads is an image every part of the project can
 run: a bad image is refused here, once, with a message naming the field and layer.
 """
 
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,14 +25,16 @@ EDGE_OPS = ("conv", "linear")
 RESET_MODES = ("subtract", "zero")
 INPUT_KINDS = ("static", "events")
 ARRAY_DTYPES = (np.int8, np.int16, np.int32, np.int64)
-MODELS_DIR = Path(__file__).resolve().parent / "models"
+#: The shipped models stay package data of atsnn.golden; find_spec locates that
+#: package without importing it (it imports this module).
+MODELS_DIR = Path(importlib.util.find_spec("atsnn.golden").submodule_search_locations[0]) / "models"
 #: Shipped model images by name: every image directory in ``golden/models``,
 #: and "reference" for the hand-built MNIST network.
 BUILTIN_MODELS = {"reference": MODELS_DIR / "mnist-ref",
                   **{p.parent.name: p.parent for p in sorted(MODELS_DIR.glob("*/manifest.json"))}}
 
 
-class ImageError(AtsnnError):
+class ModelImageError(AtsnnError):
     """A model image that is malformed or does not fit the hardware widths."""
 
 
@@ -78,7 +84,7 @@ class Layer:
 
 
 @dataclass
-class Image:
+class ModelImage:
     name: str
     t_max: int
     tau: list
@@ -132,7 +138,7 @@ def maxpool_layer(name, source, kernel):
 
 def build(name, input, layers, t_max, tau=None, classes=None, membrane_bits=24,
           acc_bits=32):
-    """An Image from NumPy arrays (what the exporter and the tests use): fills
+    """A ModelImage from NumPy arrays (what the exporter and the tests use): fills
     missing layer shapes, defaults tau to all-disabled and classes to "0".."K-1",
     then validates exactly as `load` does."""
     if tau is None:
@@ -144,7 +150,7 @@ def build(name, input, layers, t_max, tau=None, classes=None, membrane_bits=24,
         shapes[layer.name] = tuple(layer.shape) if layer.shape is not None else None
     if classes is None:
         classes = [str(k) for k in range(int(layers[-1].shape[0]))] if layers and layers[-1].shape else []
-    image = Image(name, t_max, list(tau), list(classes), input, list(layers))
+    image = ModelImage(name, t_max, list(tau), list(classes), input, list(layers))
     return validate(image, membrane_bits, acc_bits)
 
 
@@ -179,7 +185,7 @@ def _infer_shape(layer, shapes):
 # ---------------------------------------------------------------- manifest <-> image
 
 def to_manifest(image):
-    """(manifest dict, arrays dict) for an Image; arrays get layer-derived names and
+    """(manifest dict, arrays dict) for a ModelImage; arrays get layer-derived names and
     the smallest integer dtype holding them."""
     arrays = {}
 
@@ -239,8 +245,8 @@ def _compact(a):
 
 
 def validate(image, membrane_bits=24, acc_bits=32):
-    """Validate a programmatically built Image (same checks as `load`); returns
-    the normalized Image (int64 arrays, tuples for shapes)."""
+    """Validate a programmatically built ModelImage (same checks as `load`); returns
+    the normalized ModelImage (int64 arrays, tuples for shapes)."""
     manifest, arrays = to_manifest(image)
     return from_manifest(manifest, arrays, membrane_bits, acc_bits)
 
@@ -254,22 +260,22 @@ def load(path, membrane_bits=24, acc_bits=32):
     if path.is_dir():
         mpath, apath = path / "manifest.json", path / "arrays.npz"
         if not mpath.is_file():
-            raise ImageError(f"{path}: not a model image (no manifest.json)")
+            raise ModelImageError(f"{path}: not a model image (no manifest.json)")
         try:
             manifest = json.loads(mpath.read_text())
         except (OSError, ValueError) as e:
-            raise ImageError(f"{mpath}: cannot read manifest JSON ({e})") from None
+            raise ModelImageError(f"{mpath}: cannot read manifest JSON ({e})") from None
         arrays = _read_npz(apath) if apath.exists() else {}
     elif path.is_file():
         arrays = _read_npz(path)
         if "__manifest__" not in arrays:
-            raise ImageError(f"{path}: not a model image (no __manifest__ array)")
+            raise ModelImageError(f"{path}: not a model image (no __manifest__ array)")
         try:
             manifest = json.loads(arrays.pop("__manifest__").astype(np.uint8).tobytes().decode())
         except (ValueError, UnicodeDecodeError) as e:
-            raise ImageError(f"{path}: __manifest__ is not valid JSON ({e})") from None
+            raise ModelImageError(f"{path}: __manifest__ is not valid JSON ({e})") from None
     else:
-        raise ImageError(f"{path}: model image not found")
+        raise ModelImageError(f"{path}: model image not found")
     return from_manifest(manifest, arrays, membrane_bits, acc_bits)
 
 
@@ -278,7 +284,7 @@ def _read_npz(path):
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except (OSError, ValueError) as e:
-        raise ImageError(f"{path}: cannot read arrays ({e})") from None
+        raise ModelImageError(f"{path}: cannot read arrays ({e})") from None
 
 
 def save(image, path):
@@ -312,7 +318,7 @@ def resolve_model(name_or_path):
     path = Path(name_or_path)
     if not path.exists():
         names = ", ".join(BUILTIN_MODELS)
-        raise ImageError(f"model {name_or_path!r} is neither a built-in model ({names}) "
+        raise ModelImageError(f"model {name_or_path!r} is neither a built-in model ({names}) "
                          "nor an existing image path")
     return path
 
@@ -324,7 +330,7 @@ def load_model(name_or_path, membrane_bits=24, acc_bits=32):
 # ---------------------------------------------------------------- validation
 
 def _fail(where, msg):
-    raise ImageError(f"{where}: {msg}")
+    raise ModelImageError(f"{where}: {msg}")
 
 
 def _is_int(v):
@@ -396,10 +402,10 @@ def _fits(a, bits):
 
 
 def from_manifest(manifest, arrays, membrane_bits=24, acc_bits=32):
-    """Validate a manifest dict and its arrays; return the Image."""
+    """Validate a manifest dict and its arrays; return the ModelImage."""
     where = "manifest"
     if not _is_int(membrane_bits) or not _is_int(acc_bits) or not 2 <= membrane_bits <= acc_bits:
-        raise ImageError(f"hardware widths: need 2 <= membrane_bits <= acc_bits, got "
+        raise ModelImageError(f"hardware widths: need 2 <= membrane_bits <= acc_bits, got "
                          f"membrane_bits={membrane_bits}, acc_bits={acc_bits}")
     if not isinstance(manifest, dict):
         _fail(where, f"must be a JSON object, got {type(manifest).__name__}")
@@ -431,7 +437,7 @@ def from_manifest(manifest, arrays, membrane_bits=24, acc_bits=32):
     layers, shapes = [], {"input": inp.shape}
     for i, d in enumerate(layer_dicts):
         layers.append(_parse_layer(d, i, len(layer_dicts), inp, layers, shapes, arrays))
-    image = Image(name, t_max, tau, list(classes), inp, layers)
+    image = ModelImage(name, t_max, tau, list(classes), inp, layers)
     out = image.output
     if out.shape[0] != len(classes):
         _fail(f"layer '{out.name}'", f"output size {out.shape[0]} differs from the "
