@@ -96,7 +96,7 @@ class Plan:
             C, H, W = (shape + [1, 1])[:3] if len(shape) == 3 else (shape[0], 1, 1)
             hw = {"name": name, "kind": kind, "shape": (C, H, W), "pool": 1,
                   "groups": -(-C // P), "edges": [], "consumers": [],
-                  "static": False}
+                  "static": False, "layer": layer}
             edges = layer["inputs"]
             if len(edges) > MAX_EDGES:
                 _fail(f"layer {name!r} has {len(edges)} input edges, the hardware "
@@ -349,16 +349,15 @@ def compile_model(image, config=None):
         C, H, W = hw["shape"]
         descs.append({
             "output": int(hw["kind"] == "output"), "static": int(hw["static"]),
-            "reset_zero": int(p.manifest["layers"][_index(p, hw["name"])].get("reset")
-                              == "zero"),
-            "leak": int(p.manifest["layers"][_index(p, hw["name"])].get("leak_shift", 0)),
+            "reset_zero": int(hw["layer"].get("reset") == "zero"),
+            "leak": int(hw["layer"].get("leak_shift", 0)),
             "n_edges": len(hw["edges"]), "pool": hw["pool"], "mbase": hw["mbase"],
             "words": hw["words"], "groups": hw["groups"], "height": H, "width": W,
             "plane": H * W, "pheight": hw["pshape"][1], "pwidth": hw["pshape"][2], "prow": hw["pool"] * W,
             "pbase": hw["pbase"], "lanes_last": hw["lanes_last"], "ebase": hw["ebase"],
             "edges": [_edge_fields(e) for e in hw["edges"]],
         })
-        layer = p.manifest["layers"][_index(p, hw["name"])]
+        layer = hw["layer"]
         bias = np.asarray(p.arrays[layer["bias"]]).astype(np.int64).reshape(-1)
         theta = (np.asarray(p.arrays[layer["theta"]]).astype(np.int64).reshape(-1)
                  if hw["kind"] != "output" else np.zeros(C, np.int64))
@@ -391,13 +390,6 @@ def compile_model(image, config=None):
         body += _chunks(word, wl.size)
     body += _section("tau", TauLayout(config), taus)
     return np.array([LOAD_MAGIC, len(body)] + body, dtype=np.uint32)
-
-
-def _index(p, name):
-    for i, layer in enumerate(p.manifest["layers"]):
-        if layer["name"] == name:
-            return i
-    raise KeyError(name)
 
 
 def encode_input(image, x, config=None):
