@@ -12,7 +12,8 @@ from amaranth.lib import data
 
 __all__ = [
     "HwConfig", "WordLayout", "ErrorLayout", "EdgeLayout", "DescriptorLayout",
-    "GlobalLayout", "EventLayout", "InputLayout", "ParamLayout", "WeightLayout", "TauLayout",
+    "GlobalLayout", "EventLayout", "ScatterEventLayout", "InputLayout", "ParamLayout",
+    "WeightLayout", "TauLayout",
     "SRC_INPUT", "SECTION", "LOAD_MAGIC", "IMAGE_MAGIC", "RESULT_MAGIC",
     "STEP_MAGIC", "DIM_BITS", "VALUE_BITS", "WEIGHT_BITS", "MAX_EDGES",
 ]
@@ -184,6 +185,11 @@ def EventLayout(config):
         "x": DIM_BITS,
         "wpos": 16,         # word index within the layer (linear edges)
     })
+
+
+def ScatterEventLayout(config):
+    """An event on its way into the scatter unit: the stored event plus its input value."""
+    return data.StructLayout({**EventLayout(config).members, "value": signed(VALUE_BITS)})
 
 
 def InputLayout(config):

@@ -7,9 +7,11 @@ from amaranth.lib.wiring import In, Out
 
 from .config import (HwConfig, WordLayout, ErrorLayout, DescriptorLayout, GlobalLayout, EdgeLayout,
                      ParamLayout, WeightLayout, TauLayout, EventLayout, InputLayout,
+                     ScatterEventLayout,
                      SRC_INPUT, SECTION, LOAD_MAGIC, IMAGE_MAGIC, STEP_MAGIC, RESULT_MAGIC,
                      VALUE_BITS, WEIGHT_BITS)
-from .scatter import SpikeScatter, ScatterEventLayout
+from .scatter import SpikeScatter
+from .sequencer import Phase, Target
 from .fire import FireUnit
 from .exit import ExitUnit
 from .replica import replica
@@ -57,6 +59,15 @@ def _select_hot(hot, values):
     for i, value in enumerate(values):
         out = out | Mux(hot[i], value, 0)
     return out
+
+
+def _reject(m, flag, last, drain, stay=None):
+    """A malformed word sets an error flag; the rest of its packet is drained unless it was last."""
+    m.d.sync += flag
+    if stay is not None:
+        m.next = stay
+    with m.If(~last):
+        m.next = drain
 
 
 def core_signature(config):
@@ -240,8 +251,9 @@ class Accelerator(wiring.Component):
         accept = Signal()
         m.d.comb += [ld.ready.eq(main_idle), accept.eq(ld.valid & ld.ready)]
 
-        def bad(flag):
-            m.d.sync += [getattr(self.errors, flag).eq(1), load_bad.eq(1)]
+        def bad(flag, stay=None):
+            _reject(m, [getattr(self.errors, flag).eq(1), load_bad.eq(1)],
+                    ld.payload.last, "DRAIN", stay)
 
         with m.FSM(name="loader"):
             with m.State("MAGIC"):
@@ -250,8 +262,6 @@ class Accelerator(wiring.Component):
                     m.d.sync += [self.loaded.eq(0), self.errors.eq(0), load_bad.eq(0)]
                     with m.If(ld.payload.data != LOAD_MAGIC):
                         bad("bad_descriptor")
-                        with m.If(~ld.payload.last):
-                            m.next = "DRAIN"
                     with m.Elif(ld.payload.last):
                         bad("bad_load_length")
                     with m.Else():
@@ -261,8 +271,6 @@ class Accelerator(wiring.Component):
                     m.d.sync += remaining.eq(ld.payload.data)
                     with m.If(ld.payload.last | (ld.payload.data == 0)):
                         bad("bad_load_length")
-                        with m.If(~ld.payload.last):
-                            m.next = "DRAIN"
                     with m.Else():
                         m.next = "SECTION"
             with m.State("SECTION"):
@@ -277,16 +285,10 @@ class Accelerator(wiring.Component):
                             m.d.comb += known.eq(count <= depths[name])
                             m.d.sync += nchunks.eq(-(-sizes[name] // 32))
                     with m.If(~known):
-                        bad("bad_descriptor")
-                        m.next = "MAGIC"
-                        with m.If(~ld.payload.last):
-                            m.next = "DRAIN"
+                        bad("bad_descriptor", stay="MAGIC")
                     with m.Elif(ld.payload.last | (remaining == 1)):
                         with m.If(~ld.payload.last | (remaining != 1) | (count != 0)):
-                            bad("bad_load_length")
-                            m.next = "MAGIC"
-                            with m.If(~ld.payload.last):
-                                m.next = "DRAIN"
+                            bad("bad_load_length", stay="MAGIC")
                         with m.Else():
                             m.next = "CHECK"
                     with m.Elif(count != 0):
@@ -300,10 +302,7 @@ class Accelerator(wiring.Component):
                     section_done = (chunk == nchunks - 1) & (index == entries - 1)
                     with m.If(ld.payload.last | (remaining == 1)):
                         with m.If(~ld.payload.last | (remaining != 1) | ~section_done):
-                            bad("bad_load_length")
-                            m.next = "MAGIC"
-                            with m.If(~ld.payload.last):
-                                m.next = "DRAIN"
+                            bad("bad_load_length", stay="MAGIC")
                         with m.Else():
                             m.next = "SETTLE"
                     with m.Elif(section_done):
@@ -329,14 +328,15 @@ class Accelerator(wiring.Component):
         m.submodules.evfifo = evq = fifo.SyncFIFO(width=ScatterEventLayout(cfg).size, depth=4)
 
         layer = Signal(4)
-        phase = Signal(3)       # 0 init, 1 input scatter, 2 scatter, 3 fire, 4 exit, 5 idle
+        phase = Signal(Phase)
         # one-hot copy of ``phase`` for the memory port steering; set_phase sets both
         ph = Signal(data.StructLayout({"init": 1, "scatter": 1, "fire": 1, "exit": 1, "result": 1}),
                     init={"init": 1})
 
         def set_phase(n):
-            return [phase.eq(n), ph.init.eq(n == 0), ph.scatter.eq(n in (1, 2)),
-                    ph.fire.eq(n == 3), ph.exit.eq(n == 4), ph.result.eq(n == 5)]
+            return [phase.eq(n), ph.init.eq(n == Phase.INIT),
+                    ph.scatter.eq(n in (Phase.INPUT, Phase.SCATTER)), ph.fire.eq(n == Phase.FIRE),
+                    ph.exit.eq(n == Phase.EXIT), ph.result.eq(n == Phase.IDLE)]
         edge_i = Signal(2)
         t = Signal(8)
         d = Signal(Desc)
@@ -421,9 +421,11 @@ class Accelerator(wiring.Component):
 
         # ------------------------------------------------------------ PE array
         # (built with the memory banks, after the control it steers, below)
-        target_q = Signal(2)        # 0 membrane, 1 I0, 2 output accumulators
-        m.d.sync += [from_input.eq((phase == 1) | (e.src == SRC_INPUT)),   # settle in SETUP
-                     target_q.eq(Mux(phase == 1, 1, Mux(d.output, 2, 0)))]
+        target_q = Signal(Target)
+        # both settle in SETUP
+        m.d.sync += [from_input.eq((phase == Phase.INPUT) | (e.src == SRC_INPUT)),
+                     target_q.eq(Mux(phase == Phase.INPUT, Target.I0,
+                                     Mux(d.output, Target.ACC, Target.MEM)))]
         sop = Signal(32)
 
         # ------------------------------------------------------------ init walker
@@ -510,11 +512,11 @@ class Accelerator(wiring.Component):
                                   "acc_init": 1})
         wsel_d = Signal(Wsel)
         m.d.comb += [
-            wsel_d.mem_pe.eq(ph.scatter & (target_q == 0)), wsel_d.mem_fire.eq(ph.fire),
+            wsel_d.mem_pe.eq(ph.scatter & (target_q == Target.MEM)), wsel_d.mem_fire.eq(ph.fire),
             wsel_d.mem_init.eq(ph.init & ~d.output), wsel_d.init_zero.eq(d.static),
-            wsel_d.i0_pe.eq(ph.scatter & (target_q == 1)),
+            wsel_d.i0_pe.eq(ph.scatter & (target_q == Target.I0)),
             wsel_d.i0_init.eq(ph.init & d.static & ~d.output),
-            wsel_d.acc_pe.eq(ph.scatter & target_q[1]), wsel_d.acc_exit.eq(ph.exit),
+            wsel_d.acc_pe.eq(ph.scatter & (target_q == Target.ACC)), wsel_d.acc_exit.eq(ph.exit),
             wsel_d.acc_init.eq(ph.init & d.output),
         ]
         u_k = Signal(16)            # the output lane being sent (RESULT_U)
@@ -569,9 +571,9 @@ class Accelerator(wiring.Component):
             for j in range(G):
                 m.d.sync += prod[j].eq(wq[j] * q[2].value)
             with m.Switch(target):
-                with m.Case(0):
+                with m.Case(Target.MEM):
                     m.d.sync += [base[j].eq(mem_r[b].data[j]) for j in range(G)]
-                with m.Case(1):
+                with m.Case(Target.I0):
                     m.d.sync += [base[j].eq(i0_r[b].data[j]) for j in range(G)]
                 with m.Default():
                     m.d.sync += base.eq(acc_r[b].data)
@@ -730,7 +732,7 @@ class Accelerator(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += [main_idle.eq(1), img.ready.eq(loader_idle),
                              img_accept.eq(img.valid & loader_idle)]
-                m.d.sync += set_phase(5)
+                m.d.sync += set_phase(Phase.IDLE)
                 with m.If(img_accept):
                     m.d.sync += [n_total.eq(img.payload.data[:16]), n_left.eq(img.payload.data[:16]),
                                  words_left.eq(img.payload.data[:16]),
@@ -742,9 +744,7 @@ class Accelerator(wiring.Component):
                               & Mux(glob.static, img.payload.data[16:24] == 0,
                                     img.payload.data[16:24] == glob.t_max))
                     with m.If(~hdr_ok):
-                        m.d.sync += self.errors.bad_image.eq(1)
-                        with m.If(~img.payload.last):
-                            m.next = "IMG_DRAIN"
+                        _reject(m, self.errors.bad_image.eq(1), img.payload.last, "IMG_DRAIN")
                     with m.Elif(glob.static):
                         with m.If(img.payload.data[:16] == 0):
                             with m.If(img.payload.last):
@@ -775,10 +775,8 @@ class Accelerator(wiring.Component):
                     final = (steps_left == 1) & (cnt == 0)
                     with m.If(~ok | (final & ((n_left != 0) | ~img.payload.last))
                               | (~final & img.payload.last)):
-                        m.d.sync += self.errors.bad_image.eq(1)
-                        m.next = "IDLE"
-                        with m.If(~img.payload.last):
-                            m.next = "IMG_DRAIN"
+                        _reject(m, self.errors.bad_image.eq(1), img.payload.last, "IMG_DRAIN",
+                                stay="IDLE")
                     with m.Elif(final):
                         m.next = "START"
                     with m.Elif(cnt != 0):
@@ -802,10 +800,8 @@ class Accelerator(wiring.Component):
                     end_of_image = end_of_step & (glob.static | (steps_left == 0))
                     with m.If(bad_field | bad_value
                               | (end_of_image != img.payload.last)):
-                        m.d.sync += self.errors.bad_image.eq(1)
-                        m.next = "IDLE"
-                        with m.If(~img.payload.last):
-                            m.next = "IMG_DRAIN"
+                        _reject(m, self.errors.bad_image.eq(1), img.payload.last, "IMG_DRAIN",
+                                stay="IDLE")
                     with m.Elif(end_of_image):
                         m.next = "START"
                     with m.Elif(end_of_step):
@@ -820,7 +816,7 @@ class Accelerator(wiring.Component):
             # --- run: cycle counter counts every state from START to DECIDE ---
             with m.State("START"):
                 m.d.sync += [cycles.eq(1), layer.eq(0), edge_i.eq(0), t.eq(0), sop.eq(0),
-                             n_inputs.eq(w_idx), *set_phase(0), counter.eq(0)]
+                             n_inputs.eq(w_idx), *set_phase(Phase.INIT), counter.eq(0)]
                 m.d.sync += clear_counts.eq(1)
                 m.next = "SETUP"
             with m.State("SETUP"):
@@ -829,10 +825,11 @@ class Accelerator(wiring.Component):
                 m.d.sync += [cycles.eq(cycles + 1), counter.eq(counter + 1)]
                 with m.If(counter == 1):
                     with m.Switch(phase):
-                        with m.Case(0):
+                        with m.Case(Phase.INIT):
                             m.d.sync += go.init.eq(1)
-                        with m.Case(1, 2):
-                            with m.If((phase == 2) & (d.static | (edge_i >= d.n_edges))):
+                        with m.Case(Phase.INPUT, Phase.SCATTER):
+                            with m.If((phase == Phase.SCATTER)
+                                      & (d.static | (edge_i >= d.n_edges))):
                                 with m.If(d.output):
                                     m.d.sync += go.exit.eq(1)
                                 with m.Else():
@@ -844,10 +841,10 @@ class Accelerator(wiring.Component):
                     with m.If(go.init):
                         m.next = "INIT"
                     with m.If(go.exit):
-                        m.d.sync += set_phase(4)
+                        m.d.sync += set_phase(Phase.EXIT)
                         m.next = "EXIT"
                     with m.If(go.fire):
-                        m.d.sync += set_phase(3)
+                        m.d.sync += set_phase(Phase.FIRE)
                         m.next = "FIRE"
                     with m.If(go.scatter):
                         m.next = "SCATTER"
@@ -860,9 +857,9 @@ class Accelerator(wiring.Component):
                         with m.If(layer == glob.n_layers - 1):
                             m.d.sync += layer.eq(0)
                             with m.If(glob.static):
-                                m.d.sync += [*set_phase(1), edge_i.eq(0)]
+                                m.d.sync += [*set_phase(Phase.INPUT), edge_i.eq(0)]
                             with m.Else():
-                                m.d.sync += [*set_phase(2), edge_i.eq(0), t.eq(1)]
+                                m.d.sync += [*set_phase(Phase.SCATTER), edge_i.eq(0), t.eq(1)]
                         with m.Else():
                             m.d.sync += layer.eq(layer + 1)
                         m.next = "SETUP"
@@ -873,8 +870,8 @@ class Accelerator(wiring.Component):
                 with m.If((counter == PHASE_FILL) & sc.idle & fetch_empty
                           & ~pe_busy):
                     m.d.sync += counter.eq(0)
-                    with m.If(phase == 1):
-                        m.d.sync += [*set_phase(2), t.eq(1), edge_i.eq(0)]
+                    with m.If(phase == Phase.INPUT):
+                        m.d.sync += [*set_phase(Phase.SCATTER), t.eq(1), edge_i.eq(0)]
                     with m.Else():
                         m.d.sync += edge_i.eq(edge_i + 1)
                     m.next = "SETUP"
@@ -883,7 +880,7 @@ class Accelerator(wiring.Component):
                 with m.If(fu.done):
                     m.d.sync += counter.eq(counter + 1)
                     with m.If(counter == PHASE_PAD["fire"]):
-                        m.d.sync += [layer.eq(layer + 1), edge_i.eq(0), *set_phase(2),
+                        m.d.sync += [layer.eq(layer + 1), edge_i.eq(0), *set_phase(Phase.SCATTER),
                                      counter.eq(0)]
                         m.next = "SETUP"
             with m.State("EXIT"):
@@ -899,13 +896,13 @@ class Accelerator(wiring.Component):
                 with m.If(stop):
                     finish_image()
                 with m.Else():
-                    m.d.sync += [t.eq(t + 1), layer.eq(0), edge_i.eq(0), *set_phase(2),
+                    m.d.sync += [t.eq(t + 1), layer.eq(0), edge_i.eq(0), *set_phase(Phase.SCATTER),
                                  counter.eq(0)]
                     m.next = "SETUP"
 
             # --- result words (not counted) ---
             with m.State("RESULT_HEAD"):
-                m.d.sync += set_phase(5)
+                m.d.sync += set_phase(Phase.IDLE)
                 m.d.comb += [res.valid.eq(1),
                              res.payload.data.eq(Cat(out_class, t, C(RESULT_MAGIC, 8)))]
                 with m.If(res.ready):

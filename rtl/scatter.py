@@ -4,20 +4,9 @@ from amaranth.hdl import *
 from amaranth.lib import wiring, stream, data
 from amaranth.lib.wiring import In, Out
 
-from .config import DIM_BITS, VALUE_BITS
+from .config import DIM_BITS, VALUE_BITS, ScatterEventLayout
 
 __all__ = ["ScatterEventLayout", "SpikeScatter"]
-
-
-def ScatterEventLayout(config):
-    return data.StructLayout({
-        "mask": config.lanes,
-        "group": DIM_BITS,
-        "y": DIM_BITS,
-        "x": DIM_BITS,
-        "wpos": 16,
-        "value": signed(VALUE_BITS),
-    })
 
 
 class SpikeScatter(wiring.Component):
