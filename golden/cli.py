@@ -21,7 +21,6 @@ def add_commands(subparsers):
     p.add_argument("--split", default="test", choices=("train", "test"))
     p.add_argument("--limit", type=int, default=None, help="first N samples only")
     p.add_argument("--data-dir", default=None)
-    # the hardware's flags and checks: lanes P (cycle and memory model), widths
     add_config_arguments(p, only=("lanes", "membrane_bits", "acc_bits"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=golden_command)

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import DIM_BITS, VALUE_BITS, ScatterEventLayout
 
-__all__ = ["ScatterEventLayout", "SpikeScatter"]
+__all__ = ["SpikeScatter"]
 
 
 class SpikeScatter(wiring.Component):
