@@ -5,139 +5,184 @@ formats"); the layouts they pack are those of :mod:`atsnn.rtl.config`.
 """
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from atsnn import AtsnnError
+from atsnn.model_image import Layer, ModelImage, layer_bound_bits
 from .config import (HwConfig, GlobalLayout, DescriptorLayout, ParamLayout, WeightLayout,
                      TauLayout, SRC_INPUT, SECTION, LOAD_MAGIC, IMAGE_MAGIC, STEP_MAGIC,
                      RESULT_MAGIC, DIM_BITS, VALUE_BITS, WEIGHT_BITS, MAX_EDGES)
 
-__all__ = ["compile_model", "encode_input", "decode_result", "plan", "Plan"]
+__all__ = ["compile_model", "encode_input", "decode_result", "plan", "Plan", "HwLayer", "HwEdge"]
 
 
-def _manifest_arrays(image):
-    """The manifest dict and the arrays mapping of a model image."""
-    if isinstance(image, tuple):
-        return image
-    if hasattr(image, "layers") and hasattr(image, "input"):
-        from atsnn.model_image import to_manifest
-        return to_manifest(image)
-    manifest = getattr(image, "manifest", None)
-    arrays = getattr(image, "arrays", None)
-    if manifest is None or arrays is None:
-        raise TypeError(f"Expected a model image, not {image!r}")
-    return manifest, arrays
+def _model_image(image):
+    """The typed model image, or TypeError for anything else."""
+    if not isinstance(image, ModelImage):
+        raise TypeError(f"Expected a model image (atsnn.model_image.ModelImage), not {image!r}")
+    return image
 
 
 def _fail(what):
     raise AtsnnError(f"model does not fit the accelerator: {what}")
 
 
-class Plan:
-    """How a model maps onto the hardware: layers, memory bases, shapes."""
+@dataclass(eq=False)     # eq=False: comparing would compare weight arrays
+class HwEdge:
+    """One input edge of a hardware layer: what the scatter unit needs to walk it
+    and the weights it reads. Named fields, so the descriptor packing
+    (`_edge_fields`) and the weight layout (`_weights`) read one definition.
 
-    def __init__(self, config, manifest, arrays):
+    The weight memory fields are 0 until `Plan` allocates.
+    """
+    source: str                 # image name of the source: "input" or a layer
+    source_index: int           # hardware layer of the source, or SRC_INPUT
+    linear: bool                # linear edge (else conv)
+    weight: np.ndarray = field(repr=False)   # the image's weight array
+    source_shape: tuple         # (C, H, W) the edge reads, (N, 1, 1) for a flat source
+    kernel: int                 # 1 for linear
+    stride: int                 # 1 for linear
+    padding: int                # 0 for linear
+    # weight memory layout, set by Plan._allocate
+    padded_inputs: int = 0      # input index range per output channel group, P-padded
+    group_step: int = 0         # weight words between output channel groups
+    column_step: int = 0        # weight words between kernel columns stepped
+    row_step: int = 0           # weight words between kernel rows stepped
+    weight_base: int = 0        # first weight word
+
+
+@dataclass(eq=False)     # eq=False: comparing would compare the image layer's arrays
+class HwLayer:
+    """One hardware layer: a conv, linear or output layer of the image with the
+    max-pool that follows it fused in (the hardware has no separate pool layer),
+    holding what its descriptor and parameter words are packed from.
+
+    The memory fields are 0 (and `pooled_shape` None) until `Plan` allocates.
+    """
+    name: str                   # image name of the layer
+    kind: str                   # "conv", "linear" or "output"
+    shape: tuple                # (C, H, W), (N, 1, 1) for linear and output
+    groups: int                 # channel groups of P lanes
+    image_layer: Layer = field(repr=False)   # the image's layer (bias, theta, leak, reset)
+    pool: int = 1               # fused max-pool kernel, 1 = none
+    edges: list = field(default_factory=list)        # HwEdge, in the image's order
+    consumers: list = field(default_factory=list)    # image names of the layers reading it
+    static: bool = False        # fed by the static input (its current comes from I0)
+    # memory layout, set by Plan._allocate
+    neuron_words: int = 0       # G * H * W: membrane (or I0) words of the layer
+    param_base: int = 0         # first parameter word (one per channel group)
+    membrane_base: int = 0      # first membrane word (0 for the output layer)
+    event_base: int = 0         # first event queue word (0 for the output layer)
+    last_group_lanes: int = 0   # valid lanes of the last channel group
+    pooled_shape: tuple = None  # (C, H // pool, W // pool)
+
+
+class Plan:
+    """How a model maps onto the hardware: layers, memory bases, shapes.
+
+    Built from the typed image once; `compile_model`, `encode_input` and
+    `decode_result` all read this plan (encode and decode take a Plan to skip
+    re-planning per image).
+    """
+
+    def __init__(self, config, image):
         self.config = config
-        self.manifest = manifest
-        self.arrays = arrays
-        self.t_max = int(manifest["t_max"])
-        self.static = manifest["input"]["kind"] == "static"
-        self.layers = []        # hardware layers (dicts)
-        self.hw_of = {}         # manifest layer name -> hardware layer index
-        self.pool_of = {}       # conv hw index -> maxpool manifest name
+        self.image = image
+        self.t_max = int(image.t_max)
+        self.static = image.input.kind == "static"
+        self.input_shape = tuple(int(s) for s in image.input.shape)   # as the image has it
+        self.zero_point = int(image.input.zero_point)
+        self.layers = []        # HwLayer
+        self.hw_of = {}         # image layer name -> hardware layer index
+        self.pool_of = {}       # conv hw index -> maxpool image layer name
         self._build()
 
     # --- shapes -------------------------------------------------------------
 
     def _input_view(self):
-        """Shape [C, H, W] of the input as its edges read it (flattened for linear)."""
-        shape = [int(s) for s in self.manifest["input"]["shape"]]
-        ops = {e["op"] for l in self.manifest["layers"] for e in l.get("inputs", [])
-               if e["source"] == "input"}
+        """Shape (C, H, W) of the input as its edges read it (flattened for linear)."""
+        shape = self.input_shape
+        ops = {e.op for l in self.image.layers for e in l.inputs if e.source == "input"}
         if len(shape) == 1:
-            return [shape[0], 1, 1]
+            return (shape[0], 1, 1)
         if "linear" in ops:
-            if "conv" in ops and shape[1:] != [1, 1]:
+            if "conv" in ops and shape[1:] != (1, 1):
                 _fail("the input feeds both a conv and a linear edge")
-            return [math.prod(shape), 1, 1]
+            return (math.prod(shape), 1, 1)
         return shape
 
     def _build(self):
         config = self.config
         P = config.lanes
-        layers = self.manifest["layers"]
         if self.t_max > config.t_max:
             _fail(f"T_max {self.t_max} exceeds the hardware's {config.t_max} "
                   f"by {self.t_max - config.t_max}")
         self.in_shape = self._input_view()
         self.in_groups = -(-self.in_shape[0] // P)
         views = {"input": (self.in_shape, None)}   # name -> (out shape, hw index)
-        for layer in layers:
-            kind = layer["kind"]
-            name = layer["name"]
-            if kind == "maxpool":
-                src = layer["source"]
+        for layer in self.image.layers:
+            name = layer.name
+            if layer.kind == "maxpool":
+                src = layer.source
                 hw = self.hw_of.get(src)
-                if hw is None or self.layers[hw]["kind"] != "conv" or hw in self.pool_of:
+                if hw is None or self.layers[hw].kind != "conv" or hw in self.pool_of:
                     _fail(f"maxpool {name!r} must follow a conv layer it alone pools")
-                if self.layers[hw]["consumers"]:
+                if self.layers[hw].consumers:
                     _fail(f"conv {src!r} feeds other layers besides maxpool {name!r}")
-                k = int(layer["kernel"])
+                k = int(layer.kernel)
                 if k > 15:
                     _fail(f"maxpool {name!r} kernel {k} exceeds 15 by {k - 15}")
-                self.layers[hw]["pool"] = k
+                self.layers[hw].pool = k
                 self.pool_of[hw] = name
                 self.hw_of[name] = hw
-                views[name] = ([int(s) for s in layer["shape"]], hw)
+                views[name] = (_chw(layer.shape), hw)
                 views[src] = (None, hw)     # no longer readable un-pooled
                 continue
-            shape = [int(s) for s in layer["shape"]]
-            C, H, W = (shape + [1, 1])[:3] if len(shape) == 3 else (shape[0], 1, 1)
-            hw = {"name": name, "kind": kind, "shape": (C, H, W), "pool": 1,
-                  "groups": -(-C // P), "edges": [], "consumers": [],
-                  "static": False, "layer": layer}
-            edges = layer["inputs"]
+            C, H, W = _chw(layer.shape)
+            hw = HwLayer(name=name, kind=layer.kind, shape=(C, H, W), groups=-(-C // P),
+                         image_layer=layer)
+            edges = layer.inputs
             if len(edges) > MAX_EDGES:
                 _fail(f"layer {name!r} has {len(edges)} input edges, the hardware "
                       f"takes {MAX_EDGES} ({len(edges) - MAX_EDGES} too many)")
             for e in edges:
-                src_shape, src_hw = views[e["source"]]
+                src_shape, src_hw = views[e.source]
                 if src_shape is None:
-                    _fail(f"layer {name!r} reads {e['source']!r} before its max-pool")
+                    _fail(f"layer {name!r} reads {e.source!r} before its max-pool")
                 if src_hw is not None:
-                    self.layers[src_hw]["consumers"].append(name)
-                edge = {"source": e["source"], "src": SRC_INPUT if src_hw is None else src_hw,
-                        "linear": e["op"] == "linear", "weight": e["weight"],
-                        "src_shape": tuple(src_shape) if len(src_shape) == 3
-                        else (src_shape[0], 1, 1)}
-                if edge["linear"]:
-                    edge.update(k=1, stride=1, pad=0)
+                    self.layers[src_hw].consumers.append(name)
+                linear = e.op == "linear"
+                if linear:
+                    k, stride, pad = 1, 1, 0
                 else:
-                    edge.update(k=int(e["kernel"]), stride=int(e["stride"]),
-                                pad=int(e["padding"]))
-                    if edge["k"] > 15 or edge["pad"] > 15:
-                        _fail(f"layer {name!r}: kernel {edge['k']} / padding {edge['pad']} "
-                              f"exceed 15")
-                    if edge["stride"] not in (1, 2, 4, 8):
-                        _fail(f"layer {name!r}: stride {edge['stride']} is not 1, 2, 4 or 8")
-                    for n_in, n_out in ((edge["src_shape"][1], H), (edge["src_shape"][2], W)):
-                        if not _every_input_reaches(n_in, n_out, edge["k"], edge["stride"],
-                                                    edge["pad"]):
+                    k, stride, pad = int(e.kernel), int(e.stride), int(e.padding)
+                edge = HwEdge(source=e.source,
+                              source_index=SRC_INPUT if src_hw is None else src_hw,
+                              linear=linear, weight=e.weight, source_shape=src_shape,
+                              kernel=k, stride=stride, padding=pad)
+                if not linear:
+                    if k > 15 or pad > 15:
+                        _fail(f"layer {name!r}: kernel {k} / padding {pad} exceed 15")
+                    if stride not in (1, 2, 4, 8):
+                        _fail(f"layer {name!r}: stride {stride} is not 1, 2, 4 or 8")
+                    for n_in, n_out in ((src_shape[1], H), (src_shape[2], W)):
+                        if not _every_input_reaches(n_in, n_out, k, stride, pad):
                             _fail(f"layer {name!r}: some input rows or columns of "
-                                  f"{e['source']!r} reach no output (kernel {edge['k']}, "
-                                  f"stride {edge['stride']}, padding {edge['pad']}); the "
+                                  f"{e.source!r} reach no output (kernel {k}, "
+                                  f"stride {stride}, padding {pad}); the "
                                   f"scatter unit needs every input position to reach one")
                 if src_hw is None and self.static:
-                    hw["static"] = True
-                hw["edges"].append(edge)
+                    hw.static = True
+                hw.edges.append(edge)
             self.hw_of[name] = len(self.layers)
             views[name] = ((C, H, W), len(self.layers))
             self.layers.append(hw)
         if len(self.layers) > config.max_layers:
             _fail(f"{len(self.layers)} hardware layers exceed {config.max_layers} by "
                   f"{len(self.layers) - config.max_layers}")
-        if self.static and not self.layers[0]["static"]:
+        if self.static and not self.layers[0].static:
             _fail("the static input must feed the first layer")
         self._allocate()
 
@@ -146,50 +191,50 @@ class Plan:
         P = config.lanes
         mbase = ebase = pbase = wbase = 0
         for i, hw in enumerate(self.layers):
-            C, H, W = hw["shape"]
-            for value, what in ((hw["groups"], "channel groups"), (H, "height"), (W, "width")):
+            C, H, W = hw.shape
+            for value, what in ((hw.groups, "channel groups"), (H, "height"), (W, "width")):
                 if value >= 1 << DIM_BITS:
-                    _fail(f"layer {hw['name']!r}: {what} {value} exceeds "
+                    _fail(f"layer {hw.name!r}: {what} {value} exceeds "
                           f"{(1 << DIM_BITS) - 1}")
-            hw["words"] = hw["groups"] * H * W
-            hw["pbase"] = pbase
-            pbase += hw["groups"]
-            hw["lanes_last"] = C - (hw["groups"] - 1) * P
-            k = hw["pool"]
+            hw.neuron_words = hw.groups * H * W
+            hw.param_base = pbase
+            pbase += hw.groups
+            hw.last_group_lanes = C - (hw.groups - 1) * P
+            k = hw.pool
             if H % k or W % k:
-                _fail(f"layer {hw['name']!r}: {H}x{W} is not a multiple of the pool {k}")
-            hw["pshape"] = (C, H // k, W // k)
-            if hw["kind"] == "output":
+                _fail(f"layer {hw.name!r}: {H}x{W} is not a multiple of the pool {k}")
+            hw.pooled_shape = (C, H // k, W // k)
+            if hw.kind == "output":
                 if i != len(self.layers) - 1:
                     _fail("the output layer must be last")
-                hw["mbase"] = 0
-                hw["ebase"] = 0
+                hw.membrane_base = 0
+                hw.event_base = 0
             else:
-                hw["mbase"] = mbase
-                mbase += hw["words"]
-                hw["ebase"] = ebase
-                ebase += hw["groups"] * (H // k) * (W // k)
-            for e in hw["edges"]:
-                Cs, Hs, Ws = e["src_shape"]
+                hw.membrane_base = mbase
+                mbase += hw.neuron_words
+                hw.event_base = ebase
+                ebase += hw.groups * (H // k) * (W // k)
+            for e in hw.edges:
+                Cs, Hs, Ws = e.source_shape
                 gs = -(-Cs // P)
-                if e["linear"]:
-                    e["cin_pad"] = gs * Hs * Ws * P
-                    e["s_go"] = e["cin_pad"]
-                    e["s_col"] = e["s_row"] = 0
+                if e.linear:
+                    e.padded_inputs = gs * Hs * Ws * P
+                    e.group_step = e.padded_inputs
+                    e.column_step = e.row_step = 0
                 else:
-                    e["cin_pad"] = gs * P
-                    e["s_go"] = e["k"] * e["k"] * e["cin_pad"]
-                    e["s_col"] = e["stride"] * e["cin_pad"]
-                    e["s_row"] = e["stride"] * e["k"] * e["cin_pad"]
-                e["wbase"] = wbase
-                wbase += e["s_go"] * hw["groups"]
+                    e.padded_inputs = gs * P
+                    e.group_step = e.kernel * e.kernel * e.padded_inputs
+                    e.column_step = e.stride * e.padded_inputs
+                    e.row_step = e.stride * e.kernel * e.padded_inputs
+                e.weight_base = wbase
+                wbase += e.group_step * hw.groups
         self.membrane_words = mbase
         self.event_words = ebase
         self.param_words = pbase
         self.weight_words = wbase
-        self.i0_words = self.layers[0]["words"] if self.static else 0
-        self.out_words = self.layers[-1]["groups"]
-        if self.layers[-1]["kind"] != "output":
+        self.i0_words = self.layers[0].neuron_words if self.static else 0
+        self.out_words = self.layers[-1].groups
+        if self.layers[-1].kind != "output":
             _fail("the last layer must be the output layer")
         for used, depth, what in (
                 (self.weight_words, config.weight_depth, "weight words"),
@@ -201,20 +246,26 @@ class Plan:
             if used > depth:
                 _fail(f"{used} {what} exceed the hardware's {depth} by {used - depth}")
         for hw in self.layers:
-            pwords = hw["groups"] * hw["pshape"][1] * hw["pshape"][2]
+            pwords = hw.groups * hw.pooled_shape[1] * hw.pooled_shape[2]
             if pwords > 1 << 16:
-                _fail(f"layer {hw['name']!r}: {pwords} output words exceed 65536")
+                _fail(f"layer {hw.name!r}: {pwords} output words exceed 65536")
 
     # --- names ----------------------------------------------------------------
 
     @property
     def spike_names(self):
-        """Manifest names of the spike counts in a result, in order."""
+        """Image layer names of the spike counts in a result, in order."""
         names = []
         for i, hw in enumerate(self.layers[:-1]):
-            names.append(hw["name"])
+            names.append(hw.name)
             names.append(self.pool_of.get(i))
         return names
+
+
+def _chw(shape):
+    """(C, H, W) of a layer or source shape; (N, 1, 1) for a flat one."""
+    shape = tuple(int(s) for s in shape)
+    return shape if len(shape) == 3 else (shape[0], 1, 1)
 
 
 def _every_input_reaches(n_in, n_out, k, s, p):
@@ -228,24 +279,21 @@ def plan(image, config=None):
     """Map a model image onto the hardware, or raise AtsnnError saying what does not fit."""
     if config is None:
         config = HwConfig()
-    manifest, arrays = _manifest_arrays(image)
-    p = Plan(config, manifest, arrays)
-    _check_bounds(p, image)
+    image = _model_image(image)
+    p = Plan(config, image)
+    _check_bounds(p)
     return p
 
 
-def _check_bounds(p, image):
+def _check_bounds(p):
     """Refuse a layer whose membrane bound needs more bits than the hardware has."""
-    if isinstance(image, tuple):
-        return
-    from atsnn.model_image import layer_bound_bits
-    need = layer_bound_bits(image)
+    need = layer_bound_bits(p.image)
     config = p.config
     for hw in p.layers:
-        bits = need[hw["name"]]
-        limit = config.acc_bits if hw["kind"] == "output" else config.membrane_bits
+        bits = need[hw.name]
+        limit = config.acc_bits if hw.kind == "output" else config.membrane_bits
         if bits > limit:
-            _fail(f"layer {hw['name']!r} needs {bits} membrane bits, the hardware has "
+            _fail(f"layer {hw.name!r} needs {bits} membrane bits, the hardware has "
                   f"{limit} ({bits - limit} short)")
 
 
@@ -294,24 +342,24 @@ def _section(code, layout, entries):
 
 
 def _edge_fields(e):
-    return {"src": e["src"], "linear": int(e["linear"]), "k": e["k"],
-            "shift": e["stride"].bit_length() - 1, "pad": e["pad"], "wbase": e["wbase"],
-            "cin_pad": e["cin_pad"], "s_go": e["s_go"], "s_col": e["s_col"],
-            "s_row": e["s_row"]}
+    """The EdgeLayout fields of an HwEdge."""
+    return {"src": e.source_index, "linear": int(e.linear), "k": e.kernel,
+            "shift": e.stride.bit_length() - 1, "pad": e.padding, "wbase": e.weight_base,
+            "cin_pad": e.padded_inputs, "s_go": e.group_step, "s_col": e.column_step,
+            "s_row": e.row_step}
 
 
 def _weights(p, hw, e):
     """Weight words of one edge, in the order the scatter unit addresses them."""
     P = p.config.lanes
-    w = np.asarray(p.arrays[e["weight"]]).astype(np.int64)
-    C = hw["shape"][0]
-    G = hw["groups"]
-    words = np.zeros((G, e["s_go"], P), dtype=np.int64)
-    if e["linear"]:
-        Cs, Hs, Ws = e["src_shape"]
-        gs = -(-Cs // P)
+    w = np.asarray(e.weight).astype(np.int64)
+    C = hw.shape[0]
+    G = hw.groups
+    words = np.zeros((G, e.group_step, P), dtype=np.int64)
+    if e.linear:
+        Cs, Hs, Ws = e.source_shape
         # index j' = wpos * P + lane, wpos = g*Hs*Ws + y*Ws + x, source channel g*P + lane
-        jp = np.arange(e["cin_pad"])
+        jp = np.arange(e.padded_inputs)
         lane = jp % P
         wpos = jp // P
         g, rest = np.divmod(wpos, Hs * Ws)
@@ -322,9 +370,9 @@ def _weights(p, hw, e):
         for o in range(C):
             words[o // P, ok, o % P] = w[o, flat[ok]]
     else:
-        k = e["k"]
-        Cs = e["src_shape"][0]
-        cin = e["cin_pad"]
+        k = e.kernel
+        Cs = e.source_shape[0]
+        cin = e.padded_inputs
         for o in range(C):
             for ky in range(k):
                 for kx in range(k):
@@ -342,36 +390,36 @@ def compile_model(image, config=None):
     config = p.config
     P = config.lanes
     glob = {"n_layers": len(p.layers), "t_max": p.t_max, "static": int(p.static),
-            "classes": p.layers[-1]["shape"][0], "in_groups": p.in_groups,
+            "classes": p.layers[-1].shape[0], "in_groups": p.in_groups,
             "in_height": p.in_shape[1], "in_width": p.in_shape[2]}
     descs, params, weights = [], [], []
     for hw in p.layers:
-        C, H, W = hw["shape"]
+        C, H, W = hw.shape
+        layer = hw.image_layer
         descs.append({
-            "output": int(hw["kind"] == "output"), "static": int(hw["static"]),
-            "reset_zero": int(hw["layer"].get("reset") == "zero"),
-            "leak": int(hw["layer"].get("leak_shift", 0)),
-            "n_edges": len(hw["edges"]), "pool": hw["pool"], "mbase": hw["mbase"],
-            "words": hw["words"], "groups": hw["groups"], "height": H, "width": W,
-            "plane": H * W, "pheight": hw["pshape"][1], "pwidth": hw["pshape"][2], "prow": hw["pool"] * W,
-            "pbase": hw["pbase"], "lanes_last": hw["lanes_last"], "ebase": hw["ebase"],
-            "edges": [_edge_fields(e) for e in hw["edges"]],
+            "output": int(hw.kind == "output"), "static": int(hw.static),
+            "reset_zero": int(layer.reset == "zero"),
+            "leak": int(layer.leak_shift or 0),
+            "n_edges": len(hw.edges), "pool": hw.pool, "mbase": hw.membrane_base,
+            "words": hw.neuron_words, "groups": hw.groups, "height": H, "width": W,
+            "plane": H * W, "pheight": hw.pooled_shape[1], "pwidth": hw.pooled_shape[2],
+            "prow": hw.pool * W, "pbase": hw.param_base, "lanes_last": hw.last_group_lanes,
+            "ebase": hw.event_base, "edges": [_edge_fields(e) for e in hw.edges],
         })
-        layer = hw["layer"]
-        bias = np.asarray(p.arrays[layer["bias"]]).astype(np.int64).reshape(-1)
-        theta = (np.asarray(p.arrays[layer["theta"]]).astype(np.int64).reshape(-1)
-                 if hw["kind"] != "output" else np.zeros(C, np.int64))
+        bias = np.asarray(layer.bias).astype(np.int64).reshape(-1)
+        theta = (np.asarray(layer.theta).astype(np.int64).reshape(-1)
+                 if hw.kind != "output" else np.zeros(C, np.int64))
         if theta.size == 1:
             theta = np.full(C, int(theta[0]))
-        for g in range(hw["groups"]):
+        for g in range(hw.groups):
             lanes = range(g * P, min(C, g * P + P))
             params.append({"theta": [int(theta[c]) for c in lanes] + [1] * (P - len(lanes)),
                            "bias": [int(bias[c]) for c in lanes]})
-        for e in hw["edges"]:
+        for e in hw.edges:
             weights.append(_weights(p, hw, e))
     weight_words = np.concatenate(weights) if weights else np.zeros((0, P), np.int64)
     taus = []
-    for value in p.manifest.get("tau") or []:
+    for value in p.image.tau or []:
         if value is None:
             taus.append({"value": 0, "enable": 0})
         else:
@@ -401,13 +449,13 @@ def encode_input(image, x, config=None):
     p = image if isinstance(image, Plan) else plan(image, config)
     P = p.config.lanes
     x = np.asarray(x)
-    shape = tuple(int(s) for s in p.manifest["input"]["shape"])
+    shape = p.input_shape
     C, H, W = p.in_shape
     words = []
     if p.static:
         if x.shape != shape:
             raise AtsnnError(f"input shape {x.shape} is not the model's {shape}")
-        values = x.astype(np.int64).reshape(C, H, W) - int(p.manifest["input"].get("zero_point", 0))
+        values = x.astype(np.int64).reshape(C, H, W) - p.zero_point
         lim = 1 << (VALUE_BITS - 1)
         if values.size and (values.min() < -lim or values.max() >= lim):
             raise AtsnnError(f"input values {values.min()}..{values.max()} exceed the "
@@ -444,18 +492,18 @@ def encode_input(image, x, config=None):
 
 def result_words(p):
     """Number of result words per image."""
-    return 1 + p.layers[-1]["shape"][0] + 2 * (len(p.layers) - 1) + 2
+    return 1 + p.layers[-1].shape[0] + 2 * (len(p.layers) - 1) + 2
 
 
 def decode_result(words, image, config=None):
     """Decode one image's result words into a dict.
 
-    Keys: ``class``, ``exit_t``, ``u`` (int64 array), ``spikes`` (manifest layer
+    Keys: ``class``, ``exit_t``, ``u`` (int64 array), ``spikes`` (image layer
     name -> count, summed over the timesteps run), ``cycles``, ``sops``.
     """
     p = image if isinstance(image, Plan) else plan(image, config)
     words = [int(w) & 0xFFFFFFFF for w in words]
-    K = p.layers[-1]["shape"][0]
+    K = p.layers[-1].shape[0]
     if len(words) != result_words(p) or words[0] >> 24 != RESULT_MAGIC:
         raise AtsnnError(f"malformed result: {len(words)} words, expected "
                          f"{result_words(p)} starting with magic {RESULT_MAGIC:#x}")
