@@ -13,7 +13,8 @@ from amaranth.lib import data
 __all__ = [
     "HwConfig", "WordLayout", "ErrorLayout", "EdgeLayout", "DescriptorLayout",
     "GlobalLayout", "EventLayout", "ScatterEventLayout", "InputLayout", "ParamLayout",
-    "WeightLayout", "TauLayout",
+    "WeightLayout", "TauLayout", "LoadWriteLayout", "OpLayout", "WriteSelectLayout",
+    "PhaseFlagsLayout", "UnitStartLayout",
     "SRC_INPUT", "SECTION", "LOAD_MAGIC", "IMAGE_MAGIC", "RESULT_MAGIC",
     "STEP_MAGIC", "DIM_BITS", "VALUE_BITS", "WEIGHT_BITS", "MAX_EDGES",
 ]
@@ -218,3 +219,35 @@ def WeightLayout(config):
 
 def TauLayout(config):
     return data.StructLayout({"value": signed(32), "enable": 1})
+
+
+def section_bits(config):
+    """Bits of one entry of each load-stream section."""
+    return {"global": GlobalLayout(config).size, "descriptor": DescriptorLayout(config).size,
+            "param": ParamLayout(config).size, "weight": WeightLayout(config).size,
+            "tau": TauLayout(config).size}
+
+
+def LoadWriteLayout(config):
+    """A load-stream entry on its way into its memory: one strobe per section."""
+    words = max(-(-bits // 32) for bits in section_bits(config).values())
+    return data.StructLayout({"strobe": data.StructLayout({name: 1 for name in SECTION}),
+                              "index": 24, "entry": 32 * words})
+
+
+def OpLayout(config):
+    """One scatter operation: weight word, target word and the input value."""
+    return data.StructLayout({"w": config.weight_addr_bits, "m": config.membrane_addr_bits,
+                              "value": signed(VALUE_BITS)})
+
+
+#: Which writer drives each PE-bank write port, set from the phase.
+WriteSelectLayout = data.StructLayout({
+    "mem_pe": 1, "mem_fire": 1, "mem_init": 1, "init_zero": 1, "i0_pe": 1, "i0_init": 1,
+    "acc_pe": 1, "acc_exit": 1, "acc_init": 1})
+
+#: A one-hot copy of the sequencer's phase (``result``: idle, or sending a result).
+PhaseFlagsLayout = data.StructLayout({"init": 1, "scatter": 1, "fire": 1, "exit": 1, "result": 1})
+
+#: The sequencer's start pulses to the units.
+UnitStartLayout = data.StructLayout({"init": 1, "scatter": 1, "fire": 1, "exit": 1})

@@ -2,7 +2,7 @@
 
 from amaranth.hdl import Signal
 
-__all__ = ["replica"]
+__all__ = ["replica", "registered_write"]
 
 
 def replica(m, value, name, reset_less=False):
@@ -18,3 +18,11 @@ def replica(m, value, name, reset_less=False):
     reg = Signal(value.shape(), name=name, reset_less=reset_less, attrs={"keep": 1})
     m.d.sync += reg.eq(value)
     return reg
+
+
+def registered_write(m, port, strobe, index, bits, name):
+    """Drive a memory's write port from its own copies of a writer's strobe,
+    index and entry bits (the write lands a cycle later)."""
+    m.d.comb += [port.en.eq(replica(m, strobe, f"{name}_we")),
+                 port.addr.eq(replica(m, index, f"{name}_wa", reset_less=True)),
+                 port.data.eq(replica(m, bits, f"{name}_wd", reset_less=True))]

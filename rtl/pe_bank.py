@@ -1,0 +1,229 @@
+"""One PE bank: a lane group's memories and its copy of the accumulate pipeline."""
+
+from amaranth.hdl import *
+from amaranth.lib import wiring, data
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .config import (LoadWriteLayout, OpLayout, WriteSelectLayout, VALUE_BITS, WEIGHT_BITS)
+from .sequencer import Target
+from .replica import replica, registered_write
+from .bram import ColumnMemory
+
+__all__ = ["PeBank", "bank_layouts"]
+
+#: Weight block-RAM columns per copy of their addresses (rtl/bram.py).
+WEIGHT_ADDR_SHARE = 8
+
+
+def bank_layouts(config, lanes):
+    """Entry layouts of a bank's memories (``lanes`` lanes each)."""
+    mem = data.ArrayLayout(signed(config.membrane_bits), lanes)
+    acc = data.ArrayLayout(signed(config.acc_bits), lanes)
+    return {"par": data.StructLayout({"theta": mem, "bias": acc}),
+            "wgt": data.ArrayLayout(signed(WEIGHT_BITS), lanes), "mem": mem, "i0": mem,
+            "acc": acc}
+
+
+class PeBank(wiring.Component):
+    """Lanes ``index * lanes`` to ``(index + 1) * lanes - 1``: their weight,
+    membrane, I0, accumulator and parameter memories, and the accumulate
+    pipeline that applies the scatter's operations to them.
+
+    Each bank has its own copy of the pipeline's control registers, so that its
+    block RAMs and lanes can sit together on the die. In stage (cycle) q0 the
+    op is in the bank's registers and its weight read is issued; q1: weight out
+    of the block RAM (then registered), target read issued; q2: target out,
+    selected into ``base``, product into ``prod``; q3: the add; q4: the bank's
+    write registers; q5: the write. Every block-RAM output is registered before
+    logic uses it, and every memory port is driven from the bank's own
+    registers. An op reads its target word before the four ops ahead of it have
+    written theirs, so their sums are forwarded.
+
+    Members
+    -------
+    op_valid, op : In
+        The scatter's operation (its weight address goes straight to the weight
+        memory, which registers its own copies).
+    target : In(Target)
+    wsel : In(WriteSelectLayout)
+        Which writer drives each write port, from the phase.
+    fire_go, scatter_go : In(1)
+        The fire unit owns the read ports from its start to the next scatter's.
+    fire_mem_addr, fire_i0_addr : In
+        The fire unit's read addresses.
+    exit_phase, exit_addr, result_phase, result_addr : In
+        The accumulator read address outside the scatter.
+    fire_wr_en, fire_wr_addr, fire_wr_data, exit_wr_en, exit_wr_addr, exit_wr_data : In
+        Membrane and accumulator write-backs of the fire and exit units.
+    init_valid, init_addr, init_mem_addr : In
+        The init walker's word.
+    par_start, par_step, pbase : In
+        The parameter address register: set to ``pbase``, stepped a group.
+    load : In(LoadWriteLayout)
+        The model loader's entries (param and weight sections).
+    mem_rdata, i0_rdata : Out
+        Read data, registered.
+    acc_rdata, par : Out
+        Read data.
+    busy : Out(1)
+        Operations in the pipeline.
+    """
+
+    def __init__(self, config, index, lanes, columns=None):
+        self.config = config
+        self.index = index
+        self.lanes = lanes
+        self.columns = columns or {}
+        ma = config.membrane_addr_bits
+        lay = bank_layouts(config, lanes)
+        super().__init__({
+            "op_valid": In(1), "op": In(OpLayout(config)),
+            "target": In(Target), "wsel": In(WriteSelectLayout),
+            "fire_go": In(1), "scatter_go": In(1),
+            "fire_mem_addr": In(ma), "fire_i0_addr": In(ma),
+            "exit_phase": In(1), "exit_addr": In(ma), "result_phase": In(1), "result_addr": In(ma),
+            "fire_wr_en": In(1), "fire_wr_addr": In(ma), "fire_wr_data": In(lay["mem"]),
+            "exit_wr_en": In(1), "exit_wr_addr": In(ma), "exit_wr_data": In(lay["acc"]),
+            "init_valid": In(1), "init_addr": In(ma), "init_mem_addr": In(ma),
+            "par_start": In(1), "par_step": In(1), "pbase": In(config.param_addr_bits),
+            "load": In(LoadWriteLayout(config)),
+            "mem_rdata": Out(lay["mem"]), "i0_rdata": Out(lay["mem"]),
+            "acc_rdata": Out(lay["acc"]), "par": Out(lay["par"]),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        b = self.index
+        G = self.lanes
+        P = cfg.lanes
+        B = cfg.membrane_bits
+        A = cfg.acc_bits
+        ma = cfg.membrane_addr_bits
+        lay = bank_layouts(cfg, G)
+        BankMem, BankAcc = lay["mem"], lay["acc"]
+        w, r = {}, {}
+        for name, depth in (("par", cfg.param_depth), ("wgt", cfg.weight_depth),
+                            ("mem", cfg.membrane_depth), ("i0", cfg.i0_depth),
+                            ("acc", cfg.out_depth)):
+            if name in self.columns:
+                # the deep memories are built from block-RAM columns (no multiplexer
+                # after them); the weight address comes straight from the scatter
+                m.submodules[name] = mem = ColumnMemory(
+                    shape=lay[name], depth=depth, columns=self.columns[name],
+                    addr_share=WEIGHT_ADDR_SHARE if name == "wgt" else None)
+                w[name], r[name] = mem.write, mem.read
+            else:
+                m.submodules[name] = mem = Memory(shape=lay[name], depth=depth, init=[])
+                w[name], r[name] = mem.write_port(), mem.read_port()
+
+        # the parameter word of the group being walked, for init, fire and exit
+        # alike: one register drives the (LUT RAM) memory's address, so no phase
+        # mux or adder sits in front of its fan-out
+        par_addr = Signal(cfg.param_addr_bits, attrs={"keep": 1})
+        with m.If(self.par_start):
+            m.d.sync += par_addr.eq(self.pbase)
+        with m.Elif(self.par_step):
+            m.d.sync += par_addr.eq(par_addr + 1)
+        m.d.comb += [r["par"].addr.eq(par_addr), self.par.eq(r["par"].data)]
+        entry = self.load.entry
+        theta_bits = entry[b * G * B:(b + 1) * G * B]
+        bias_bits = entry[P * B + b * G * A:P * B + (b + 1) * G * A]
+        registered_write(m, w["par"], self.load.strobe.param, self.load.index,
+                          Cat(theta_bits, bias_bits), "par")
+        registered_write(m, w["wgt"], self.load.strobe.weight, self.load.index,
+                          entry[b * G * WEIGHT_BITS:(b + 1) * G * WEIGHT_BITS], "wgt")
+
+        # valid bits are reset; the operation's data is not (the reset net stays small)
+        Op = data.StructLayout({"m": ma, "value": signed(VALUE_BITS)})
+        qv = [replica(m, self.op_valid, "q0v")] + [Signal(name=f"q{i}v") for i in range(1, 7)]
+        q0 = Signal(Op, name="q0", reset_less=True, attrs={"keep": 1})
+        m.d.sync += [q0.m.eq(self.op.m), q0.value.eq(self.op.value)]
+        q = [q0] + [Signal(Op, name=f"q{i}", reset_less=True) for i in range(1, 7)]
+        m.d.sync += [q[i].eq(q[i - 1]) for i in range(1, 7)]
+        m.d.sync += [qv[i].eq(qv[i - 1]) for i in range(1, 7)]
+        m.d.comb += self.busy.eq(Cat(*qv[:6]).any())
+        target = replica(m, self.target, "target", reset_less=True)
+        wsel = replica(m, self.wsel, "wsel", reset_less=True)
+        fire_rd = Signal(attrs={"keep": 1})
+        with m.If(self.fire_go):
+            m.d.sync += fire_rd.eq(1)
+        with m.Elif(self.scatter_go):
+            m.d.sync += fire_rd.eq(0)
+        mem_ra = Signal(ma)
+        i0_ra = Signal(ma)
+        m.d.sync += [mem_ra.eq(Mux(fire_rd, self.fire_mem_addr, q0.m)),
+                     i0_ra.eq(Mux(fire_rd, self.fire_i0_addr, q0.m))]
+        m.d.comb += [r["wgt"].addr.eq(self.op.w), r["mem"].addr.eq(mem_ra),
+                     r["i0"].addr.eq(i0_ra)]
+        with m.If(self.exit_phase):
+            m.d.comb += r["acc"].addr.eq(self.exit_addr)
+        with m.Elif(self.result_phase):
+            m.d.comb += r["acc"].addr.eq(self.result_addr)
+        with m.Else():
+            m.d.comb += r["acc"].addr.eq(q[1].m)
+        mem_q = Signal(BankMem, reset_less=True)
+        i0_q = Signal(BankMem, reset_less=True)
+        m.d.sync += [mem_q.eq(r["mem"].data), i0_q.eq(r["i0"].data)]
+        m.d.comb += [self.mem_rdata.eq(mem_q), self.i0_rdata.eq(i0_q)]
+        m.d.comb += self.acc_rdata.eq(r["acc"].data)
+
+        wq = Signal.like(r["wgt"].data, reset_less=True)
+        m.d.sync += wq.eq(r["wgt"].data)
+        prod = Signal(data.ArrayLayout(signed(WEIGHT_BITS + VALUE_BITS), G), reset_less=True)
+        base = Signal(BankAcc, reset_less=True)
+        for j in range(G):
+            m.d.sync += prod[j].eq(wq[j] * q[2].value)
+        with m.Switch(target):
+            with m.Case(Target.MEM):
+                m.d.sync += [base[j].eq(r["mem"].data[j]) for j in range(G)]
+            with m.Case(Target.I0):
+                m.d.sync += [base[j].eq(r["i0"].data[j]) for j in range(G)]
+            with m.Default():
+                m.d.sync += base.eq(r["acc"].data)
+        fwd = Signal(4)
+        m.d.sync += fwd.eq(Cat(*(qv[k] & (q[2].m == q[k].m) for k in range(3, 7))))
+        sums = [Signal(BankAcc, name=f"sum{k}", reset_less=True) for k in range(4)]
+        m.d.sync += [sums[k].eq(sums[k - 1]) for k in range(1, 4)]
+        pe_rdata = Signal(BankAcc)
+        m.d.comb += pe_rdata.eq(base)
+        for k in reversed(range(4)):
+            with m.If(fwd[k]):
+                m.d.comb += pe_rdata.eq(sums[k])
+        m.d.sync += [sums[0][j].eq(pe_rdata[j] + prod[j]) for j in range(G)]
+
+        # the write registers: membrane, I0, accumulators
+        mw = Signal(data.StructLayout({"addr": ma, "data": BankMem}), reset_less=True)
+        iw = Signal(data.StructLayout({"addr": ma, "data": BankMem}), reset_less=True)
+        aw = Signal(data.StructLayout({"addr": ma, "data": BankAcc}), reset_less=True)
+        mw_en, iw_en, aw_en = Signal(), Signal(), Signal()
+        init_v = self.init_valid
+        m.d.sync += [
+            mw_en.eq((wsel.mem_pe & qv[4]) | (wsel.mem_fire & self.fire_wr_en)
+                     | (wsel.mem_init & init_v)),
+            iw_en.eq((wsel.i0_pe & qv[4]) | (wsel.i0_init & init_v)),
+            aw_en.eq((wsel.acc_pe & qv[4]) | (wsel.acc_exit & self.exit_wr_en)
+                     | (wsel.acc_init & init_v)),
+            iw.addr.eq(Mux(wsel.i0_pe, q[4].m, self.init_addr)),
+        ]
+        bias = Signal(BankMem)      # the precharge: the bias at membrane width
+        m.d.comb += [bias[j].eq(self.par.bias[j]) for j in range(G)]
+        m.d.sync += [iw.data[j].eq(Mux(wsel.i0_pe, sums[0][j], bias[j])) for j in range(G)]
+        with m.If(wsel.mem_pe):
+            m.d.sync += [mw.addr.eq(q[4].m), *(mw.data[j].eq(sums[0][j]) for j in range(G))]
+        with m.Elif(wsel.mem_fire):
+            m.d.sync += [mw.addr.eq(self.fire_wr_addr), mw.data.eq(self.fire_wr_data)]
+        with m.Else():
+            m.d.sync += [mw.addr.eq(self.init_mem_addr),
+                         mw.data.eq(Mux(wsel.init_zero, 0, bias))]
+        with m.If(wsel.acc_pe):
+            m.d.sync += [aw.addr.eq(q[4].m), aw.data.eq(sums[0])]
+        with m.Elif(wsel.acc_exit):
+            m.d.sync += [aw.addr.eq(self.exit_wr_addr), aw.data.eq(self.exit_wr_data)]
+        with m.Else():
+            m.d.sync += [aw.addr.eq(self.init_addr), aw.data.eq(0)]
+        for port, en, reg in ((w["mem"], mw_en, mw), (w["i0"], iw_en, iw), (w["acc"], aw_en, aw)):
+            m.d.comb += [port.en.eq(en), port.addr.eq(reg.addr), port.data.eq(reg.data)]
+        return m
