@@ -203,23 +203,14 @@ class Accelerator(wiring.Component):
             fetch.counts.eq(cnt.counts),
             ev_r.addr.eq(fetch.addr), inp_r.addr.eq(fetch.addr),
             fetch.event_data.eq(ev_r.data), fetch.input_data.eq(inp_r.data),
-            sc.start.eq(go.scatter),
-            sc.linear.eq(e.linear), sc.k.eq(e.k), sc.shift.eq(e.shift), sc.pad.eq(e.pad),
-            sc.wbase.eq(e.wbase), sc.cin_pad.eq(e.cin_pad), sc.s_go.eq(e.s_go),
-            sc.s_col.eq(e.s_col), sc.s_row.eq(e.s_row), sc.groups.eq(d.groups),
-            sc.height.eq(d.height), sc.width.eq(d.width), sc.plane.eq(d.plane),
-            sc.mbase.eq(d.mbase), sc.lanes_last.eq(d.lanes_last),
+            sc.start.eq(go.scatter), sc.edge.eq(e), sc.layer.eq(d),
         ]
 
         # ------------------------------------------------------------ init, fire, exit
         m.d.comb += [
             walker.start.eq(go.init), walker.words.eq(d.words), walker.plane.eq(d.plane),
             walker.mbase.eq(d.mbase),
-            fu.start.eq(go.fire), fu.mbase.eq(d.mbase), fu.groups.eq(d.groups),
-            fu.width.eq(d.width), fu.plane.eq(d.plane), fu.pheight.eq(d.pheight),
-            fu.pwidth.eq(d.pwidth), fu.pool.eq(d.pool), fu.prow.eq(d.prow),
-            fu.static.eq(d.static), fu.leak.eq(d.leak), fu.reset_zero.eq(d.reset_zero),
-            fu.lanes_last.eq(d.lanes_last),
+            fu.start.eq(go.fire), fu.layer.eq(d),
             fu.mem_rdata.eq(Cat(*(bank.mem_rdata for bank in pe))),
             fu.i0_rdata.eq(Cat(*(bank.i0_rdata for bank in pe))),
             fu.par_rdata.theta.eq(Cat(*(bank.par.theta for bank in pe))),
@@ -233,18 +224,14 @@ class Accelerator(wiring.Component):
         ev_addr = Signal(cfg.event_addr_bits)
         with m.If(go.fire):
             m.d.sync += ev_addr.eq(d.ebase)
-        with m.Elif(fu.ev_en):
+        with m.Elif(fu.events.valid):
             m.d.sync += ev_addr.eq(ev_addr + 1)
-        ev_entry = Signal(EventLayout(cfg))
-        m.d.comb += [ev_entry.mask.eq(fu.ev_mask), ev_entry.group.eq(fu.ev_group),
-                     ev_entry.y.eq(fu.ev_y), ev_entry.x.eq(fu.ev_x), ev_entry.wpos.eq(fu.ev_wpos)]
-        registered_write(m, ev_w, fu.ev_en, ev_addr, ev_entry, "ev")
+        registered_write(m, ev_w, fu.events.valid, ev_addr, fu.events.payload, "ev")
 
         # ------------------------------------------------------------ PE banks
         for b, bank in enumerate(pe):
             m.d.comb += [
-                bank.op_valid.eq(sc.op_valid), bank.op.w.eq(sc.op_w), bank.op.m.eq(sc.op_m),
-                bank.op.value.eq(sc.op_value),
+                bank.op_valid.eq(sc.op_valid), bank.op.eq(sc.op),
                 bank.target.eq(seq.target), bank.wsel.eq(seq.wsel),
                 bank.fire_go.eq(go.fire), bank.scatter_go.eq(go.scatter),
                 bank.fire_mem_addr.eq(fu.mem_addr), bank.fire_i0_addr.eq(fu.i0_addr),
@@ -266,7 +253,7 @@ class Accelerator(wiring.Component):
         m.d.comb += [
             cnt.clear.eq(seq.clear), cnt.layer.eq(seq.layer), cnt.fire_start.eq(go.fire),
             cnt.fire.eq(seq.flags.fire), cnt.fire_end.eq(seq.fire_end),
-            cnt.fired.eq(fu.spikes), cnt.pooled_fired.eq(fu.pooled), cnt.events.eq(fu.events),
+            cnt.fired.eq(fu.spikes), cnt.pooled_fired.eq(fu.pooled), cnt.events.eq(fu.event_count),
             cnt.op_valid.eq(sc.op_valid), cnt.op_lanes.eq(sc.op_lanes), cnt.sent.eq(sender.done),
             sender.start.eq(seq.send), sender.winner.eq(seq.winner), sender.steps.eq(seq.t),
             sender.cycles.eq(seq.cycles), sender.sops.eq(cnt.sops),

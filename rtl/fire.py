@@ -1,10 +1,10 @@
 """LIF fire unit: one membrane word per cycle, spikes, reset, precharge, fused max-pool."""
 
 from amaranth.hdl import *
-from amaranth.lib import wiring, data
+from amaranth.lib import wiring, data, stream
 from amaranth.lib.wiring import In, Out
 
-from .config import DIM_BITS, ParamLayout
+from .config import DIM_BITS, DescriptorLayout, EventLayout, ParamLayout
 from .replica import replica
 
 __all__ = ["FireUnit"]
@@ -33,7 +33,9 @@ class FireUnit(wiring.Component):
     Members
     -------
     start : In(1)
-        Pulse: begin walking the layer described by the field inputs.
+        Pulse: begin walking ``layer``.
+    layer : In(DescriptorLayout)
+        The layer walked; held from start to done.
     done : Out(1)
         Registered: high from the second cycle after the last write up to and
         including the cycle of the next start.
@@ -45,13 +47,12 @@ class FireUnit(wiring.Component):
     mem_rdata, i0_rdata, par_rdata : In
     wr_en, wr_addr, wr_data : Out
         Membrane write-back.
-    ev_en, ev_mask, ev_group, ev_y, ev_x, ev_wpos : Out
-        Event write, registered: the next event of this pass (the core keeps the
-        address).
+    events : Out(stream.Signature(EventLayout, always_ready=True))
+        The pass's events, registered (the core keeps the event memory's address).
     spikes, pooled : Out
         Spikes fired and pooled spikes emitted, registered: the counts of the
         previous cycle's stage 2.
-    events : Out(16)
+    event_count : Out(16)
         Events emitted so far in this pass.
     """
 
@@ -62,20 +63,15 @@ class FireUnit(wiring.Component):
         ma = config.membrane_addr_bits
         super().__init__({
             "start": In(1), "done": Out(1),
-            "mbase": In(ma), "groups": In(DIM_BITS), "width": In(DIM_BITS),
-            "plane": In(16), "pheight": In(DIM_BITS), "pwidth": In(DIM_BITS),
-            "pool": In(4), "prow": In(16), "static": In(1), "leak": In(5),
-            "reset_zero": In(1),
-            "lanes_last": In(config.lane_bits + 1),
+            "layer": In(DescriptorLayout(config)),
             "mem_addr": Out(ma), "i0_addr": Out(ma), "next_group": Out(1),
             "mem_rdata": In(data.ArrayLayout(signed(B), P)),
             "i0_rdata": In(data.ArrayLayout(signed(B), P)),
             "par_rdata": In(ParamLayout(config)),
             "wr_en": Out(1), "wr_addr": Out(ma), "wr_data": Out(data.ArrayLayout(signed(B), P)),
-            "ev_en": Out(1), "ev_mask": Out(P), "ev_group": Out(DIM_BITS),
-            "ev_y": Out(DIM_BITS), "ev_x": Out(DIM_BITS), "ev_wpos": Out(16),
+            "events": Out(stream.Signature(EventLayout(config), always_ready=True)),
             "spikes": Out(range(P + 1)), "pooled": Out(range(P + 1)),
-            "events": Out(16),
+            "event_count": Out(16),
         })
 
     def elaborate(self, platform):
@@ -84,6 +80,7 @@ class FireUnit(wiring.Component):
         P = config.lanes
         B = config.membrane_bits
         ma = config.membrane_addr_bits
+        d = self.layer
 
         # --- address walker: g, py, px, dy, dx ---
         run = Signal()
@@ -108,43 +105,43 @@ class FireUnit(wiring.Component):
         # group step leaves registered, so the parameter word arrives with the
         # membrane and I0 words.
         next_group = Signal()
-        m.d.comb += [self.mem_addr.eq(a), self.i0_addr.eq(a - self.mbase)]
+        m.d.comb += [self.mem_addr.eq(a), self.i0_addr.eq(a - d.mbase)]
         m.d.sync += self.next_group.eq(next_group)
-        one_pool = self.pool == 1
-        one_px = self.pwidth == 1
-        one_py = self.pheight == 1
+        one_pool = d.pool == 1
+        one_px = d.pwidth == 1
+        one_py = d.pheight == 1
         with m.If(self.start):
             m.d.sync += [
                 run.eq(1), g.eq(0), py.eq(0), px.eq(0), dy.eq(0), dx.eq(0), wpos.eq(0),
-                a_g.eq(self.mbase), a_row.eq(self.mbase), a_win.eq(self.mbase),
-                a_dy.eq(self.mbase), a.eq(self.mbase),
+                a_g.eq(d.mbase), a_row.eq(d.mbase), a_win.eq(d.mbase),
+                a_dy.eq(d.mbase), a.eq(d.mbase),
                 last_dx.eq(one_pool), last_dy.eq(one_pool), last_px.eq(one_px),
-                last_py.eq(one_py), last_g.eq(self.groups == 1),
+                last_py.eq(one_py), last_g.eq(d.groups == 1),
             ]
         with m.Elif(run):
             with m.If(~last_dx):
-                m.d.sync += [dx.eq(dx + 1), last_dx.eq(dx + 2 == self.pool), a.eq(a + 1)]
+                m.d.sync += [dx.eq(dx + 1), last_dx.eq(dx + 2 == d.pool), a.eq(a + 1)]
             with m.Elif(~last_dy):
                 m.d.sync += [dx.eq(0), last_dx.eq(one_pool),
-                             dy.eq(dy + 1), last_dy.eq(dy + 2 == self.pool),
-                             a_dy.eq(a_dy + self.width), a.eq(a_dy + self.width)]
+                             dy.eq(dy + 1), last_dy.eq(dy + 2 == d.pool),
+                             a_dy.eq(a_dy + d.width), a.eq(a_dy + d.width)]
             with m.Else():
                 m.d.sync += [dx.eq(0), dy.eq(0), last_dx.eq(one_pool), last_dy.eq(one_pool),
                              wpos.eq(wpos + 1)]
                 with m.If(~last_px):
-                    m.d.sync += [px.eq(px + 1), last_px.eq(px + 2 == self.pwidth),
-                                 a_win.eq(a_win + self.pool),
-                                 a_dy.eq(a_win + self.pool), a.eq(a_win + self.pool)]
+                    m.d.sync += [px.eq(px + 1), last_px.eq(px + 2 == d.pwidth),
+                                 a_win.eq(a_win + d.pool),
+                                 a_dy.eq(a_win + d.pool), a.eq(a_win + d.pool)]
                 with m.Elif(~last_py):
                     m.d.sync += [px.eq(0), last_px.eq(one_px),
-                                 py.eq(py + 1), last_py.eq(py + 2 == self.pheight)]
-                    nxt = a_row + self.prow
+                                 py.eq(py + 1), last_py.eq(py + 2 == d.pheight)]
+                    nxt = a_row + d.prow
                     m.d.sync += [a_row.eq(nxt), a_win.eq(nxt), a_dy.eq(nxt), a.eq(nxt)]
                 with m.Elif(~last_g):
                     m.d.comb += next_group.eq(1)
                     m.d.sync += [px.eq(0), py.eq(0), last_px.eq(one_px), last_py.eq(one_py),
-                                 g.eq(g + 1), last_g.eq(g + 2 == self.groups)]
-                    nxt = a_g + self.plane
+                                 g.eq(g + 1), last_g.eq(g + 2 == d.groups)]
+                    nxt = a_g + d.plane
                     m.d.sync += [a_g.eq(nxt), a_row.eq(nxt), a_win.eq(nxt), a_dy.eq(nxt),
                                  a.eq(nxt)]
                 with m.Else():
@@ -157,7 +154,7 @@ class FireUnit(wiring.Component):
             "group": DIM_BITS, "py": DIM_BITS, "px": DIM_BITS, "wpos": 16})
         tag0 = Signal(Tag)
         lanes = Signal(P)
-        m.d.comb += lanes.eq(Mux(last_g, (C(1, P + 1) << self.lanes_last) - 1, (1 << P) - 1))
+        m.d.comb += lanes.eq(Mux(last_g, (C(1, P + 1) << d.lanes_last) - 1, (1 << P) - 1))
         m.d.sync += [
             tag0.valid.eq(run), tag0.addr.eq(a), tag0.lanes.eq(lanes),
             tag0.win_last.eq(last_dx & last_dy), tag0.group.eq(g), tag0.py.eq(py),
@@ -174,8 +171,8 @@ class FireUnit(wiring.Component):
         # the layer's fields, a registered copy per lane (they settle in SETUP)
         Fields = data.StructLayout({"static": 1, "reset_zero": 1, "leak": 5, "no_leak": 1})
         fields = Signal(Fields)
-        m.d.comb += [fields.static.eq(self.static), fields.reset_zero.eq(self.reset_zero),
-                     fields.leak.eq(self.leak), fields.no_leak.eq(self.leak == 0)]
+        m.d.comb += [fields.static.eq(d.static), fields.reset_zero.eq(d.reset_zero),
+                     fields.leak.eq(d.leak), fields.no_leak.eq(d.leak == 0)]
         lf = [replica(m, fields, f"fields{i}", reset_less=True) for i in range(P)]
         tag1 = Signal(Tag)
         vpre = Signal(data.ArrayLayout(signed(W), P), reset_less=True)
@@ -227,10 +224,12 @@ class FireUnit(wiring.Component):
         m.d.comb += [
             merged.eq(acc | mask),
             ev_en.eq(tag2.valid & tag2.win_last & (merged != 0)),
-            self.events.eq(count),
+            self.event_count.eq(count),
         ]
-        m.d.sync += [self.ev_en.eq(ev_en), self.ev_mask.eq(merged), self.ev_group.eq(tag2.group),
-                     self.ev_y.eq(tag2.py), self.ev_x.eq(tag2.px), self.ev_wpos.eq(tag2.wpos)]
+        ev = self.events
+        m.d.sync += [ev.valid.eq(ev_en), ev.payload.mask.eq(merged), ev.payload.group.eq(tag2.group),
+                     ev.payload.y.eq(tag2.py), ev.payload.x.eq(tag2.px),
+                     ev.payload.wpos.eq(tag2.wpos)]
         m.d.sync += [self.spikes.eq(Mux(tag2.valid, _popcount(mask), 0)),
                      self.pooled.eq(Mux(ev_en, _popcount(merged), 0))]
         with m.If(tag2.valid):

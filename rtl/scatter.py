@@ -4,7 +4,7 @@ from amaranth.hdl import *
 from amaranth.lib import wiring, stream, data
 from amaranth.lib.wiring import In, Out
 
-from .config import DIM_BITS, VALUE_BITS, ScatterEventLayout
+from .config import DIM_BITS, VALUE_BITS, DescriptorLayout, EdgeLayout, OpLayout, ScatterEventLayout
 
 __all__ = ["SpikeScatter"]
 
@@ -21,12 +21,14 @@ class SpikeScatter(wiring.Component):
     -------
     events : In(stream.Signature(ScatterEventLayout))
     start : In(1)
-    linear, k, shift, pad, wbase, cin_pad, s_go, s_col, s_row : In
-        Edge fields (see ``EdgeLayout``).
-    groups, height, width, mbase, lanes_last : In
-        Output layer fields.
-    op_valid, op_w, op_m, op_value, op_lanes : Out
-        One operation: weight word, membrane word, input value, lanes counted as SOPs.
+    edge : In(EdgeLayout)
+        The edge scattered.
+    layer : In(DescriptorLayout)
+        The layer it feeds (its shape and membrane base are used).
+    op_valid, op : Out(OpLayout)
+        One operation: weight word, membrane word, input value.
+    op_lanes : Out
+        The operation's lanes, counted as synaptic operations.
     idle : Out(1)
         Nothing held and nothing being issued.
     """
@@ -38,13 +40,9 @@ class SpikeScatter(wiring.Component):
         super().__init__({
             "events": In(stream.Signature(ScatterEventLayout(config))),
             "start": In(1),
-            "linear": In(1), "k": In(4), "shift": In(2), "pad": In(4),
-            "wbase": In(wa), "cin_pad": In(wa), "s_go": In(wa), "s_col": In(wa),
-            "s_row": In(wa),
-            "groups": In(DIM_BITS), "height": In(DIM_BITS), "width": In(DIM_BITS),
-            "plane": In(16), "mbase": In(ma), "lanes_last": In(config.lane_bits + 1),
-            "op_valid": Out(1), "op_w": Out(wa), "op_m": Out(ma),
-            "op_value": Out(signed(VALUE_BITS)), "op_lanes": Out(config.lane_bits + 1),
+            "edge": In(EdgeLayout(config)), "layer": In(DescriptorLayout(config)),
+            "op_valid": Out(1), "op": Out(OpLayout(config)),
+            "op_lanes": Out(config.lane_bits + 1),
             "idle": Out(1),
         })
 
@@ -59,11 +57,14 @@ class SpikeScatter(wiring.Component):
         # Edge and layer fields are stable for a phase: latch them at start so
         # the descriptor memory and the edge mux stay out of the pipeline's paths.
         f = {}
-        for name in ("linear", "k", "shift", "pad", "wbase", "cin_pad", "s_go", "s_col", "s_row",
-                     "groups", "height", "width", "plane", "mbase", "lanes_last"):
-            f[name] = Signal.like(getattr(self, name), name=f"f_{name}", reset_less=True)
-            with m.If(self.start):
-                m.d.sync += f[name].eq(getattr(self, name))
+        for src, names in ((self.edge, ("linear", "k", "shift", "pad", "wbase", "cin_pad", "s_go",
+                                         "s_col", "s_row")),
+                           (self.layer, ("groups", "height", "width", "plane", "mbase",
+                                         "lanes_last"))):
+            for name in names:
+                f[name] = Signal.like(src[name], name=f"f_{name}", reset_less=True)
+                with m.If(self.start):
+                    m.d.sync += f[name].eq(src[name])
         k_cin = Signal(wa, reset_less=True)
         m.d.sync += k_cin.eq(f["k"] * f["cin_pad"])
 
@@ -197,9 +198,9 @@ class SpikeScatter(wiring.Component):
             self.events.ready.eq(~cur_valid | (pick & cur_one)),
             self.idle.eq(~cur_valid & ~a1_valid & ~a2_valid & ~a3_valid & ~b1_valid & ~b_valid & ~active),
             self.op_valid.eq(active & spike.ops),
-            self.op_w.eq(w),
-            self.op_m.eq(mm),
-            self.op_value.eq(spike.value),
+            self.op.w.eq(w),
+            self.op.m.eq(mm),
+            self.op.value.eq(spike.value),
             self.op_lanes.eq(Mux(last_go, f["lanes_last"], P)),
         ]
 

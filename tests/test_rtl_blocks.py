@@ -113,9 +113,11 @@ def test_scatter_enumerates_every_valid_offset_without_bubbles(k, s, p):
     async def bench(ctx):
         for name, value in dict(linear=0, k=k, shift=s.bit_length() - 1, pad=p, wbase=0,
                                 cin_pad=cin_pad, s_go=s_go, s_col=s * cin_pad,
-                                s_row=s * k * cin_pad, groups=groups, height=ho, width=ho,
-                                plane=ho * ho, mbase=0, lanes_last=4).items():
-            ctx.set(getattr(dut, name), value)
+                                s_row=s * k * cin_pad).items():
+            ctx.set(dut.edge[name], value)
+        for name, value in dict(groups=groups, height=ho, width=ho, plane=ho * ho, mbase=0,
+                                lanes_last=4).items():
+            ctx.set(dut.layer[name], value)
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
@@ -127,7 +129,7 @@ def test_scatter_enumerates_every_valid_offset_without_bubbles(k, s, p):
                 ctx.set(dut.events.payload, {"mask": mask, "group": g, "y": y, "x": x,
                                              "wpos": 0, "value": 1})
             if ctx.get(dut.op_valid):
-                got.append((ctx.get(dut.op_w), ctx.get(dut.op_m)))
+                got.append((ctx.get(dut.op.w), ctx.get(dut.op.m)))
                 cycles.append(cycle)
             if queue and ctx.get(dut.events.ready):
                 queue.pop(0)
