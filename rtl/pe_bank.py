@@ -12,6 +12,10 @@ from .bram import ColumnMemory
 
 __all__ = ["PeBank", "bank_layouts"]
 
+#: The memories with a registered read (``ColumnMemory``), which the pipeline's
+#: stage timing assumes; ``columns`` only says how each is built.
+DEEP_MEMORIES = ("wgt", "mem", "i0")
+
 #: Weight block-RAM columns per copy of their addresses (rtl/bram.py).
 WEIGHT_ADDR_SHARE = 8
 
@@ -108,11 +112,12 @@ class PeBank(wiring.Component):
         for name, depth in (("par", cfg.param_depth), ("wgt", cfg.weight_depth),
                             ("mem", cfg.membrane_depth), ("i0", cfg.i0_depth),
                             ("acc", cfg.out_depth)):
-            if name in self.columns:
-                # the deep memories are built from block-RAM columns (no multiplexer
-                # after them); the weight address comes straight from the scatter
+            if name in DEEP_MEMORIES:
+                # the deep memories are built from block-RAM columns where the plan
+                # says so (no multiplexer after them); the weight address comes
+                # straight from the scatter
                 m.submodules[name] = mem = ColumnMemory(
-                    shape=lay[name], depth=depth, columns=self.columns[name],
+                    shape=lay[name], depth=depth, columns=self.columns.get(name),
                     addr_share=WEIGHT_ADDR_SHARE if name == "wgt" else None)
                 w[name], r[name] = mem.write, mem.read
             else:

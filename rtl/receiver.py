@@ -62,6 +62,7 @@ class ImageReceiver(wiring.Component):
         step = Signal(8)
         step_run = Signal(16)       # entries of the timesteps received so far
         n_left = Signal(17)
+        n_met = Signal()            # the steps so far carry all the header's entries, registered
         steps_left = Signal(9)
         words_left = Signal(16)     # input entries left in this timestep (or image)
         last_word = Signal()        # words_left == 1, registered
@@ -98,7 +99,7 @@ class ImageReceiver(wiring.Component):
                     head = img.payload.data
                     m.d.sync += [n_left.eq(head[:16]), words_left.eq(head[:16]),
                                  last_word.eq(head[:16] == 1), steps_left.eq(head[16:24]),
-                                 w_idx.eq(0), step_run.eq(0)]
+                                 w_idx.eq(0), step_run.eq(0), n_met.eq(1)]
                     hdr_ok = ((head[24:] == IMAGE_MAGIC) & self.loaded
                               & (head[:16] <= cfg.input_depth)
                               & Mux(glob.static, head[16:24] == 0, head[16:24] == glob.t_max))
@@ -128,7 +129,8 @@ class ImageReceiver(wiring.Component):
                     m.d.sync += [steps_left.eq(steps_left - 1), step.eq(step + 1),
                                  words_left.eq(cnt), last_word.eq(cnt == 1),
                                  step_first[step + 1].eq(step_run), step_len[step + 1].eq(cnt),
-                                 step_run.eq(step_run + cnt), n_left.eq(n_left - cnt)]
+                                 step_run.eq(step_run + cnt), n_left.eq(n_left - cnt),
+                                 n_met.eq(cnt == n_left)]
                     ok = (img.payload.data[24:] == STEP_MAGIC) & (cnt <= n_left)
                     final = (steps_left == 1) & (cnt == 0)
                     with m.If(~ok | (final & ((n_left != 0) | ~img.payload.last))
@@ -156,7 +158,8 @@ class ImageReceiver(wiring.Component):
                                  last_word.eq(words_left == 2)]
                     end_of_step = last_word
                     end_of_image = end_of_step & (glob.static | (steps_left == 0))
-                    with m.If(bad_field | bad_value | (end_of_image != img.payload.last)):
+                    with m.If(bad_field | bad_value | (end_of_image != img.payload.last)
+                              | (end_of_image & ~n_met)):
                         bad(stay="IDLE")
                     with m.Elif(end_of_image):
                         m.d.comb += self.done.eq(1)

@@ -428,9 +428,7 @@ def _bad_image(kind):
 
 @pytest.mark.parametrize("kind", [
     "magic", "steps", "step-magic", "x-range", "mask-bits", "early-tlast", "late-tlast",
-    pytest.param("count", marks=pytest.mark.xfail(
-        strict=True, reason="rtl/receiver.py: the header's entry count is checked only when "
-        "the last timestep is empty (WORD1 ends the image without n_left == 0)")),
+    "count",
     "count-last-empty", "header-only", "not-loaded"])
 def test_receiver_bad_packet_pulses_error_once_and_drains(kind):
     bad = EV_IMAGE if kind == "not-loaded" else _bad_image(kind)
@@ -555,9 +553,7 @@ def test_pe_bank_accumulates_with_forwarding(target, columns):
 
 @pytest.mark.parametrize("index,lanes,columns", [
     (0, 4, "split"), (0, 4, "whole"), (1, 2, "whole"),
-    pytest.param(0, 4, None, marks=pytest.mark.xfail(
-        strict=True, reason="rtl/pe_bank.py: with the default columns (plain memories) the "
-        "weight read takes one cycle, not two: each op is multiplied by the next op's weight")),
+    (0, 4, None),
 ])
 def test_pe_bank_single_ops_use_their_lanes_weights(index, lanes, columns):
     """Two ops back to back on different words, then an op without op_valid:
