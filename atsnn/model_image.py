@@ -8,8 +8,12 @@ Every consumer (golden engine, hardware compiler, training exporter) goes throug
 run: a bad image is refused here, once, with a message naming the field and layer.
 """
 
+import difflib
 import importlib.util
 import json
+import math
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +29,40 @@ EDGE_OPS = ("conv", "linear")
 RESET_MODES = ("subtract", "zero")
 INPUT_KINDS = ("static", "events")
 ARRAY_DTYPES = (np.int8, np.int16, np.int32, np.int64)
+
+# Bounds on what an image may declare (docs/image-format.md, "Size bounds"): far
+# above every shipped model and the vgg16/resnet19 CIFAR presets (at --width 4),
+# low enough that a manifest cannot make a loader or the engine allocate without
+# end. They bound declarations, not what fits the accelerator (atsnn.rtl.compiler).
+MAX_T_MAX = 256              # timesteps
+MAX_CHANNELS = 65536         # C of a [C, H, W] shape, N of an [N] shape
+MAX_SIZE = 4096              # H and W; a maxpool kernel
+MAX_NEURONS = 1 << 22        # C * H * W of one layer (or of the input)
+MAX_KERNEL = 64              # conv kernel and stride
+MAX_PADDING = 64             # conv padding
+MAX_LAYERS = 256
+MAX_EDGES = 16               # input edges of one layer
+MAX_ARRAY_ELEMENTS = 1 << 26 # entries of one weight array
+MAX_MANIFEST_BYTES = 64 << 20
+#: The engine holds every membrane, accumulator and exit margin in int64: a margin
+#: of two acc_bits values needs acc_bits + 1 signed bits (see contract.md).
+MAX_ACC_BITS = 63
+MIN_MEMBRANE_BITS = 2
+
+#: Manifest fields by object; a field not listed is refused (a typo must not be
+#: silently ignored).
+TOP_FIELDS = ("format", "version", "name", "t_max", "tau", "classes", "input", "layers")
+INPUT_FIELDS = ("kind", "shape", "bits", "zero_point", "scale", "encoding")
+LAYER_FIELDS = {
+    "conv": ("name", "kind", "shape", "inputs", "weight_bits", "bias", "theta", "leak_shift",
+             "reset", "scale"),
+    "output": ("name", "kind", "shape", "inputs", "weight_bits", "bias", "theta", "scale"),
+    "maxpool": ("name", "kind", "shape", "source", "kernel"),
+}
+LAYER_FIELDS["linear"] = LAYER_FIELDS["conv"]
+ANY_LAYER_FIELDS = tuple(dict.fromkeys(f for fields in LAYER_FIELDS.values() for f in fields))
+EDGE_FIELDS = {"conv": ("source", "op", "weight", "kernel", "stride", "padding"),
+               "linear": ("source", "op", "weight")}
 #: The shipped models stay package data of atsnn.golden; find_spec locates that
 #: package without importing it (it imports this module).
 MODELS_DIR = Path(importlib.util.find_spec("atsnn.golden").submodule_search_locations[0]) / "models"
@@ -255,36 +293,129 @@ def validate(image, membrane_bits=24, acc_bits=32):
 
 def load(path, membrane_bits=24, acc_bits=32):
     """Read an image (directory with manifest.json + arrays.npz, or one .npz with
-    `__manifest__`) and validate it against the given hardware widths."""
+    `__manifest__`) and validate it against the given hardware widths. Only the
+    arrays the manifest names are read, each checked against the shape and dtype
+    validation expects from its .npy header before anything is allocated."""
     path = Path(path)
     if path.is_dir():
         mpath, apath = path / "manifest.json", path / "arrays.npz"
         if not mpath.is_file():
             raise ModelImageError(f"{path}: not a model image (no manifest.json)")
         try:
-            manifest = json.loads(mpath.read_text())
-        except (OSError, ValueError) as e:
-            raise ModelImageError(f"{mpath}: cannot read manifest JSON ({e})") from None
-        arrays = _read_npz(apath) if apath.exists() else {}
-    elif path.is_file():
-        arrays = _read_npz(path)
-        if "__manifest__" not in arrays:
-            raise ModelImageError(f"{path}: not a model image (no __manifest__ array)")
+            size = mpath.stat().st_size
+            if size <= MAX_MANIFEST_BYTES:
+                manifest = json.loads(mpath.read_text())
+        except (OSError, ValueError, RecursionError) as e:
+            raise ModelImageError(f"{mpath}: cannot read manifest JSON ({_reason(e)})") from None
+        if size > MAX_MANIFEST_BYTES:
+            raise ModelImageError(f"{mpath}: manifest is {size} bytes, more than the "
+                                  f"{MAX_MANIFEST_BYTES} a model image may have")
+        if not apath.exists():
+            return from_manifest(manifest, {}, membrane_bits, acc_bits)
+        with NpzArrays(apath) as arrays:
+            return from_manifest(manifest, arrays, membrane_bits, acc_bits)
+    if path.is_file():
+        with NpzArrays(path) as arrays:
+            if "__manifest__" not in arrays:
+                raise ModelImageError(f"{path}: not a model image (no __manifest__ array)")
+            raw = arrays.read_bytes("__manifest__", MAX_MANIFEST_BYTES)
+            try:
+                manifest = json.loads(raw.decode())
+            except (ValueError, UnicodeDecodeError, RecursionError) as e:
+                raise ModelImageError(f"{path}: __manifest__ is not valid JSON "
+                                      f"({_reason(e)})") from None
+            return from_manifest(manifest, arrays, membrane_bits, acc_bits)
+    raise ModelImageError(f"{path}: model image not found")
+
+
+def _reason(e):
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+#: What a broken or truncated zip archive can raise while it is read.
+_ZIP_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error,
+               NotImplementedError, RuntimeError)
+
+
+class NpzArrays:
+    """The arrays of an .npz archive, read one at a time: `header(name)` gives
+    (shape, dtype) from the member's .npy header, `read(name)` the array. Nothing
+    is read that is not asked for, so a member nobody names costs nothing."""
+
+    def __init__(self, path):
+        self.path = Path(path)
         try:
-            manifest = json.loads(arrays.pop("__manifest__").astype(np.uint8).tobytes().decode())
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ModelImageError(f"{path}: __manifest__ is not valid JSON ({e})") from None
-    else:
-        raise ModelImageError(f"{path}: model image not found")
-    return from_manifest(manifest, arrays, membrane_bits, acc_bits)
+            self.zip = zipfile.ZipFile(self.path)
+            self.members = {n[:-4]: n for n in self.zip.namelist() if n.endswith(".npy")}
+        except _ZIP_ERRORS as e:
+            raise self._error(e) from None
 
+    def __enter__(self):
+        return self
 
-def _read_npz(path):
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise ModelImageError(f"{path}: cannot read arrays ({e})") from None
+    def __exit__(self, *exc):
+        self.zip.close()
+
+    def __contains__(self, name):
+        return name in self.members
+
+    def _error(self, e, name=None):
+        what = f"array '{name}'" if name else "arrays"
+        return ModelImageError(f"{self.path}: cannot read {what} ({_reason(e)})")
+
+    def _open_header(self, name):
+        """(open member positioned after its header, shape, dtype, fortran_order)."""
+        f = self.zip.open(self.members[name])
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+        except BaseException:
+            f.close()
+            raise
+        return f, tuple(shape), dtype, fortran
+
+    def header(self, name):
+        """(shape, dtype) the member declares."""
+        try:
+            f, shape, dtype, _ = self._open_header(name)
+            f.close()
+        except _ZIP_ERRORS as e:
+            raise self._error(e, name) from None
+        return shape, dtype
+
+    def read(self, name):
+        """The array; call `header` first and check what it declares."""
+        try:
+            f, shape, dtype, fortran = self._open_header(name)
+            with f:
+                if dtype.hasobject:
+                    raise ValueError(f"dtype {dtype} holds Python objects")
+                nbytes = math.prod(shape) * dtype.itemsize
+                data = f.read(nbytes)
+                if len(data) != nbytes:
+                    raise ValueError(f"truncated: {len(data)} of the {nbytes} bytes its "
+                                     f"header declares ({list(shape)} {dtype})")
+        except _ZIP_ERRORS as e:
+            raise self._error(e, name) from None
+        return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
+
+    def read_bytes(self, name, limit):
+        """A 1-D uint8 member as bytes (at most `limit` of them)."""
+        shape, dtype = self.header(name)
+        if dtype != np.uint8 or len(shape) != 1:
+            raise ModelImageError(f"{self.path}: array '{name}' must be 1-D uint8, got "
+                                  f"{dtype} {list(shape)}")
+        if shape[0] > limit:
+            raise ModelImageError(f"{self.path}: array '{name}' has {shape[0]} bytes, more "
+                                  f"than the {limit} a model image may have")
+        return self.read(name).tobytes()
 
 
 def save(image, path):
@@ -351,6 +482,8 @@ def _field(d, key, where, kind, default=...):
           "number": (_is_int(v) or isinstance(v, float)) and not isinstance(v, bool)}[kind]
     if not ok:
         _fail(where, f"field '{key}' must be {kind_name(kind)}, got {v!r}")
+    if kind == "number" and not math.isfinite(v):
+        _fail(where, f"field '{key}' must be a finite number, got {v!r}")
     return int(v) if kind == "int" else v
 
 
@@ -366,12 +499,30 @@ def _int_range(d, key, where, lo, hi, default=...):
     return v
 
 
+def _known_fields(d, where, known):
+    """Refuse a field `known` does not list, naming the nearest known one."""
+    if not isinstance(d, dict):
+        _fail(where, f"must be a JSON object, got {type(d).__name__}")
+    for key in d:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean '{near[0]}'?" if near else f"known: {', '.join(known)}"
+            _fail(where, f"unknown field {key!r} ({hint})")
+
+
 def _shape(d, where, ndims):
     shape = _field(d, "shape", where, "list")
     if len(shape) not in ndims or not all(_is_int(s) and s > 0 for s in shape):
         want = " or ".join(f"{n} positive integers" for n in ndims)
         _fail(where, f"field 'shape' must be {want}, got {shape!r}")
-    return tuple(int(s) for s in shape)
+    shape = tuple(int(s) for s in shape)
+    if shape[0] > MAX_CHANNELS or any(s > MAX_SIZE for s in shape[1:]):
+        _fail(where, f"field 'shape' = {list(shape)}: channels may be at most {MAX_CHANNELS}, "
+                     f"height and width at most {MAX_SIZE}")
+    if math.prod(shape) > MAX_NEURONS:
+        _fail(where, f"field 'shape' = {list(shape)} has {math.prod(shape)} entries, at most "
+                     f"{MAX_NEURONS} allowed")
+    return shape
 
 
 def _array(d, key, arrays, where, shape, per_channel_scalar=False):
@@ -386,13 +537,20 @@ def _array(d, key, arrays, where, shape, per_channel_scalar=False):
         _fail(where, f"field '{key}' must name an array, got {ref!r}")
     if ref not in arrays:
         _fail(where, f"field '{key}': array '{ref}' not found in the image's arrays")
-    a = np.asarray(arrays[ref])
-    if a.dtype.type not in ARRAY_DTYPES:
-        _fail(where, f"field '{key}': array '{ref}' has dtype {a.dtype}, expected an "
+    lazy = isinstance(arrays, NpzArrays)
+    if lazy:     # check what the .npy header declares before reading a byte of data
+        a_shape, a_dtype = arrays.header(ref)
+    else:
+        a = np.asarray(arrays[ref])
+        a_shape, a_dtype = a.shape, a.dtype
+    if a_dtype.type not in ARRAY_DTYPES:
+        _fail(where, f"field '{key}': array '{ref}' has dtype {a_dtype}, expected an "
                      "integer dtype (int8, int16, int32, int64)")
-    if tuple(a.shape) != tuple(shape):
-        _fail(where, f"field '{key}': array '{ref}' has shape {list(a.shape)}, "
+    if tuple(a_shape) != tuple(shape):
+        _fail(where, f"field '{key}': array '{ref}' has shape {list(a_shape)}, "
                      f"expected {list(shape)}")
+    if lazy:
+        a = arrays.read(ref)
     return a.astype(np.int64)
 
 
@@ -404,11 +562,8 @@ def _fits(a, bits):
 def from_manifest(manifest, arrays, membrane_bits=24, acc_bits=32):
     """Validate a manifest dict and its arrays; return the ModelImage."""
     where = "manifest"
-    if not _is_int(membrane_bits) or not _is_int(acc_bits) or not 2 <= membrane_bits <= acc_bits:
-        raise ModelImageError(f"hardware widths: need 2 <= membrane_bits <= acc_bits, got "
-                         f"membrane_bits={membrane_bits}, acc_bits={acc_bits}")
-    if not isinstance(manifest, dict):
-        _fail(where, f"must be a JSON object, got {type(manifest).__name__}")
+    _check_widths(membrane_bits, acc_bits)
+    _known_fields(manifest, where, TOP_FIELDS)
     fmt = _field(manifest, "format", where, "str")
     if fmt != FORMAT:
         _fail(where, f"field 'format' is {fmt!r}, expected {FORMAT!r}")
@@ -416,7 +571,7 @@ def from_manifest(manifest, arrays, membrane_bits=24, acc_bits=32):
     if version != VERSION:
         _fail(where, f"field 'version' = {version} is not supported (this loader reads version {VERSION})")
     name = _field(manifest, "name", where, "str")
-    t_max = _int_range(manifest, "t_max", where, 1, 1 << 16)
+    t_max = _int_range(manifest, "t_max", where, 1, MAX_T_MAX)
     tau = _field(manifest, "tau", where, "list")
     if len(tau) != t_max - 1:
         _fail(where, f"field 'tau' has {len(tau)} entries, expected t_max - 1 = {t_max - 1}")
@@ -434,6 +589,8 @@ def from_manifest(manifest, arrays, membrane_bits=24, acc_bits=32):
     layer_dicts = _field(manifest, "layers", where, "list")
     if not layer_dicts:
         _fail(where, "field 'layers' is empty")
+    if len(layer_dicts) > MAX_LAYERS:
+        _fail(where, f"field 'layers' has {len(layer_dicts)} layers, at most {MAX_LAYERS} allowed")
     layers, shapes = [], {"input": inp.shape}
     for i, d in enumerate(layer_dicts):
         layers.append(_parse_layer(d, i, len(layer_dicts), inp, layers, shapes, arrays))
@@ -446,8 +603,22 @@ def from_manifest(manifest, arrays, membrane_bits=24, acc_bits=32):
     return image
 
 
+def _check_widths(membrane_bits, acc_bits):
+    """The hardware widths the image is checked against; the engine holds them in
+    int64 (MAX_ACC_BITS)."""
+    where = "hardware widths"
+    for name, v in (("membrane_bits", membrane_bits), ("acc_bits", acc_bits)):
+        if not _is_int(v) or not MIN_MEMBRANE_BITS <= v <= MAX_ACC_BITS:
+            _fail(where, f"{name} = {v!r} out of range {MIN_MEMBRANE_BITS}..{MAX_ACC_BITS} "
+                         "(the golden engine holds membranes and accumulators in int64)")
+    if membrane_bits > acc_bits:
+        _fail(where, f"need membrane_bits <= acc_bits, got membrane_bits = {membrane_bits}, "
+                     f"acc_bits = {acc_bits}")
+
+
 def _parse_input(d):
     where = "input"
+    _known_fields(d, where, INPUT_FIELDS)
     kind = _field(d, "kind", where, "str")
     if kind not in INPUT_KINDS:
         _fail(where, f"field 'kind' is {kind!r}, expected one of {', '.join(INPUT_KINDS)}")
@@ -465,6 +636,9 @@ def _parse_input(d):
 
 def _parse_layer(d, index, n_layers, inp, earlier, shapes, arrays):
     where = f"layer {index}"
+    if isinstance(d, dict) and isinstance(d.get("name"), str):
+        where = f"layer '{d['name']}'"
+    _known_fields(d, where, ANY_LAYER_FIELDS)
     name = _field(d, "name", where, "str")
     where = f"layer '{name}'"
     if name == "input" or name in shapes:
@@ -472,6 +646,7 @@ def _parse_layer(d, index, n_layers, inp, earlier, shapes, arrays):
     kind = _field(d, "kind", where, "str")
     if kind not in LAYER_KINDS:
         _fail(where, f"field 'kind' is {kind!r}, expected one of {', '.join(LAYER_KINDS)}")
+    _known_fields(d, where, LAYER_FIELDS[kind])
     last = index == n_layers - 1
     if kind == "output" and not last:
         _fail(where, "an 'output' layer must be the last layer (exactly one output layer)")
@@ -487,7 +662,7 @@ def _parse_layer(d, index, n_layers, inp, earlier, shapes, arrays):
         if by_name[source].kind != "conv" or earlier[-1].name != source:
             _fail(where, f"field 'source' = {source!r} must be the conv layer immediately "
                          "before the maxpool (the pool is fused into its fire pass)")
-        k = _int_range(d, "kernel", where, 1, 1 << 16)
+        k = _int_range(d, "kernel", where, 1, MAX_SIZE)
         c, h, w = shapes[source]
         if h % k or w % k:
             _fail(where, f"field 'kernel' = {k} does not divide the source size {h}x{w}")
@@ -499,6 +674,8 @@ def _parse_layer(d, index, n_layers, inp, earlier, shapes, arrays):
     edges_d = _field(d, "inputs", where, "list")
     if not edges_d:
         _fail(where, "field 'inputs' is empty (a layer needs at least one edge)")
+    if len(edges_d) > MAX_EDGES:
+        _fail(where, f"field 'inputs' has {len(edges_d)} edges, at most {MAX_EDGES} allowed")
     weight_bits = _int_range(d, "weight_bits", where, 2, 8)
     edges = []
     for j, ed in enumerate(edges_d):
@@ -532,6 +709,7 @@ def _opt_number(d, key, where):
 
 def _parse_edge(d, where, kind, shape, weight_bits, inp, index, n_edges, by_name,
                 shapes, arrays):
+    _known_fields(d, where, EDGE_FIELDS["conv"])
     source = _field(d, "source", where, "str")
     if source != "input" and source not in by_name:
         _fail(where, f"field 'source' = {source!r} is not 'input' or an earlier layer")
@@ -548,6 +726,7 @@ def _parse_edge(d, where, kind, shape, weight_bits, inp, index, n_edges, by_name
     op = _field(d, "op", where, "str")
     if op not in EDGE_OPS:
         _fail(where, f"field 'op' is {op!r}, expected one of {', '.join(EDGE_OPS)}")
+    _known_fields(d, where, EDGE_FIELDS[op])
     want = "conv" if kind == "conv" else "linear"
     if op != want:
         _fail(where, f"field 'op' is {op!r}, but a {kind} layer's edges must all be {want!r}")
@@ -555,9 +734,9 @@ def _parse_edge(d, where, kind, shape, weight_bits, inp, index, n_edges, by_name
     if op == "conv":
         if len(src_shape) != 3:
             _fail(where, f"a conv edge needs a [C, H, W] source, '{source}' has shape {list(src_shape)}")
-        k = _int_range(d, "kernel", where, 1, 1 << 16)
-        s = _int_range(d, "stride", where, 1, 1 << 16)
-        p = _int_range(d, "padding", where, 0, 1 << 16)
+        k = _int_range(d, "kernel", where, 1, MAX_KERNEL)
+        s = _int_range(d, "stride", where, 1, MAX_KERNEL)
+        p = _int_range(d, "padding", where, 0, MAX_PADDING)
         c_in, h, w = src_shape
         wshape = (shape[0], c_in, k, k)
         ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
@@ -566,7 +745,10 @@ def _parse_edge(d, where, kind, shape, weight_bits, inp, index, n_edges, by_name
                          f"'{source}' {h}x{w} does not match the layer shape {list(shape)}")
     else:
         k = s = p = None
-        wshape = (shape[0], int(np.prod(src_shape)))
+        wshape = (shape[0], math.prod(src_shape))
+    if math.prod(wshape) > MAX_ARRAY_ELEMENTS:
+        _fail(where, f"field 'weight' would be {list(wshape)}, {math.prod(wshape)} entries; "
+                     f"at most {MAX_ARRAY_ELEMENTS} allowed")
     weight = _array(d, "weight", arrays, where, wshape)
     if not _fits(weight, weight_bits):
         _fail(where, f"field 'weight': values {int(weight.min())}..{int(weight.max())} do not "

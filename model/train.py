@@ -172,7 +172,8 @@ def exact_dtype(qnet):
     from atsnn import model_image as gi
     from atsnn.model import export as exporter
 
-    bits = gi.layer_bound_bits(exporter.to_image(qnet, membrane_bits=64, acc_bits=64))
+    bits = gi.layer_bound_bits(exporter.to_image(qnet, membrane_bits=gi.MAX_ACC_BITS,
+                                                    acc_bits=gi.MAX_ACC_BITS))
     return torch.float32 if max(bits.values()) <= 24 else torch.float64
 
 
