@@ -158,13 +158,24 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 
 
-def _check_images(path, what, x, y, shape, num_classes):
+def _check_labels(path, what, y):
+    """Labels as int64 [N]: integers only (a float label is refused, not truncated)."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "iu" and y.size:
+        raise AtsnnError(f"{path}: {what} must be integer class labels, got dtype {y.dtype}")
+    if y.ndim != 1:
+        raise AtsnnError(f"{path}: {what} must be a 1-D array [N] of labels, got shape "
+                         f"{list(y.shape)}")
+    return y
+
+
+def _check_images(path, what, x, y, shape, num_classes, labels="labels"):
     if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.shape[1:] != shape:
         got = f"{x.dtype} {list(x.shape)}" if isinstance(x, np.ndarray) else type(x).__name__
         raise AtsnnError(f"{path}: {what} must be uint8 [N, {', '.join(map(str, shape))}], got {got}")
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != len(x):
-        raise AtsnnError(f"{path}: {what} has {len(x)} images but {y.size} labels")
+    y = _check_labels(path, labels, y)
+    if len(y) != len(x):
+        raise AtsnnError(f"{path}: {what} has {len(x)} images but {labels} has {len(y)} labels")
     if y.size and (y.min() < 0 or y.max() >= num_classes):
         raise AtsnnError(f"{path}: {what} labels out of range (expected 0..{num_classes - 1})")
     return y.astype(np.int64)
@@ -189,7 +200,7 @@ def load_cifar10_subset(data_dir=None, split="test"):
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise AtsnnError(f"{path}: not a readable npz file ({e})") from None
-    y = _check_images(path, f"x_{split}", x, y, (3, 32, 32), 10)
+    y = _check_images(path, f"x_{split}", x, y, (3, 32, 32), 10, f"y_{split}")
     return x, y
 
 
@@ -230,10 +241,12 @@ def read_cifar_batch(path, label_key=b"labels"):
         got = f"{x.dtype} {list(x.shape)}" if isinstance(x, np.ndarray) else type(x).__name__
         raise AtsnnError(f"{path}: 'data' must be uint8 [N, 3072], got {got}")
     try:
-        y = np.asarray(d[label_key], dtype=np.int64)
+        y = np.asarray(d[label_key])
     except (TypeError, ValueError):
+        y = None
+    if y is None or (y.dtype.kind not in "iu" and y.size) or y.ndim != 1:
         raise AtsnnError(f"{path}: '{label_key.decode()}' is not a list of integers") from None
-    return x.reshape(-1, 3, 32, 32), y
+    return x.reshape(-1, 3, 32, 32), y.astype(np.int64)
 
 
 def _load_cifar_pickles(data_dir, split, folder, files, label_key, num_classes, what):

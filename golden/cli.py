@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 
+from atsnn import AtsnnError
 from atsnn.data import load_dataset
 from atsnn.golden import energy
 from atsnn.golden.engine import run
@@ -59,6 +60,10 @@ def evaluate(image, x, y, lanes=16, membrane_bits=24):
 
 
 def golden_command(args):
+    if args.limit is not None and args.limit < 0:
+        raise AtsnnError(f"--limit must be at least 1, not {args.limit}")
+    if args.limit == 0:
+        raise AtsnnError("--limit 0: no images to run")
     hw = config_from_args(args)
     image = load_model(args.model, hw.membrane_bits, hw.acc_bits)
     kw = {}
@@ -66,7 +71,12 @@ def golden_command(args):
         kw = {"time_steps": image.t_max,
               "mode": "time" if "time" in (image.input.encoding or "") else "count"}
     x, y = load_dataset(args.dataset, args.split, args.data_dir, **kw)
+    where = f"{args.dataset}/{args.split}"
+    if len(x) == 0:
+        raise AtsnnError(f"{where}: no images in the dataset")
     if args.limit is not None:
+        if args.limit > len(x):
+            raise AtsnnError(f"--limit {args.limit}: {where} has only {len(x)} images")
         x, y = x[:args.limit], y[:args.limit]
     s = evaluate(image, x, y, hw.lanes, hw.membrane_bits)
     s.update(dataset=args.dataset, split=args.split)

@@ -162,10 +162,11 @@ def _events(s, lanes):
     g = cyc.groups(c, lanes)
     onehot = np.zeros((c, g), np.float32)
     onehot[np.arange(c), np.arange(c) // lanes] = 1
+    positions = int(np.prod(s.shape[1:-1], dtype=np.int64))   # explicit: m may be 0
     per_word = s.reshape(-1, c) @ onehot   # exact: at most `lanes`
-    per_pos = (per_word.sum(axis=1) if g > 1 else per_word).reshape(m, -1)
+    per_pos = (per_word.sum(axis=1) if g > 1 else per_word).reshape(m, positions)
     return (per_pos.sum(axis=1, dtype=np.float64).astype(np.int64), per_pos,
-            np.count_nonzero(per_word.reshape(m, -1), axis=1))
+            np.count_nonzero(per_word.reshape(m, positions * g), axis=1))
 
 
 def _maxpool(s, k):

@@ -55,6 +55,8 @@ def sim_inputs(image, count, offset=0, data_dir=None):
     """``count`` test inputs (and labels) for a model image: MNIST test images for a
     static 1x28x28 input, N-MNIST test recordings as frames for an event input."""
     from atsnn import data
+    if count < 1 or offset < 0:
+        raise AtsnnError(f"need at least 1 image from offset 0 or more, not {count} from {offset}")
     shape = tuple(image.input.shape)
     if image.input.kind == "static":
         if shape != (1, 28, 28):
@@ -103,10 +105,12 @@ def summarize(records, labels, lanes):
 
 
 def cmd_sim(args):
-    from atsnn.model_image import load, resolve_model
-    from atsnn.tb.runner import run_testbench
     if args.images < 1:
         raise AtsnnError(f"--images must be at least 1, not {args.images}")
+    if args.offset < 0:
+        raise AtsnnError(f"--offset must be at least 0, not {args.offset}")
+    from atsnn.model_image import load, resolve_model
+    from atsnn.tb.runner import run_testbench
     config = config_from_args(args)
     path = resolve_model(args.model)
     image = load(path, membrane_bits=config.membrane_bits, acc_bits=config.acc_bits)
