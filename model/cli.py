@@ -63,7 +63,43 @@ def add_commands(subparsers):
     e.set_defaults(func=export_command)
 
 
+def check_train_args(args):
+    """Refuse what cannot train, before loading data or building a network."""
+    import math
+
+    def bad(flag, value, want):
+        raise AtsnnError(f"--{flag} must be {want}, not {value!r}")
+
+    for flag in ("time_steps", "batch_size", "threads"):
+        v = getattr(args, flag)
+        if v < 1:
+            bad(flag.replace("_", "-"), v, "at least 1")
+    for flag in ("limit_train", "limit_test"):
+        v = getattr(args, flag)
+        if v is not None and v < 1:
+            bad(flag.replace("_", "-"), v, "at least 1")
+    for flag in ("lr", "epochs", "width"):
+        v = getattr(args, flag)
+        if not math.isfinite(v) or v <= 0:
+            bad(flag.replace("_", "-"), v, "a finite number above 0")
+    if not math.isfinite(args.qat_epochs) or args.qat_epochs < 0:
+        bad("qat-epochs", args.qat_epochs, "a finite number, 0 or more")
+    if not (0 < args.val_fraction < 1):
+        bad("val-fraction", args.val_fraction, "above 0 and below 1 (the exits are calibrated "
+                                               "on that part of the training data)")
+    if not (0 <= args.max_drop <= 1):
+        bad("max-drop", args.max_drop, "from 0 to 1")
+    from atsnn.model_image import MAX_ACC_BITS, MIN_MEMBRANE_BITS
+    if not MIN_MEMBRANE_BITS <= args.membrane_bits <= args.acc_bits <= MAX_ACC_BITS:
+        raise AtsnnError(f"need {MIN_MEMBRANE_BITS} <= --membrane-bits <= --acc-bits <= "
+                         f"{MAX_ACC_BITS}, not {args.membrane_bits} and {args.acc_bits}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise AtsnnError(f"--out {args.out}: exists and is not a directory")
+
+
 def train_command(args):
+    check_train_args(args)
     if args.device == "cuda":
         import torch
 

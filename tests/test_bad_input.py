@@ -350,3 +350,39 @@ def test_float_labels_in_a_cifar_batch_refused(tmp_path):
 def test_golden_lanes_the_hardware_refuses(capsys, lanes):
     assert main(["golden", "--model", "mnist-tiny", "--limit", "5", "--lanes", lanes]) == 2
     assert "power of two from 2 to 32" in one_line_error(capsys, "golden")
+
+
+# ---------------------------------------------------------------- atsnn train arguments
+
+@pytest.mark.parametrize("flags,needle", [
+    (["--time-steps", "0"], "--time-steps"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--val-fraction", "0"], "--val-fraction"),
+    (["--val-fraction", "1"], "--val-fraction"),
+    (["--threads", "0"], "--threads"),
+    (["--lr", "nan"], "--lr"),
+    (["--lr", "-1"], "--lr"),
+    (["--epochs", "0"], "--epochs"),
+    (["--epochs", "-1"], "--epochs"),
+    (["--epochs", "inf"], "--epochs"),
+    (["--qat-epochs", "-0.5"], "--qat-epochs"),
+    (["--limit-train", "0"], "--limit-train"),
+    (["--width", "0"], "--width"),
+    (["--membrane-bits", "64", "--acc-bits", "64"], "--membrane-bits"),
+])
+def test_train_refuses_bad_arguments_up_front(capsys, monkeypatch, tmp_path, flags, needle):
+    from atsnn.model import train
+
+    def no_training(cfg):
+        raise AssertionError("trained before checking the arguments")
+    monkeypatch.setattr(train, "run", no_training)
+    assert main(["train", *flags, "--out", str(tmp_path / "run")]) == 2
+    assert needle in one_line_error(capsys, "train")
+
+
+def test_train_out_naming_a_file(capsys, monkeypatch, tmp_path):
+    from atsnn.model import train
+    monkeypatch.setattr(train, "run", lambda cfg: pytest.fail("trained"))
+    (tmp_path / "file").write_text("x")
+    assert main(["train", "--out", str(tmp_path / "file")]) == 2
+    assert "not a directory" in one_line_error(capsys, "train")
