@@ -78,10 +78,11 @@ class ImageReceiver(wiring.Component):
                          in_entry.value.eq(img.payload.data)]
         with m.Else():
             m.d.comb += [in_entry.mask.eq(img.payload.data), in_entry.value.eq(1)]
+        # checked as word 0 is taken, so the compares stay off the done -> sequencer path
         bad_field = Signal()
-        m.d.comb += bad_field.eq((word0[16:24] >= glob.in_groups) | (word0[8:16] >= glob.in_height)
-                                 | (word0[:8] >= glob.in_width)
-                                 | (glob.static & (word0[24:29] >= P)))
+        w0 = img.payload.data
+        w0_bad = ((w0[16:24] >= glob.in_groups) | (w0[8:16] >= glob.in_height)
+                  | (w0[:8] >= glob.in_width) | (glob.static & (w0[24:29] >= P)))
         value_hi = img.payload.data[VALUE_BITS - 1:]
         bad_value = Signal()
         m.d.comb += bad_value.eq(Mux(glob.static,
@@ -144,7 +145,7 @@ class ImageReceiver(wiring.Component):
             with m.State("WORD0"):
                 m.d.comb += img.ready.eq(1)
                 with m.If(img.valid):
-                    m.d.sync += word0.eq(img.payload.data)
+                    m.d.sync += [word0.eq(img.payload.data), bad_field.eq(w0_bad)]
                     with m.If(img.payload.last):
                         m.d.comb += error
                         m.next = "IDLE"
