@@ -510,6 +510,14 @@ DATASETS = {
     "digits": (load_digits, "static", 10),
 }
 
+# name -> shape of one sample: [C, H, W] for a static image, [2, H, W] for one
+# frame of an event recording (before any downsampling)
+INPUT_SHAPES = {
+    "mnist": (1, 28, 28), "cifar10-subset": (3, 32, 32), "cifar10": (3, 32, 32),
+    "cifar100": (3, 32, 32), "nmnist": (2, 34, 34), "cifar10-dvs": (2, 128, 128),
+    "digits": (1, 8, 8),
+}
+
 
 def load_dataset(name, split="test", data_dir=None, limit=None, **kw):
     """Load dataset ``name`` (a ``--dataset`` value) -> ``(x, y)``.

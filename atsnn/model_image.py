@@ -28,6 +28,9 @@ SPIKING_KINDS = ("conv", "linear")
 EDGE_OPS = ("conv", "linear")
 RESET_MODES = ("subtract", "zero")
 INPUT_KINDS = ("static", "events")
+#: How a recording is binned into the T_max frames of an events input, recorded as
+#: input.encoding "frames:count" or "frames:time" (atsnn.data.events_to_frames).
+FRAME_MODES = ("count", "time")
 ARRAY_DTYPES = (np.int8, np.int16, np.int32, np.int64)
 
 # Bounds on what an image may declare (docs/image-format.md, "Size bounds"): far
@@ -631,7 +634,23 @@ def _parse_input(d):
         _fail(where, "field 'zero_point' must be 0 for events input")
     scale = float(_field(d, "scale", where, "number", default=1.0))
     encoding = _field(d, "encoding", where, "str", default="pixels" if kind == "static" else "frames")
+    if encoding.startswith("frames:") and encoding[len("frames:"):] not in FRAME_MODES:
+        _fail(where, f"field 'encoding' is {encoding!r}, expected "
+                     f"{' or '.join(repr('frames:' + m) for m in FRAME_MODES)}")
     return Input(kind, shape, bits, zero_point, scale, encoding)
+
+
+def frame_mode(inp):
+    """The binning ("count" or "time") an events input records in its encoding, to
+    turn recordings into its frames the way it was trained; an image that does not
+    say is refused rather than guessed (the two give different accuracy)."""
+    if inp.kind == "events" and inp.encoding.startswith("frames:"):
+        mode = inp.encoding[len("frames:"):]
+        if mode in FRAME_MODES:
+            return mode
+    _fail("input", f"field 'encoding' is {inp.encoding!r}: an events input must say how "
+                   "recordings are binned into its T_max frames, "
+                   f"{' or '.join(repr('frames:' + m) for m in FRAME_MODES)}")
 
 
 def _parse_layer(d, index, n_layers, inp, earlier, shapes, arrays):

@@ -6,11 +6,11 @@ import time
 import numpy as np
 
 from atsnn import AtsnnError
-from atsnn.data import load_dataset
+from atsnn.data import DATASETS, load_dataset
 from atsnn.golden import energy
 from atsnn.golden.engine import run
 from atsnn.rtl.hwflags import add_config_arguments, config_from_args
-from atsnn.model_image import load_model
+from atsnn.model_image import frame_mode, load_model
 
 
 def add_commands(subparsers):
@@ -66,11 +66,15 @@ def golden_command(args):
         raise AtsnnError("--limit 0: no images to run")
     hw = config_from_args(args)
     image = load_model(args.model, hw.membrane_bits, hw.acc_bits)
+    kind = DATASETS[args.dataset][1] if args.dataset in DATASETS else None
+    if kind is not None and kind != image.input.kind:
+        raise AtsnnError(f"model {image.name!r} takes {image.input.kind} input, but dataset "
+                         f"{args.dataset!r} is {kind}")
     kw = {}
     if image.input.kind == "events":   # frames as the image was trained on
-        kw = {"time_steps": image.t_max,
-              "mode": "time" if "time" in (image.input.encoding or "") else "count"}
-    x, y = load_dataset(args.dataset, args.split, args.data_dir, **kw)
+        kw = {"time_steps": image.t_max, "mode": frame_mode(image.input)}
+    # the limit is applied while loading: an event set converts only those recordings
+    x, y = load_dataset(args.dataset, args.split, args.data_dir, limit=args.limit, **kw)
     where = f"{args.dataset}/{args.split}"
     if len(x) == 0:
         raise AtsnnError(f"{where}: no images in the dataset")

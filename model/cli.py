@@ -89,13 +89,42 @@ def check_train_args(args):
                                                "on that part of the training data)")
     if not (0 <= args.max_drop <= 1):
         bad("max-drop", args.max_drop, "from 0 to 1")
+    check_widths(args)
+    from atsnn.rtl.config import HwConfig
+    try:
+        HwConfig(lanes=args.lanes)
+    except TypeError as exc:
+        raise AtsnnError(f"--lanes: {exc}") from None
+    check_preset_dataset(args.preset, args.dataset)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise AtsnnError(f"--out {args.out}: exists and is not a directory")
+
+
+def check_widths(args):
     from atsnn.model_image import MAX_ACC_BITS, MIN_MEMBRANE_BITS
     if not MIN_MEMBRANE_BITS <= args.membrane_bits <= args.acc_bits <= MAX_ACC_BITS:
         raise AtsnnError(f"need {MIN_MEMBRANE_BITS} <= --membrane-bits <= --acc-bits <= "
                          f"{MAX_ACC_BITS}, not {args.membrane_bits} and {args.acc_bits}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise AtsnnError(f"--out {args.out}: exists and is not a directory")
+
+
+def check_preset_dataset(preset, dataset):
+    """A dataset whose samples the preset cannot read is refused before loading it
+    (an event network given images, or images of another shape)."""
+    from atsnn import data
+
+    if dataset is None:
+        return
+    if dataset not in data.DATASETS:
+        raise AtsnnError(f"unknown dataset {dataset!r}: expected one of {', '.join(data.DATASETS)}")
+    p = networks.PRESETS[preset]
+    want = (p.get("input_kind", "static"), tuple(p["input_shape"]))
+    got = (data.DATASETS[dataset][1], data.INPUT_SHAPES[dataset])
+    if got != want:
+        def say(kind, shape):
+            return f"{'event frames' if kind == 'events' else 'static images'} {list(shape)}"
+        raise AtsnnError(f"--preset {preset} reads {say(*want)}, but --dataset {dataset} gives "
+                         f"{say(*got)} (the preset's own dataset is {p['dataset']})")
 
 
 def train_command(args):
@@ -138,6 +167,11 @@ def summary(m):
 def export_command(args):
     from atsnn.model import export
 
+    check_widths(args)
+    out = Path(args.out)
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
+        raise AtsnnError(f"--out {args.out}: already exists (export writes a new image; "
+                         "remove it or name another path)")
     path = Path(args.checkpoint)
     if path.is_dir():
         path = path / "checkpoint.pt"

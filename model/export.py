@@ -15,6 +15,10 @@ from atsnn.model import quant
 from atsnn.model.networks import Pool, Weighted
 
 INPUT_BITS = 8
+#: How training bins a recording into its T_max frames (train.load_data), recorded
+#: in the image so that golden and sim bin recordings the same way.
+FRAME_MODE = "count"
+EVENT_ENCODING = f"frames:{FRAME_MODE}"
 
 
 def _int_array(t):
@@ -27,8 +31,16 @@ def _int_array(t):
 
 
 def check_exportable(net):
-    """Raise AtsnnError for anything the accelerator cannot run."""
+    """Raise AtsnnError for anything the accelerator cannot run. What the network is
+    (a spiking output, no output layer) is checked before what was not done to it
+    yet (folding, quantizing): the first is the real reason it cannot export."""
     kinds = {m.name: m.kind for m in net.layers}
+    for m in net.layers:
+        if m.kind == "output" and isinstance(m, Weighted) and m.lif is not None:
+            raise AtsnnError(f"{net.name}: layer {m.name!r}: the output layer spikes "
+                             "(trained with --spiking-output, an ablation that is not "
+                             "exportable); the accelerator's output is a non-spiking "
+                             "integrator")
     for m in net.layers:
         where = f"{net.name}: layer {m.name!r}"
         if isinstance(m, Pool):
@@ -44,9 +56,6 @@ def check_exportable(net):
             raise AtsnnError(f"{where}: batch norm is not folded (run quant.fold_bn first)")
         if not m.quantized:
             raise AtsnnError(f"{where}: not quantized (run quant.enable first)")
-        if m.kind == "output" and m.lif is not None:
-            raise AtsnnError(f"{where}: the output layer spikes; the accelerator's output is "
-                             "a non-spiking integrator")
         if m.kind != "output" and m.lif is None:
             raise AtsnnError(f"{where}: a {m.kind} layer must be spiking")
     if net.layers[-1].kind != "output" or sum(m.kind == "output" for m in net.layers) != 1:
@@ -95,7 +104,7 @@ def to_image(net, tau=None, membrane_bits=24, acc_bits=32, name=None):
                        scale=quant.INPUT_SCALE, encoding="pixels")
     else:
         inp = gi.Input("events", tuple(net.input_shape), bits=1, zero_point=0, scale=1.0,
-                       encoding="frames")
+                       encoding=EVENT_ENCODING)
     t_max = net.t_max
     if tau is None:
         tau = [None] * (t_max - 1)

@@ -55,7 +55,8 @@ def load_data(cfg):
     validation split comes out of the training split."""
     kw = {}
     if cfg["dataset"] in ("nmnist", "cifar10-dvs"):
-        kw["time_steps"] = cfg["time_steps"]
+        from atsnn.model.export import FRAME_MODE
+        kw.update(time_steps=cfg["time_steps"], mode=FRAME_MODE)
     x, y = datasets.load_dataset(cfg["dataset"], "train", cfg["data_dir"], **kw)
     xt, yt = datasets.load_dataset(cfg["dataset"], "test", cfg["data_dir"], **kw)
     tr, va = datasets.train_val_split(len(y), cfg["val_fraction"], seed=cfg["seed"])
@@ -313,12 +314,31 @@ def _json(o):
 
 
 def load_checkpoint(path):
-    """Rebuild the network saved by :func:`run` -> ``(net, cfg, tau)``."""
-    ck = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = ck["config"]
-    net = build_net(cfg, ck["classes"])
-    if ck["quantized"]:
-        quant.fold_bn(net)
-        quant.enable(net, cfg["weight_bits"])
-    net.load_state_dict(ck["state_dict"])
+    """Rebuild the network saved by :func:`run` -> ``(net, cfg, tau)``; a file that
+    is not such a checkpoint (truncated, garbage, another program's) is an
+    AtsnnError naming it, not torch's traceback."""
+    def bad(why):
+        return AtsnnError(f"{path}: not a checkpoint written by atsnn train ({why})")
+
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:   # torch raises RuntimeError, UnpicklingError, EOFError, ...
+        raise bad(f"{type(e).__name__}: {_first_line(e)}") from None
+    keys = ("config", "classes", "state_dict", "quantized")
+    if not isinstance(ck, dict) or any(k not in ck for k in keys):
+        raise bad(f"expected a dict with {', '.join(keys)}")
+    try:
+        cfg = ck["config"]
+        net = build_net(cfg, ck["classes"])
+        if ck["quantized"]:
+            quant.fold_bn(net)
+            quant.enable(net, cfg["weight_bits"])
+        net.load_state_dict(ck["state_dict"])
+    except Exception as e:
+        raise bad(f"{type(e).__name__}: {_first_line(e)}") from None
     return net, cfg, ck.get("tau")
+
+
+def _first_line(e):
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else "no message"

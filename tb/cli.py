@@ -67,8 +67,9 @@ def sim_inputs(image, count, offset=0, data_dir=None):
         if len(shape) != 3 or shape[0] != 2 or 34 % shape[1]:
             raise AtsnnError(f"no test set for an event input of shape {list(shape)} "
                              "(atsnn sim knows N-MNIST, 2x34x34 or OR-pooled)")
-        mode = "time" if "time" in (image.input.encoding or "") else "count"
-        x, y = data.load_nmnist(data_dir, "test", time_steps=image.t_max, mode=mode,
+        from atsnn.model_image import frame_mode
+        x, y = data.load_nmnist(data_dir, "test", time_steps=image.t_max,
+                                mode=frame_mode(image.input),
                                 downsample=34 // shape[1], limit=offset + count)
     if offset + count > len(x):
         raise AtsnnError(f"asked for images {offset}..{offset + count - 1}, the test set "

@@ -386,3 +386,183 @@ def test_train_out_naming_a_file(capsys, monkeypatch, tmp_path):
     (tmp_path / "file").write_text("x")
     assert main(["train", "--out", str(tmp_path / "file")]) == 2
     assert "not a directory" in one_line_error(capsys, "train")
+
+
+def test_train_lanes_the_hardware_refuses(capsys, monkeypatch, tmp_path):
+    from atsnn.model import train
+    monkeypatch.setattr(train, "run", lambda cfg: pytest.fail("trained"))
+    for lanes in ("1", "3", "64", "0"):
+        assert main(["train", "--lanes", lanes, "--out", str(tmp_path / "run")]) == 2
+        assert "--lanes" in one_line_error(capsys, "train")
+
+
+@pytest.mark.parametrize("preset,dataset,needle", [
+    ("mnist-tiny", "nmnist", "event frames [2, 34, 34]"),
+    ("nmnist-small", "mnist", "static images [1, 28, 28]"),
+    ("mnist-tiny", "cifar10", "static images [3, 32, 32]"),
+    ("mnist-tiny", "imagenet", "unknown dataset 'imagenet'"),
+])
+def test_train_preset_and_dataset_that_do_not_match(capsys, monkeypatch, tmp_path, preset,
+                                                    dataset, needle):
+    from atsnn.model import train
+    monkeypatch.setattr(train, "run", lambda cfg: pytest.fail("trained"))
+    assert main(["train", "--preset", preset, "--dataset", dataset,
+                 "--out", str(tmp_path / "run")]) == 2
+    line = one_line_error(capsys, "train")
+    assert needle in line and (needle.startswith("unknown") or f"--preset {preset}" in line)
+
+
+# ---------------------------------------------------------------- atsnn export
+
+def write_checkpoint(path, preset="mnist-mlp", **kw):
+    """A checkpoint like atsnn train writes, of an untrained network (export needs
+    only its shape)."""
+    import torch
+    from atsnn.model import train
+    cfg = train.config_with(preset=preset, **kw)
+    net = train.build_net(cfg)
+    quantized = not cfg["spiking_output"]
+    if quantized:
+        net = train.quantized_copy(net, cfg["weight_bits"])
+    torch.save({"config": cfg, "classes": net.classes, "state_dict": net.state_dict(),
+                "quantized": quantized, "tau": None}, path)
+    return path
+
+
+def test_export_writes_an_event_image_that_names_its_binning(tmp_path, capsys):
+    ck = write_checkpoint(tmp_path / "checkpoint.pt", preset="nmnist-mlp")
+    assert main(["export", str(ck), "--out", str(tmp_path / "img")]) == 0
+    img = gi.load(tmp_path / "img")
+    assert img.input.encoding == "frames:count" and gi.frame_mode(img.input) == "count"
+
+
+@pytest.mark.parametrize("spoil", ["garbage", "truncated", "empty", "not-a-dict", "wrong-keys"])
+def test_export_of_a_broken_checkpoint_is_one_line(tmp_path, capsys, spoil):
+    import torch
+    ck = write_checkpoint(tmp_path / "checkpoint.pt")
+    raw = ck.read_bytes()
+    if spoil == "garbage":
+        ck.write_bytes(bytes(range(256)) * 40)
+    elif spoil == "truncated":
+        ck.write_bytes(raw[:len(raw) // 2])
+    elif spoil == "empty":
+        ck.write_bytes(b"")
+    elif spoil == "not-a-dict":
+        torch.save(torch.zeros(3), ck)
+    else:
+        state = torch.load(ck, weights_only=False)
+        state["state_dict"] = {"nonsense": torch.zeros(1)}
+        torch.save(state, ck)
+    assert main(["export", str(ck), "--out", str(tmp_path / "img")]) == 2
+    line = one_line_error(capsys, "export")
+    assert str(ck) in line and "not a checkpoint written by atsnn train" in line
+    assert not (tmp_path / "img").exists()
+
+
+@pytest.mark.parametrize("existing", ["file", "npz", "image-dir"])
+def test_export_out_naming_something_that_exists(tmp_path, capsys, existing):
+    ck = write_checkpoint(tmp_path / "checkpoint.pt")
+    out = tmp_path / {"file": "out", "npz": "out.npz", "image-dir": "img"}[existing]
+    if existing == "image-dir":
+        out.mkdir()
+        (out / "manifest.json").write_text("{}")
+    else:
+        out.write_text("keep me")
+    assert main(["export", str(ck), "--out", str(out)]) == 2
+    assert "already exists" in one_line_error(capsys, "export")
+    assert (out / "manifest.json" if existing == "image-dir" else out).read_text() in ("{}", "keep me")
+
+
+def test_export_into_an_empty_directory(tmp_path, capsys):
+    ck = write_checkpoint(tmp_path / "checkpoint.pt")
+    (tmp_path / "img").mkdir()
+    assert main(["export", str(ck), "--out", str(tmp_path / "img"),
+                 "--membrane-bits", "40", "--acc-bits", "48"]) == 0
+    gi.load(tmp_path / "img", membrane_bits=40, acc_bits=48)
+
+
+def test_export_of_a_spiking_output_names_the_real_reason(tmp_path, capsys):
+    ck = write_checkpoint(tmp_path / "checkpoint.pt", spiking_output=True)
+    assert main(["export", str(ck), "--out", str(tmp_path / "img")]) == 2
+    line = one_line_error(capsys, "export")
+    assert "output layer spikes" in line and "batch norm" not in line
+
+
+@pytest.mark.parametrize("flags", [["--membrane-bits", "64", "--acc-bits", "64"],
+                                   ["--membrane-bits", "1"],
+                                   ["--membrane-bits", "40", "--acc-bits", "32"]])
+def test_export_widths_checked_before_reading_the_checkpoint(tmp_path, capsys, monkeypatch,
+                                                             flags):
+    from atsnn.model import train
+    monkeypatch.setattr(train, "load_checkpoint", lambda p: pytest.fail("read the checkpoint"))
+    ck = tmp_path / "checkpoint.pt"
+    ck.write_bytes(b"x")
+    assert main(["export", str(ck), "--out", str(tmp_path / "img"), *flags]) == 2
+    assert "--membrane-bits" in one_line_error(capsys, "export")
+
+
+# ---------------------------------------------------------------- event binning
+
+def event_image(tmp_path, encoding):
+    path = tmp_path / "ev"
+    shutil.copytree(gi.BUILTIN_MODELS["nmnist-mlp"], path)
+    m = manifest(path)
+    m["input"]["encoding"] = encoding
+    write_manifest(path, m)
+    return path
+
+
+def test_shipped_event_images_name_their_binning():
+    for name in ("nmnist-small", "nmnist-mlp"):
+        assert gi.frame_mode(gi.load_model(name).input) == "count"
+
+
+def test_unknown_binning_refused_at_load(tmp_path):
+    with pytest.raises(gi.ModelImageError, match=r"^input: field 'encoding' is 'frames:random'"):
+        gi.load(event_image(tmp_path, "frames:random"))
+
+
+@pytest.mark.parametrize("encoding", ["frames", "pixels"])
+def test_event_image_that_does_not_say_its_binning_is_refused(tmp_path, capsys, encoding):
+    """It used to be guessed as count binning (the time binning scores differently)."""
+    path = event_image(tmp_path, encoding)
+    assert main(["golden", "--model", str(path), "--dataset", "nmnist", "--limit", "2"]) == 2
+    line = one_line_error(capsys, "golden")
+    assert "'frames:count' or 'frames:time'" in line
+    from atsnn.tb.cli import sim_inputs
+    with pytest.raises(gi.ModelImageError, match="binned"):
+        sim_inputs(gi.load(path), 2)
+
+
+@pytest.mark.parametrize("mode", ["count", "time"])
+def test_event_frames_follow_the_recorded_binning(tmp_path, monkeypatch, mode):
+    from atsnn.tb.cli import sim_inputs
+    asked = []
+    real = data.events_to_frames
+    monkeypatch.setattr(data, "events_to_frames",
+                        lambda ev, t, shape, m: asked.append((t, m)) or real(ev, t, shape, m))
+    img = gi.load(event_image(tmp_path, f"frames:{mode}"))
+    x, _ = sim_inputs(img, 2)
+    assert asked == [(img.t_max, mode)] * 2
+    assert np.array_equal(x[0], real(data.read_nmnist(nmnist_files()[0]), img.t_max, (34, 34), mode))
+
+
+def nmnist_files():
+    listing = data._find_file(data._data_dir(None), "nmnist_small", ("test100.txt", "test.txt"), "")
+    ids, _ = data._read_list(listing)
+    return [listing.parent / f"{i}.bs2" for i in ids]
+
+
+def test_golden_limit_converts_only_those_recordings(monkeypatch, capsys):
+    read = []
+    real = data.read_nmnist
+    monkeypatch.setattr(data, "read_nmnist", lambda p: read.append(p) or real(p))
+    assert main(["golden", "--model", "nmnist-small", "--dataset", "nmnist", "--limit", "3",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 3 and len(read) == 3
+
+
+def test_golden_event_model_on_static_data_names_the_reason(capsys):
+    assert main(["golden", "--model", "nmnist-small", "--dataset", "mnist", "--limit", "3"]) == 2
+    line = one_line_error(capsys, "golden")
+    assert "takes events input" in line and "'mnist' is static" in line

@@ -334,11 +334,16 @@ def test_export_refuses_average_pooling():
 
 
 def test_export_refuses_spiking_output_and_unfolded_bn():
+    """A spiking output is the reason, folded or not (issue 16: it used to say
+    'batch norm is not folded')."""
     net = networks.build("s", [("conv", 16), ("out",)], (1, 8, 8), list("ab"), spiking_output=True)
-    with pytest.raises(AtsnnError, match="batch norm is not folded"):
+    with pytest.raises(AtsnnError, match="output layer spikes"):
         export.to_image(net)
     quant.enable(quant.fold_bn(net))
     with pytest.raises(AtsnnError, match="output layer spikes"):
+        export.to_image(net)
+    net = networks.build("s", [("conv", 16), ("out",)], (1, 8, 8), list("ab"))
+    with pytest.raises(AtsnnError, match="batch norm is not folded"):
         export.to_image(net)
 
 
