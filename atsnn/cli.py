@@ -11,7 +11,7 @@ import sys
 
 from atsnn import AtsnnError
 
-SUBPACKAGES = ("golden", "model", "rtl", "tb")
+SUBPACKAGES = ("golden", "model", "rtl", "tb", "interop")
 
 
 def build_parser():

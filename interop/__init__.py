@@ -1,0 +1,1 @@
+"""Interoperability: NIR import and export (docs/nir.md)."""
