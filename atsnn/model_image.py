@@ -12,6 +12,7 @@ import difflib
 import importlib.util
 import json
 import math
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -339,7 +340,8 @@ def _reason(e):
 
 #: What a broken or truncated zip archive can raise while it is read.
 _ZIP_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error,
-               NotImplementedError, RuntimeError)
+               NotImplementedError, RuntimeError,
+               tokenize.TokenError)   # numpy's parser of a spoilt .npy header
 
 
 class NpzArrays:
