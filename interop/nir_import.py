@@ -23,6 +23,8 @@ DEFAULTS = {"t_max": None, "dt": 1e-4, "reset": "nir", "weight_bits": 8, "input_
             "input_bits": 8, "input_scale": 1 / 255, "zero_point": 0, "membrane_bits": 24,
             "acc_bits": 32, "name": "nir", "tau": None, "classes": None}
 RESETS = ("nir", "subtract", "zero")
+#: Time constants compare equal within float32's precision (exporters write float32).
+REL = 1e-6
 
 
 @dataclass
@@ -313,7 +315,7 @@ def _neuron(name, node, shape, opts):
             raise AtsnnError(f"node '{name}': dt/{tau_field} = {float(a.max()):.4g} > 1 (the "
                              f"Euler step is unstable): is --dt {dt} the exporter's step? "
                              "(snnTorch: 1e-4)")
-        if np.ptp(a) > 1e-9 * max(float(a.max()), 1e-300):
+        if np.ptp(a) > REL * float(a.max()):
             raise AtsnnError(f"node '{name}': {tau_field} differs between neurons; the "
                              "contract has one leak per layer")
         beta = 1.0 - float(a.max())
@@ -323,7 +325,7 @@ def _neuron(name, node, shape, opts):
         beta, gain, drive = 1.0, r * dt, np.zeros(shape[0])
     if kind == "CubaLIF":
         ts = pc("tau_syn")
-        if np.any(np.abs(ts - dt) > 1e-9 * dt):
+        if np.any(np.abs(ts - dt) > REL * dt):
             raise AtsnnError(f"node '{name}': CubaLIF tau_syn = {float(ts.min()):.4g}; it reduces "
                              f"to the contract (no synaptic current state) only when tau_syn = "
                              f"dt = {dt:.4g}")
@@ -364,7 +366,7 @@ def _leak(nrn):
     if nrn.beta == 1.0:
         return 0, True, None
     k = min(31, max(1, round(-math.log2(1.0 - nrn.beta))))
-    if abs((1.0 - nrn.beta) - 2.0 ** -k) <= 1e-9 * 2.0 ** -k:
+    if abs((1.0 - nrn.beta) - 2.0 ** -k) <= REL * 2.0 ** -k:
         return k, False, f"leak beta = 1 - 2^-{k}: leak_shift {k} (the integer leak floors v >> {k})"
     return k, False, (f"leak beta = {nrn.beta:.6g} is not 1 - 2^-k: rounded to leak_shift {k} "
                       f"(beta {1 - 2.0 ** -k:.6g})")
@@ -398,6 +400,14 @@ def _layer(fold, neuron, src, inp, opts, last):
     b_eff = fold.bias * nrn.gain + nrn.drive
     bits = int(nrn.meta.get("weight_bits") or opts["weight_bits"])
     s = _weight_scale(w_eff, bits, nrn.meta.get("weight_scale"))
+    xmax = mi.input_max_abs(inp) if src == "input" else 1
+    limit = opts["acc_bits"] if last else opts["membrane_bits"]
+    fine = s
+    while _bound_bits(w_eff, b_eff, s, s * s_x, xmax, opts["t_max"]) > limit and s < 2 ** 60:
+        s *= 2   # coarser weights so the membrane bound fits (docs/contract.md)
+    if s != fine:
+        notes.append(Note(fold.name, False, f"weight scale coarsened 2^{round(math.log2(fine))}"
+                          f" -> 2^{round(math.log2(s))} so the membrane bound fits {limit} bits"))
     acc = s * s_x
     w_int = np.round(w_eff / s).astype(np.int64)
     err = float(np.abs(w_int * s - w_eff).max(initial=0))
@@ -440,6 +450,13 @@ def _layer(fold, neuron, src, inp, opts, last):
                             bits, shape=list(shape), scale=acc), notes
 
 
+def _bound_bits(w, b, s, acc, xmax, t_max):
+    """bits(M) of docs/contract.md for weights w and bias b at scales s, acc."""
+    wi = np.abs(np.round(w / s)).reshape(w.shape[0], -1).sum(axis=1) * xmax
+    m = (t_max + 1) * int((wi + np.abs(np.round(b / acc))).max(initial=0))
+    return m.bit_length() + 1
+
+
 def _weight_scale(w, bits, hint):
     """The power-of-two weight scale: the exporter's when the weights sit on it and
     fit, else the finest one whose integers fit `bits` signed bits."""
@@ -476,7 +493,8 @@ def _maxpool(lin, neuron, shape, src, layers, opts):
         k, f = k * kk, f * (1.0 if kind == "SumPool2d" else 1.0 / (kk * kk))
         c = (c[0], c[1] // kk, c[2] // kk)
     nrn = _neuron(neuron[0], neuron[1], c, opts)
-    ok = (nrn.thr is not None and nrn.reset == "zero" and np.all(nrn.drive == 0)
+    # --reset is for layers with weights; a weightless pool + IF is read by NIR's own rule
+    ok = (nrn.thr is not None and nrn.meta.get("reset", "zero") == "zero" and np.all(nrn.drive == 0)
           and np.all(nrn.thr >= 0) and np.all(nrn.thr < nrn.gain * f))
     if not ok:
         raise AtsnnError(f"node '{neuron[0]}': after pool '{name}' with no weights it must fire on "
