@@ -8,6 +8,7 @@ import numpy as np
 from atsnn import AtsnnError
 from atsnn.data import DATASETS, load_dataset
 from atsnn.golden import energy
+from atsnn.golden.cycles import check_grid
 from atsnn.golden.engine import run
 from atsnn.rtl.hwflags import add_config_arguments, config_from_args
 from atsnn.model_image import frame_mode, load_model
@@ -23,20 +24,24 @@ def add_commands(subparsers):
     p.add_argument("--limit", type=int, default=None, help="first N samples only")
     p.add_argument("--data-dir", default=None)
     add_config_arguments(p, only=("lanes", "membrane_bits", "acc_bits"))
+    p.add_argument("--grid", type=int, default=1, metavar="K",
+                   help="the cycle model's PE bank grid, K x K banks of P lanes (default 1: the "
+                        "array built today; 2 to 4: the kernel-parallel array's model, "
+                        "docs/architecture.md, not in the RTL yet)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=golden_command)
 
 
-def evaluate(image, x, y, lanes=16, membrane_bits=24):
+def evaluate(image, x, y, lanes=16, membrane_bits=24, grid=1):
     """Summary dict of the adaptive run, beside the same network at fixed T_max."""
     t0 = time.perf_counter()
-    res = run(image, x, lanes=lanes)
+    res = run(image, x, lanes=lanes, grid=grid)
     seconds = time.perf_counter() - t0
-    fixed = run(image, x, lanes=lanes, early_exit=False)
+    fixed = run(image, x, lanes=lanes, early_exit=False, grid=grid)
     en = energy.summary(image, res, fixed, membrane_bits)
     n = len(y)
     return {
-        "model": image.name, "images": n, "lanes": lanes,
+        "model": image.name, "images": n, "lanes": lanes, "grid": res.grid,
         "accuracy": float(np.mean(res.pred == y)) if n else 0.0,
         "avg_timesteps": float(res.exit_t.mean()) if n else 0.0,
         "exit_histogram": np.bincount(res.exit_t, minlength=image.t_max + 1)[1:].tolist(),
@@ -44,6 +49,7 @@ def evaluate(image, x, y, lanes=16, membrane_bits=24):
         "first_layer_macs_per_image": float(res.first_layer_macs.mean()) if n else 0.0,
         "spikes_per_image": float(res.spikes.sum(axis=(1, 2)).mean()) if n else 0.0,
         "cycles_per_image": float(res.cycles.mean()) if n else 0.0,
+        "sops_per_cycle": res.sops_per_cycle,
         "pe_utilization": res.utilization,
         "energy_uj_per_image": en["snn"]["total_uj"],
         "fixed_t": {
@@ -51,6 +57,7 @@ def evaluate(image, x, y, lanes=16, membrane_bits=24):
             "accuracy": float(np.mean(fixed.pred == y)) if n else 0.0,
             "sops_per_image": float(fixed.sops.mean()) if n else 0.0,
             "cycles_per_image": float(fixed.cycles.mean()) if n else 0.0,
+            "sops_per_cycle": fixed.sops_per_cycle,
             "energy_uj_per_image": en["snn_fixed_t"]["total_uj"],
         },
         "ann_energy_uj_per_image": en["ann_int8"]["total_uj"],
@@ -82,7 +89,8 @@ def golden_command(args):
         if args.limit > len(x):
             raise AtsnnError(f"--limit {args.limit}: {where} has only {len(x)} images")
         x, y = x[:args.limit], y[:args.limit]
-    s = evaluate(image, x, y, hw.lanes, hw.membrane_bits)
+    grid = check_grid(args.grid)
+    s = evaluate(image, x, y, hw.lanes, hw.membrane_bits, grid)
     s.update(dataset=args.dataset, split=args.split)
     if args.json:
         print(json.dumps(s))
@@ -94,10 +102,13 @@ def golden_command(args):
         ("timesteps / image", f"{s['avg_timesteps']:.3f}", f"{f['t_max']}"),
         ("SOPs / image", f"{s['sops_per_image']:.0f}", f"{f['sops_per_image']:.0f}"),
         ("cycles / image", f"{s['cycles_per_image']:.0f}", f"{f['cycles_per_image']:.0f}"),
+        ("SOPs / cycle", f"{s['sops_per_cycle']:.2f}", f"{f['sops_per_cycle']:.2f}"),
         ("energy / image (uJ, estimate)", f"{s['energy_uj_per_image']:.4f}",
          f"{f['energy_uj_per_image']:.4f}"),
     ]
-    print(f"{s['model']} on {args.dataset}/{args.split}: {s['images']} images, P = {s['lanes']}")
+    grid_note = f", {grid} x {grid} bank grid (cycle model)" if grid > 1 else ""
+    print(f"{s['model']} on {args.dataset}/{args.split}: {s['images']} images, P = {s['lanes']}"
+          f"{grid_note}")
     for a, b, c in rows:
         print(f"  {a:<30} {b:>12} {c:>14}")
     print(f"  exits per timestep: {s['exit_histogram']}")

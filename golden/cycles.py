@@ -8,6 +8,10 @@ system tests check every image's count against this model.
 
 import numpy as np
 
+#: Kernel-parallel bank grids the cycle model knows (``grid`` x ``grid`` banks; 1 is
+#: the array built today, one (spike, kernel offset) per cycle).
+GRIDS = (1, 2, 3, 4)
+
 C_START = 1   # per image: the start state
 C_PHASE = 20  # per phase: descriptor read (3), pipeline fill and drain (17)
 C_EXIT = 18  # per timestep: descriptor read, top-1/top-2 tree (5 levels of compare and select), running merge, margin, decision
@@ -18,12 +22,56 @@ def groups(channels, lanes):
     return -(-int(channels) // int(lanes))
 
 
-def layer_words(layer, lanes):
-    """Membrane (or accumulator) words of a layer; 0 for maxpool (fused, no state)."""
+def check_grid(grid):
+    """The bank grid side, checked (an AtsnnError names a bad one)."""
+    from atsnn import AtsnnError
+    if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or int(grid) not in GRIDS:
+        raise AtsnnError(f"grid must be one of {', '.join(map(str, GRIDS))}, not {grid!r}")
+    return int(grid)
+
+
+def blocks(size, grid):
+    """ceil(size / grid): bank words along one axis of a conv layer."""
+    return -(-int(size) // int(grid))
+
+
+def layer_words(layer, lanes, grid=1):
+    """Cycles of a layer's init or fire walk: its words per bank. A conv layer's
+    ``[C, H, W]`` is banked over ``grid x grid`` output positions, all banks walked
+    together (``G * ceil(H / grid) * ceil(W / grid)``); a linear or output layer
+    walks its ``G`` group words one per cycle. 0 for maxpool (fused, no state)."""
     if layer.kind == "maxpool":
         return 0
     g = groups(layer.shape[0], lanes)
-    return g * int(np.prod(layer.shape[1:], dtype=np.int64)) if len(layer.shape) == 3 else g
+    if len(layer.shape) != 3:
+        return g
+    return g * blocks(layer.shape[1], grid) * blocks(layer.shape[2], grid)
+
+
+def axis_passes(n_in, n_out, kernel, stride, padding, grid=1):
+    """int [n_in]: per input position along one axis of a conv edge, the scatter's
+    passes. The offsets ``ky = r + stride * j`` that reach a valid output row
+    ``(y + padding - ky) / stride`` are a run ``j = lo..hi``; the array applies the
+    ``j`` of one aligned block ``j // grid`` in one pass (``hi // grid - lo // grid
+    + 1`` passes). At ``grid = 1`` this is the number of valid kernel offsets."""
+    y = np.arange(int(n_in)) + int(padding)
+    q, r = y // stride, y % stride
+    hi = np.minimum(q, (int(kernel) - 1 - r) // stride)
+    lo = np.maximum(0, q - (int(n_out) - 1))
+    return np.where(hi >= lo, hi // grid - lo // grid + 1, 0).astype(np.int64)
+
+
+def conv_passes(in_hw, kernel, stride, padding, out_hw, grid=1):
+    """int [H_in, W_in]: passes of a spike at each input position of a conv edge
+    (one cycle per pass and output channel group)."""
+    return np.outer(axis_passes(in_hw[0], out_hw[0], kernel, stride, padding, grid),
+                    axis_passes(in_hw[1], out_hw[1], kernel, stride, padding, grid))
+
+
+def linear_passes(out_groups, grid=1):
+    """Cycles of a spike on a linear edge: its output groups spread over the
+    ``grid * grid`` banks."""
+    return -(-int(out_groups) // (int(grid) ** 2))
 
 
 def i0_words(image, lanes):
@@ -31,7 +79,7 @@ def i0_words(image, lanes):
     return layer_words(image.layers[0], lanes) if image.input.kind == "static" else 0
 
 
-def image_cycles(image, lanes, input_scatter, scatter, exit_t):
+def image_cycles(image, lanes, input_scatter, scatter, exit_t, grid=1):
     """Cycles per sample.
 
     Phases: init of every layer (the static first layer's I0 with it), the static
@@ -40,20 +88,22 @@ def image_cycles(image, lanes, input_scatter, scatter, exit_t):
     layer and the exit phase. Each costs its work plus C_PHASE (C_EXIT for exit).
 
     input_scatter: int [N] static-input scatter cycles (sum over non-zero inputs of
-    nvalid * G_out0); scatter: int [N, T_max, n_layers] scatter cycles per layer
-    per timestep (zero after exit); exit_t: int [N].
+    passes * G_out0); scatter: int [N, T_max, n_layers] scatter cycles per layer
+    per timestep (zero after exit); exit_t: int [N]; grid: the bank grid's side
+    (init and fire walk ``layer_words(l, lanes, grid)``; the I0 buffer is banked
+    like its layer's membranes).
     """
     input_scatter = np.asarray(input_scatter, dtype=np.int64)
     exit_t = np.asarray(exit_t, dtype=np.int64)
     static = image.input.kind == "static"
-    init = sum(layer_words(l, lanes) + C_PHASE for l in image.layers if l.kind != "maxpool")
+    init = sum(layer_words(l, lanes, grid) + C_PHASE for l in image.layers if l.kind != "maxpool")
     per_t = 0
     for i, l in enumerate(image.layers):
         if l.kind == "maxpool":
             continue
         edges = 0 if static and i == 0 else len(l.inputs)   # one scatter phase per edge
         per_t += edges * C_PHASE
-        per_t += layer_words(l, lanes) + C_PHASE if l.spiking else 0
+        per_t += layer_words(l, lanes, grid) + C_PHASE if l.spiking else 0
     per_t += 2 * groups(image.output.shape[0], lanes) + C_EXIT
     total = C_START + init + exit_t * per_t + np.asarray(scatter, dtype=np.int64).sum(axis=(1, 2))
     if image.input.kind == "static":
@@ -61,7 +111,8 @@ def image_cycles(image, lanes, input_scatter, scatter, exit_t):
     return total
 
 
-def utilization(ops, scatter_cycles, lanes):
-    """PE utilization: operations / (P x scatter cycles); 0 when nothing was scattered."""
+def utilization(ops, scatter_cycles, lanes, grid=1):
+    """PE utilization: operations / (P x grid^2 x scatter cycles); 0 when nothing
+    was scattered."""
     ops, scatter_cycles = int(np.sum(ops)), int(np.sum(scatter_cycles))
-    return ops / (lanes * scatter_cycles) if scatter_cycles else 0.0
+    return ops / (lanes * grid * grid * scatter_cycles) if scatter_cycles else 0.0

@@ -22,7 +22,6 @@ Pricing:
 import numpy as np
 
 from atsnn.golden import cycles as cyc
-from atsnn.golden.engine import nvalid_map
 
 # pJ per operation, Horowitz ISSCC 2014 (45 nm)
 ENERGY_PJ = {
@@ -68,8 +67,8 @@ def dense_counts(image, lanes):
         for edge in layer.inputs:
             src = image.source_shape(edge.source)
             if edge.op == "conv":
-                reach = int(nvalid_map(src[1:], edge.kernel, edge.stride, edge.padding,
-                                       layer.shape[1:]).sum()) * src[0]
+                reach = int(cyc.conv_passes(src[1:], edge.kernel, edge.stride, edge.padding,
+                                            layer.shape[1:]).sum()) * src[0]
             else:
                 reach = int(np.prod(src))
             macs += reach * layer.shape[0]

@@ -43,15 +43,24 @@ class Result:
     event_reads: np.ndarray
     event_writes: np.ndarray
     cycles: np.ndarray
+    layer_ops: np.ndarray
     lanes: int
+    grid: int
 
     @property
     def utilization(self):
-        """PE utilization over the batch: (SOPs + first-layer MACs) / (P x scatter
-        cycles, input scatter included)."""
+        """PE utilization over the batch: (SOPs + first-layer MACs) / (P x grid^2 x
+        scatter cycles, input scatter included)."""
         return cyc.utilization(self.sops.sum() + self.first_layer_macs.sum(),
                                self.scatter_cycles.sum() + self.input_scatter_cycles.sum(),
-                               self.lanes)
+                               self.lanes, self.grid)
+
+    @property
+    def sops_per_cycle(self):
+        """Operations the array applied (SOPs and first-layer MACs) per cycle, over
+        the batch; 0 for an empty batch."""
+        total = int(self.cycles.sum())
+        return float(self.sops.sum() + self.first_layer_macs.sum()) / total if total else 0.0
 
 
 def exact_dtype(bound):
@@ -74,23 +83,13 @@ def lif_update(v, current, theta, leak_shift, reset):
     return s, v_pre
 
 
-def nvalid_map(in_hw, kernel, stride, padding, out_hw):
-    """[H_in, W_in]: kernel offsets through which an input position reaches a valid
-    output position of a conv edge."""
-    def axis(n_in, n_out):
-        pos = np.arange(n_in)[:, None] + padding - np.arange(kernel)[None, :]
-        ok = (pos % stride == 0) & (pos >= 0) & (pos // stride < n_out)
-        return ok.sum(axis=1)
-    return np.outer(axis(in_hw[0], out_hw[0]), axis(in_hw[1], out_hw[1])).astype(np.int64)
-
-
 def _last(x):
     """Channels-first [m, C, H, W] -> channels-last view [m, H, W, C]; [m, C] as is."""
     return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
 
 
 class _Edge:
-    def __init__(self, image, layer, edge, lanes):
+    def __init__(self, image, layer, edge, lanes, grid=1):
         self.source = edge.source
         self.op = edge.op
         self.k, self.s, self.p = edge.kernel, edge.stride, edge.padding
@@ -106,10 +105,16 @@ class _Edge:
         else:
             w = w.T
         self.wt = np.ascontiguousarray(w.reshape(-1, w.shape[-1]).astype(self.dtype))
-        self.nvalid = (nvalid_map(src[1:], self.k, self.s, self.p, layer.shape[1:]).ravel().astype(np.float64)
-                       if self.op == "conv" else None)
+        conv = self.op == "conv"
+        # per input position: valid kernel offsets (operations), and the passes
+        # the array spends on them (cycles, per output group)
+        self.nvalid = (cyc.conv_passes(src[1:], self.k, self.s, self.p, layer.shape[1:]).ravel()
+                       .astype(np.float64) if conv else None)
+        self.passes = (cyc.conv_passes(src[1:], self.k, self.s, self.p, layer.shape[1:], grid).ravel()
+                       .astype(np.float64) if conv else None)
         self.c_out = int(layer.shape[0])
         self.g_out = cyc.groups(layer.shape[0], lanes)
+        self.linear_cycles = cyc.linear_passes(self.g_out, grid)
 
     def current(self, x):
         """int64 [m, *out_shape] = W * x for channels-first x [m, *source shape]."""
@@ -139,6 +144,13 @@ class _Edge:
         count, per_pos, _ = ev
         return count if self.op == "linear" else (per_pos @ self.nvalid).astype(np.int64)
 
+    def cycles(self, ev):
+        """Per sample: the scatter's cycles on these events."""
+        count, per_pos, _ = ev
+        if self.op == "linear":
+            return count * self.linear_cycles
+        return (per_pos @ self.passes).astype(np.int64) * self.g_out
+
 
 def _lif_blocks(v, current, theta, layer):
     """lif_update over a few samples at a time (its temporaries stay in cache), V
@@ -154,10 +166,12 @@ def _lif_blocks(v, current, theta, layer):
     return s, count
 
 
-def _events(s, lanes):
-    """(active inputs, active inputs per position [m, positions], words with at
-    least one active input) per sample of a channels-last 0/1 float32 map. Words
-    are groups of `lanes` channels at one position."""
+def _events(s, lanes, grid=1):
+    """(active inputs, active inputs per position [m, positions], events) per
+    sample of a channels-last 0/1 float32 map. An event is a word of `lanes`
+    channels at one position with an active input, or, for a conv map and
+    ``grid > 1``, such a word over a ``grid x grid`` block of positions (one
+    event per bank word the fire pass writes)."""
     m, c = s.shape[0], s.shape[-1]
     g = cyc.groups(c, lanes)
     onehot = np.zeros((c, g), np.float32)
@@ -165,8 +179,15 @@ def _events(s, lanes):
     positions = int(np.prod(s.shape[1:-1], dtype=np.int64))   # explicit: m may be 0
     per_word = s.reshape(-1, c) @ onehot   # exact: at most `lanes`
     per_pos = (per_word.sum(axis=1) if g > 1 else per_word).reshape(m, positions)
-    return (per_pos.sum(axis=1, dtype=np.float64).astype(np.int64), per_pos,
-            np.count_nonzero(per_word.reshape(m, positions * g), axis=1))
+    if grid > 1 and s.ndim == 4:
+        h, w = s.shape[1:3]
+        hb, wb = cyc.blocks(h, grid), cyc.blocks(w, grid)
+        words = np.zeros((m, hb * grid, wb * grid, g), bool)
+        words[:, :h, :w] = per_word.reshape(m, h, w, g) != 0
+        events = words.reshape(m, hb, grid, wb, grid, g).any(axis=(2, 4)).reshape(m, -1).sum(axis=1)
+    else:
+        events = np.count_nonzero(per_word.reshape(m, positions * g), axis=1)
+    return per_pos.sum(axis=1, dtype=np.float64).astype(np.int64), per_pos, events
 
 
 def _maxpool(s, k):
@@ -203,24 +224,28 @@ def check_inputs(image, inputs):
     return x
 
 
-def run(image, inputs, lanes=16, early_exit=True, batch=256):
+def run(image, inputs, lanes=16, early_exit=True, batch=256, grid=1):
     """Run `image` on `inputs` (raw pixels [N, *shape] or event frames
     [N, T_max, *shape]); returns a Result. `early_exit=False` disables every tau
-    entry (the fixed-T_max SNN)."""
+    entry (the fixed-T_max SNN). `grid`: the PE array's bank grid side (1, the
+    array built today; larger grids are the cycle model of the kernel-parallel
+    array, docs/architecture.md); results other than cycles and event counts do
+    not depend on it."""
     if not isinstance(lanes, (int, np.integer)) or lanes < 1:
         raise AtsnnError(f"lanes must be a positive integer, not {lanes!r}")
+    grid = cyc.check_grid(grid)
     x = check_inputs(image, inputs)
-    plan = _plan(image, lanes)
-    parts = [_run_chunk(image, plan, x[i:i + batch], lanes, early_exit)
-             for i in range(0, len(x), batch)] or [_run_chunk(image, plan, x[:0], lanes, early_exit)]
+    plan = _plan(image, lanes, grid)
+    parts = [_run_chunk(image, plan, x[i:i + batch], lanes, early_exit, grid)
+             for i in range(0, len(x), batch)] or [_run_chunk(image, plan, x[:0], lanes, early_exit, grid)]
     fields = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    fields.update(_memory_counts(image, lanes, fields))
+    fields.update(_memory_counts(image, lanes, fields, fields.pop("word_ops")))
     fields["cycles"] = cyc.image_cycles(image, lanes, fields["input_scatter_cycles"],
-                                        fields["scatter_cycles"], fields["exit_t"])
-    return Result(lanes=int(lanes), **fields)
+                                        fields["scatter_cycles"], fields["exit_t"], grid)
+    return Result(lanes=int(lanes), grid=grid, **fields)
 
 
-def _plan(image, lanes):
+def _plan(image, lanes, grid=1):
     """Per layer (None for maxpool): edges, the layer's exact dtype (bound: the
     contract's M and theta), and theta and bias as full channels-last maps of one
     sample (broadcasting a [C] vector over the last axis runs numpy's inner loop
@@ -239,28 +264,29 @@ def _plan(image, lanes):
 
         def full(values):
             return np.ascontiguousarray(np.broadcast_to(values.astype(dtype), shape))
-        plan.append(([_Edge(image, layer, e, lanes) for e in layer.inputs], dtype,
+        plan.append(([_Edge(image, layer, e, lanes, grid) for e in layer.inputs], dtype,
                      None if layer.theta is None else full(layer.theta), full(layer.bias)))
     return plan
 
 
-def _memory_counts(image, lanes, f):
-    """Memory words per sample, following the phases of docs/architecture.md."""
+def _memory_counts(image, lanes, f, word_ops):
+    """Memory words per sample, following the phases of docs/architecture.md, in
+    words of P lanes: ``word_ops`` is the scatter's (weight word, membrane word)
+    pairs, input scatter included, whatever the bank grid (a spike's
+    operation on one output position and channel group is one pair)."""
     words = [cyc.layer_words(l, lanes) for l in image.layers]
     spiking_words = sum(w for w, l in zip(words, image.layers) if l.spiking)
     k_words = words[-1]
     i0 = cyc.i0_words(image, lanes)
-    scatter = f["scatter_cycles"].sum(axis=(1, 2))
-    isc = f["input_scatter_cycles"]
     t = f["exit_t"]
     return {
-        "weight_reads": isc + scatter,
-        "membrane_reads": isc + scatter + t * (spiking_words + i0 + k_words),
-        "membrane_writes": sum(words) + i0 + isc + scatter + t * (spiking_words + k_words),
+        "weight_reads": word_ops,
+        "membrane_reads": word_ops + t * (spiking_words + i0 + k_words),
+        "membrane_writes": sum(words) + i0 + word_ops + t * (spiking_words + k_words),
     }
 
 
-def _run_chunk(image, plan, x, lanes, early_exit):
+def _run_chunk(image, plan, x, lanes, early_exit, grid=1):
     n, t_max, n_layers = len(x), image.t_max, len(image.layers)
     out = {
         "pred": np.zeros(n, np.int64), "exit_t": np.zeros(n, np.int64),
@@ -269,6 +295,7 @@ def _run_chunk(image, plan, x, lanes, early_exit):
         "scatter_cycles": np.zeros((n, t_max, n_layers), np.int64),
         "input_scatter_cycles": np.zeros(n, np.int64),
         "sops": np.zeros(n, np.int64), "first_layer_macs": np.zeros(n, np.int64),
+        "layer_ops": np.zeros((n, n_layers), np.int64), "word_ops": np.zeros(n, np.int64),
         "event_reads": np.zeros(n, np.int64), "event_writes": np.zeros(n, np.int64),
     }
     static = image.input.kind == "static"
@@ -281,7 +308,9 @@ def _run_chunk(image, plan, x, lanes, early_exit):
         ev = _events((xs != 0).astype(np.float32), lanes)
         reach = e0.reach(ev)
         out["first_layer_macs"] = reach * e0.c_out
-        out["input_scatter_cycles"] = reach * e0.g_out
+        out["layer_ops"][:, 0] = out["first_layer_macs"]
+        out["input_scatter_cycles"] = e0.cycles(ev)
+        out["word_ops"] += reach * e0.g_out
         out["event_writes"] += ev[0]
         out["event_reads"] += ev[0]
         frames = None
@@ -305,7 +334,7 @@ def _run_chunk(image, plan, x, lanes, early_exit):
             if layer.kind == "maxpool":
                 s = _maxpool(acts[layer.source], layer.kernel).astype(np.float32, copy=False)
                 acts[layer.name] = s
-                ev = events[layer.name] = _events(s, lanes)
+                ev = events[layer.name] = _events(s, lanes, grid)
                 out["event_writes"][idx] += ev[2]
                 out["spikes"][idx, t - 1, li] = ev[0]
                 continue
@@ -320,7 +349,9 @@ def _run_chunk(image, plan, x, lanes, early_exit):
                     current = current + e.forward(acts[e.source]).astype(dtype, copy=False)
                     reach = e.reach(ev)
                     out["sops"][idx] += reach * e.c_out
-                    scatter = scatter + reach * e.g_out
+                    out["layer_ops"][idx, li] += reach * e.c_out
+                    out["word_ops"][idx] += reach * e.g_out
+                    scatter = scatter + e.cycles(ev)
                     out["event_reads"][idx] += ev[2]
                 out["scatter_cycles"][idx, t - 1, li] = scatter
             if layer.kind == "output":
@@ -332,7 +363,7 @@ def _run_chunk(image, plan, x, lanes, early_exit):
                 acts[layer.name] = s
             else:
                 s = acts[layer.name] = s.astype(np.float32)
-                ev = events[layer.name] = _events(s, lanes)
+                ev = events[layer.name] = _events(s, lanes, grid)
                 out["event_writes"][idx] += ev[2]
 
         u = state[-1].astype(np.int64)

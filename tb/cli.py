@@ -90,6 +90,8 @@ def summarize(records, labels, lanes):
     correct = sum(1 for r, label in zip(rtl, labels) if r.get("class") == int(label))
     sops = sum(g["sops"] for g in gold)
     scatter = sum(g["scatter_cycles"] for g in gold)
+    rtl_sops = sum(r.get("sops", 0) for r in rtl)
+    rtl_cycles = sum(r.get("cycles", 0) for r in rtl)
     cycles = sum(w["sim_cycles"] for w in works)
     wall = sum(w["wall_s"] for w in works)
     return {
@@ -98,6 +100,7 @@ def summarize(records, labels, lanes):
         "accuracy": correct / n if n else 0.0,
         "avg_timesteps": float(np.mean([r.get("exit_t", 0) for r in rtl])) if n else 0.0,
         "cycles_per_image": float(np.mean([r.get("cycles", 0) for r in rtl])) if n else 0.0,
+        "sops_per_cycle": rtl_sops / rtl_cycles if rtl_cycles else 0.0,
         "utilization": sops / (lanes * scatter) if scatter else 0.0,
         "sim_cycles_per_s": cycles / wall if wall else 0.0,
         "details": [f"image {r['index']} ({r['tag']}): {m}" for r in images
@@ -146,6 +149,7 @@ def cmd_sim(args):
                 ("accuracy", f"{summary['accuracy']:.4f}"),
                 ("avg_timesteps", f"{summary['avg_timesteps']:.3f}"),
                 ("cycles_per_image", f"{summary['cycles_per_image']:.1f}"),
+                ("sops_per_cycle", f"{summary['sops_per_cycle']:.2f}"),
                 ("utilization", f"{summary['utilization']:.3f}"),
                 ("sim_cycles_per_s", f"{summary['sim_cycles_per_s']:.0f}")]
         for key, value in rows:

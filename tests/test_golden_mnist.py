@@ -43,6 +43,23 @@ def test_golden_cli_json(mnist, capsys):
                 "energy_uj_per_image"):
         assert key in s
     assert s["images"] == 50 and s["accuracy"] > 0.8
+    ops = s["sops_per_image"] + s["first_layer_macs_per_image"]
+    assert s["grid"] == 1 and s["sops_per_cycle"] == pytest.approx(ops / s["cycles_per_image"])
+    assert 0 < s["sops_per_cycle"] <= 16
+
+
+def test_golden_cli_grid_is_the_arrays_cycle_model(mnist, capsys):
+    """--grid 3: the same results, fewer cycles; a grid the model lacks is an error."""
+    assert main(["golden", "--model", "mnist-tiny", "--limit", "30", "--json"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert main(["golden", "--model", "mnist-tiny", "--limit", "30", "--grid", "3", "--json"]) == 0
+    three = json.loads(capsys.readouterr().out)
+    assert three["grid"] == 3 and three["accuracy"] == one["accuracy"]
+    assert three["sops_per_image"] == one["sops_per_image"]
+    assert three["cycles_per_image"] < one["cycles_per_image"] / 4
+    assert three["sops_per_cycle"] > 16        # more than today's array's P lanes
+    assert main(["golden", "--model", "mnist-tiny", "--limit", "3", "--grid", "5"]) == 2
+    assert "grid must be one of 1, 2, 3, 4, not 5" in capsys.readouterr().err
 
 
 def test_golden_cli_bad_model_is_one_line_error(capsys):

@@ -8,7 +8,7 @@ import pytest
 from atsnn.cli import main
 
 KEYS = ("images", "mismatches", "accuracy", "avg_timesteps", "cycles_per_image",
-        "utilization", "sim_cycles_per_s")
+        "sops_per_cycle", "utilization", "sim_cycles_per_s")
 
 
 @pytest.mark.verilator
@@ -65,3 +65,17 @@ def test_sim_with_a_relative_build_dir(capsys, tmp_path, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["images"] == 1 and out["mismatches"] == 0
     assert (tmp_path / "rel").is_dir()
+
+
+def test_sim_summary_reports_sops_per_cycle():
+    from atsnn.tb.cli import summarize
+
+    def image(i, sops, cycles):
+        return {"kind": "image", "tag": "plain", "index": i, "mismatches": [],
+                "rtl": {"class": 0, "exit_t": 1, "cycles": cycles, "sops": sops},
+                "golden": {"sops": sops, "scatter_cycles": cycles // 2}}
+    records = [image(0, 300, 100), image(1, 900, 200),
+               {"kind": "work", "sim_cycles": 300, "wall_s": 0.01, "mismatches": []}]
+    s = summarize(records, [0, 0], 16)
+    assert s["sops_per_cycle"] == 4.0 and s["cycles_per_image"] == 150.0
+    assert summarize([], [], 16)["sops_per_cycle"] == 0.0
