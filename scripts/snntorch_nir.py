@@ -52,11 +52,14 @@ def forward(net, x, t_max):
     return mem
 
 
-def train(net, x, y, t_max, seconds, batch=128, lr=2e-3):
+def train(net, x, y, t_max, seconds, batch=128, lr=2e-3, max_steps=None):
+    """Adam on the cross-entropy of the output membrane, for `seconds` (or
+    `max_steps` batches)."""
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
     t0, steps, epoch = time.time(), 0, 0
-    while time.time() - t0 < seconds:
+    done = lambda: time.time() - t0 >= seconds or steps == max_steps
+    while not done():
         order = torch.randperm(len(x))
         for i in range(0, len(x), batch):
             idx = order[i:i + batch]
@@ -65,7 +68,7 @@ def train(net, x, y, t_max, seconds, batch=128, lr=2e-3):
             loss.backward()
             opt.step()
             steps += 1
-            if time.time() - t0 >= seconds:
+            if done():
                 break
         epoch += 1
     return {"train_seconds": time.time() - t0, "steps": steps, "epochs_started": epoch}
