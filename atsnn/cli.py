@@ -11,7 +11,7 @@ import sys
 
 from atsnn import AtsnnError
 
-SUBPACKAGES = ("golden", "model", "rtl", "tb", "interop")
+SUBPACKAGES = ("golden", "model", "rtl", "tb", "interop", "report")
 
 
 def build_parser():

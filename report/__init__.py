@@ -1,0 +1,1 @@
+"""`atsnn report`: what a network does on the accelerator, on one page."""
