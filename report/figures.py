@@ -58,7 +58,7 @@ def layer_costs(image, res, lanes):
         if layer.kind == "maxpool":
             phase = np.zeros_like(t)
         else:
-            words = cyc.layer_words(layer, lanes)
+            words = cyc.layer_words(layer, lanes, res.grid)
             edges = 0 if static and i == 0 else len(layer.inputs)
             phase = words + cyc.C_PHASE + t * edges * cyc.C_PHASE
             if layer.spiking:
@@ -70,7 +70,7 @@ def layer_costs(image, res, lanes):
             elif all(e.op == "linear" and e.source != "input" for e in layer.inputs):
                 ops = sum(res.spikes[:, :, index[e.source]].sum(axis=1) * layer.shape[0]
                           for e in layer.inputs).astype(float)
-        util = None if ops is None else cyc.utilization(ops.sum(), scatter.sum(), lanes)
+        util = None if ops is None else cyc.utilization(ops.sum(), scatter.sum(), lanes, res.grid)
         rows.append({"layer": layer.name, "kind": layer.kind,
                      "scatter_cycles": float(scatter.mean()) if len(t) else 0.0,
                      "phase_cycles": float(np.mean(phase)) if len(t) else 0.0,
