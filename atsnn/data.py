@@ -11,6 +11,7 @@ import inspect
 import os
 import pickle
 import re
+import zlib
 import zipfile
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def _read_bytes(path):
     if raw[:2] == GZIP_MAGIC:
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:
             raise AtsnnError(f"{path}: corrupt or truncated gzip data ({e})") from None
     return raw
 
