@@ -48,8 +48,11 @@ def add_commands(subparsers):
                               description=__doc__)
     e.add_argument("model", help="model image, built-in name, or RUN directory (RUN/image)")
     e.add_argument("--out", required=True, help="NIR file to write")
-    e.add_argument("--dt", type=float, default=1e-4,
-                   help="time step the graph's tau and r assume (default 1e-4, snnTorch's)")
+    e.add_argument("--convention", choices=("snntorch", "norse"), default="snntorch",
+                   help="snntorch: LIF r = tau/dt, dt 1e-4; norse: LIF r = 1 (Norse ignores r), "
+                        "dt 1e-3 (pass the same dt to norse's from_nir)")
+    e.add_argument("--dt", type=float, default=None,
+                   help="time step the graph's tau and r assume (default: the convention's)")
     add_config_arguments(e, only=("membrane_bits", "acc_bits"))
     e.set_defaults(func=export_command)
 
@@ -125,7 +128,7 @@ def compare(g, image, args):
 def export_command(args):
     from atsnn.interop import nir_export
 
-    if not args.dt > 0:
+    if args.dt is not None and not args.dt > 0:
         raise AtsnnError(f"--dt {args.dt}: must be a positive number")
     hw = config_from_args(args)
     path = Path(args.model)
@@ -133,7 +136,7 @@ def export_command(args):
         path = path / "image"
     image = load_model(str(path), hw.membrane_bits, hw.acc_bits)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    g = nir_export.write(image, args.out, args.dt)
+    g = nir_export.write(image, args.out, args.dt, args.convention)
     print(f"wrote {args.out}: {len(g.nodes)} NIR nodes from {len(image.layers)} layers of "
           f"{image.name}, T_max {image.t_max}")
     return 0

@@ -5,11 +5,14 @@ tool reading the graph sees the trained float network and `import-nir` gets the
 integers back. Where NIR cannot say what the contract does, the graph says it the
 NIR way and records the contract in metadata['atsnn'] (JSON):
 
-- spike V >= theta: v_threshold = (theta - 1/2) * scale, the same test as NIR's
-  v > v_threshold on the integer grid;
+- spike V >= theta: v_threshold = theta * scale * (1 - 2^-20), so NIR's
+  v > v_threshold is the same test on the integer grid, and a tool that subtracts
+  v_threshold on a spike subtracts theta to within a millionth;
 - reset "subtract" (NIR resets to v_reset): v_reset = 0 and metadata reset;
-- leak_shift k: LIF with tau = dt * 2^k, r = tau / dt (gain 1, beta = 1 - 2^-k);
-  no leak: IF with r = 1 / dt;
+- leak_shift k: LIF with tau = dt * 2^k (beta = 1 - 2^-k) and gain r dt / tau = 1:
+  r = tau / dt (snnTorch's convention, dt 1e-4), or r = 1 with the weights and
+  bias times tau / dt (Norse's, which ignores r; dt 1e-3, its default);
+  no leak: IF with r = 1 / dt (gain 1; Norse's IAF adds its input unscaled);
 - maxpool: SumPool2d then an IF that fires on one spike and resets to 0 (the OR);
 - output: Affine then I (r = 1 / dt), the integrator.
 """
@@ -45,9 +48,19 @@ def _meta(d):
     return {"atsnn": json.dumps(d)}
 
 
-def to_graph(image, dt=1e-4):
+#: convention -> (default dt, LIF r = tau / dt?)
+CONVENTIONS = {"snntorch": (1e-4, True), "norse": (1e-3, False)}
+#: export-nir's threshold sits this far (relative) below theta * scale.
+THRESHOLD_OFFSET = 2.0 ** -20
+
+
+def to_graph(image, dt=None, convention="snntorch"):
     """The NIRGraph of a chain-shaped image (every layer one edge from the layer
     before it)."""
+    if convention not in CONVENTIONS:
+        raise AtsnnError(f"convention {convention!r}: expected one of {', '.join(CONVENTIONS)}")
+    dt = CONVENTIONS[convention][0] if dt is None else dt
+    lif_r_is_tau = CONVENTIONS[convention][1]
     nir = nir_module()
     scales = layer_scales(image)
     inp = image.input
@@ -99,11 +112,16 @@ def to_graph(image, dt=1e-4):
             add(f"{layer.name}.int", nir.I(r=np.full(out, 1 / dt), metadata=_meta(meta)))
         else:
             meta["reset"] = layer.reset
-            thr = _full(layer.theta, out) * acc - 0.5 * acc
+            thr = _full(layer.theta, out) * acc * (1 - THRESHOLD_OFFSET)
             zeros = np.zeros(out)
             if layer.leak_shift:
                 tau = dt * 2.0 ** layer.leak_shift
-                add(f"{layer.name}.lif", nir.LIF(tau=np.full(out, tau), r=np.full(out, tau / dt),
+                r = tau / dt
+                if not lif_r_is_tau:   # gain r dt / tau = 1 with r = 1: scale the edge
+                    node = nodes[layer.name]
+                    node.weight, node.bias = node.weight * r, node.bias * r
+                    r = 1.0
+                add(f"{layer.name}.lif", nir.LIF(tau=np.full(out, tau), r=np.full(out, r),
                                                  v_leak=zeros, v_threshold=thr, v_reset=zeros,
                                                  metadata=_meta(meta)))
             else:
@@ -112,7 +130,7 @@ def to_graph(image, dt=1e-4):
         shape = out
     nodes["output"] = nir.Output(output_type=np.array(shape))
     edges.append((prev, "output"))
-    graph_meta = {"t_max": image.t_max, "tau": list(image.tau), "classes": list(image.classes),
+    graph_meta = {"convention": convention, "t_max": image.t_max, "tau": list(image.tau), "classes": list(image.classes),
                   "name": image.name, "dt": dt, "input_kind": inp.kind, "input_bits": inp.bits,
                   "input_scale": inp.scale, "zero_point": inp.zero_point}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=_meta(graph_meta))
@@ -124,8 +142,8 @@ def _full(per_channel, shape):
     return np.broadcast_to(v.reshape((-1,) + (1,) * (len(shape) - 1)), shape).copy()
 
 
-def write(image, path, dt=1e-4):
+def write(image, path, dt=None, convention="snntorch"):
     nir = nir_module()
-    graph = to_graph(image, dt)
+    graph = to_graph(image, dt, convention)
     nir.write(str(path), graph)
     return graph

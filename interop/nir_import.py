@@ -25,6 +25,9 @@ DEFAULTS = {"t_max": None, "dt": 1e-4, "reset": "nir", "weight_bits": 8, "input_
 RESETS = ("nir", "subtract", "zero")
 #: Time constants compare equal within float32's precision (exporters write float32).
 REL = 1e-6
+#: A threshold within this relative distance of the grid is on it: above float32's
+#: rounding (6e-8), below export-nir's offset 2^-20 (9.5e-7).
+SNAP = 1e-7
 
 
 @dataclass
@@ -431,7 +434,8 @@ def _layer(fold, neuron, src, inp, opts, last):
         raise AtsnnError(f"node '{nrn.name}': a non-spiking {nrn.kind if nrn.kind != 'none' else 'weight'} "
                          "node before the last layer (the contract's hidden layers spike)")
     q = nrn.thr / acc
-    q = np.where(np.abs(q - np.round(q)) < 1e-6, np.round(q), q)
+    # a threshold meant to sit on the grid (float noise) counts as on it
+    q = np.where(np.abs(q - np.round(q)) < SNAP * np.maximum(1, np.abs(q)), np.round(q), q)
     theta = np.floor(q).astype(np.int64) + 1
     if np.any(theta <= 0):
         raise AtsnnError(f"node '{nrn.name}': v_threshold {float(nrn.thr.min()):.4g} < 0; the "

@@ -27,10 +27,11 @@ def _data(image, n=200):
     return load_dataset("mnist", "test")[0][:n]
 
 
+@pytest.mark.parametrize("convention", ["snntorch", "norse"])
 @pytest.mark.parametrize("name", sorted(set(BUILTIN_MODELS) - {"reference"}))
-def test_round_trip_gives_identical_golden_results(name, tmp_path):
+def test_round_trip_gives_identical_golden_results(name, convention, tmp_path):
     image = load_model(name)
-    nir_export.write(image, tmp_path / "g.nir")
+    nir_export.write(image, tmp_path / "g.nir", convention=convention)
     back, _ = import_graph(read(tmp_path / "g.nir"))
     assert [l.name for l in back.layers] == [l.name for l in image.layers]
     assert (back.t_max, back.tau) == (image.t_max, image.tau)

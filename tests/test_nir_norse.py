@@ -1,0 +1,30 @@
+"""export-nir's graph run by Norse (docs/nir.md): Norse imports it with its own
+from_nir and agrees with the golden model. Skipped where norse is missing (it
+installs only with --no-deps next to torch 2.13.0)."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("norse")
+nir = pytest.importorskip("nir")
+
+from atsnn.data import load_dataset
+from atsnn.golden.engine import run
+from atsnn.interop import nir_export
+from atsnn.model_image import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("norse_nir", ROOT / "scripts" / "norse_nir.py")
+S = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(S)
+
+
+def test_norse_runs_the_exported_mlp(tmp_path):
+    image = load_model("mnist-mlp")
+    x, _ = load_dataset("mnist", "test", limit=200)
+    nir_export.write(image, tmp_path / "g.nir", convention="norse")
+    pred = S.norse_predict(nir.read(str(tmp_path / "g.nir")), image, x)
+    assert np.mean(pred == run(image, x, early_exit=False).pred) >= 0.98
