@@ -132,7 +132,8 @@ def to_graph(image, dt=None, convention="snntorch"):
     edges.append((prev, "output"))
     graph_meta = {"convention": convention, "t_max": image.t_max, "tau": list(image.tau), "classes": list(image.classes),
                   "name": image.name, "dt": dt, "input_kind": inp.kind, "input_bits": inp.bits,
-                  "input_scale": inp.scale, "zero_point": inp.zero_point}
+                  "input_scale": inp.scale, "zero_point": inp.zero_point,
+                  "input_encoding": inp.encoding}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=_meta(graph_meta))
 
 

@@ -21,7 +21,8 @@ from atsnn.interop.graph import atsnn_metadata, chain
 
 DEFAULTS = {"t_max": None, "dt": 1e-4, "reset": "nir", "weight_bits": 8, "input_kind": "static",
             "input_bits": 8, "input_scale": 1 / 255, "zero_point": 0, "membrane_bits": 24,
-            "acc_bits": 32, "name": "nir", "tau": None, "classes": None}
+            "acc_bits": 32, "name": "nir", "tau": None, "classes": None,
+            "input_encoding": None}
 RESETS = ("nir", "subtract", "zero")
 #: Time constants compare equal within float32's precision (exporters write float32).
 REL = 1e-6
@@ -55,7 +56,8 @@ def import_graph(graph, **given):
     inp = mi.Input(opts["input_kind"], ch.input_shape, 1 if opts["input_kind"] == "events"
                    else opts["input_bits"], opts["zero_point"],
                    1.0 if opts["input_kind"] == "events" else opts["input_scale"],
-                   "frames:count" if opts["input_kind"] == "events" else "pixels")
+                   opts["input_encoding"] or ("frames:count" if opts["input_kind"] == "events"
+                                              else "pixels"))
     segments = _segments(ch.nodes)
     layers, notes = [], []
     shape, src = ch.input_shape, "input"
@@ -72,7 +74,9 @@ def import_graph(graph, **given):
     if not layers or layers[-1].kind != "output":
         raise AtsnnError("graph: no output layer (the chain must end in weights, "
                          "optionally followed by one neuron node)")
-    tau = opts["tau"] if opts["tau"] is not None else [None] * (opts["t_max"] - 1)
+    tau = opts["tau"]
+    if tau is None or len(tau) != opts["t_max"] - 1:   # none given, or for another T_max
+        tau = [None] * (opts["t_max"] - 1)
     image = mi.build(opts["name"], inp, layers, opts["t_max"], tau=tau, classes=opts["classes"],
                      membrane_bits=opts["membrane_bits"], acc_bits=opts["acc_bits"])
     return image, notes

@@ -240,3 +240,9 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("atsnn import-nir: error:") and "bad.nir" in err and "\n" not in err
     assert main(["import-nir", str(tmp_path / "none.nir"), "--out", str(tmp_path / "x")]) == 2
     assert main(["export-nir", "no-such-model", "--out", str(tmp_path / "y.nir")]) == 2
+
+
+def test_t_max_given_for_an_exported_graph_drops_its_exit_table(tmp_path):
+    nir_export.write(load_model("mnist-tiny"), tmp_path / "g.nir")
+    image, _ = import_graph(read(tmp_path / "g.nir"), t_max=2)
+    assert (image.t_max, image.tau, image.input.encoding) == (2, [None], "pixels")
