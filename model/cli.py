@@ -99,6 +99,10 @@ def check_train_args(args):
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise AtsnnError(f"--out {args.out}: exists and is not a directory")
+    done = [n for n in ("checkpoint.pt", "metrics.json", "image") if (out / n).exists()]
+    if done:
+        raise AtsnnError(f"--out {args.out}: already holds a run ({', '.join(done)}); "
+                         "remove it or name another directory")
 
 
 def check_widths(args):

@@ -388,6 +388,27 @@ def test_train_out_naming_a_file(capsys, monkeypatch, tmp_path):
     assert "not a directory" in one_line_error(capsys, "train")
 
 
+@pytest.mark.parametrize("leftover", ["checkpoint.pt", "metrics.json", "image"])
+def test_train_out_holding_a_run_is_not_overwritten(capsys, monkeypatch, tmp_path, leftover):
+    from atsnn.model import train
+    monkeypatch.setattr(train, "run", lambda cfg: pytest.fail("trained"))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / leftover).write_text("earlier run")
+    assert main(["train", "--out", str(tmp_path / "run")]) == 2
+    assert "already holds a run" in one_line_error(capsys, "train")
+    assert (tmp_path / "run" / leftover).read_text() == "earlier run"
+
+
+def test_train_into_an_empty_directory_is_allowed(monkeypatch, tmp_path):
+    from atsnn.model import cli as model_cli, train
+    ran = []
+    monkeypatch.setattr(train, "run", lambda cfg: ran.append(cfg["out"]) or {})
+    monkeypatch.setattr(model_cli, "summary", lambda m: "trained")
+    (tmp_path / "run").mkdir()
+    assert main(["train", "--out", str(tmp_path / "run")]) == 0
+    assert ran == [str(tmp_path / "run")]
+
+
 def test_train_lanes_the_hardware_refuses(capsys, monkeypatch, tmp_path):
     from atsnn.model import train
     monkeypatch.setattr(train, "run", lambda cfg: pytest.fail("trained"))
