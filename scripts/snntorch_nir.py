@@ -89,6 +89,8 @@ def main():
     ap.add_argument("--arch", choices=("mlp", "conv"), default="mlp")
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--t-max", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--limit-test", type=int, default=None)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -99,9 +101,10 @@ def main():
     xte, yte = load_dataset("mnist", "test", limit=args.limit_test)
     to_float = lambda a: torch.as_tensor(a, dtype=torch.float32) / 255
     net = network(args.arch)
-    info = train(net, to_float(xtr), torch.as_tensor(ytr), args.t_max, args.seconds)
+    info = train(net, to_float(xtr), torch.as_tensor(ytr), args.t_max, args.seconds,
+                 args.batch, args.lr)
     net.eval()
-    res = {"arch": args.arch, "t_max": args.t_max, **info,
+    res = {"arch": args.arch, "t_max": args.t_max, "batch": args.batch, "lr": args.lr, **info,
            "snntorch_accuracy": accuracy(net, to_float(xte), torch.as_tensor(yte), args.t_max)}
     graph = export_to_nir(net, torch.zeros(1, 1, 28, 28), ignore_dims=[0])
     nir.write(str(out / "graph.nir"), graph)
