@@ -289,41 +289,197 @@ async def images_match_golden(dut):
     assert bad == 0, f"{bad} images or counters differ from the golden model"
 
 
-async def abort_and_recover(tb, job, work, how):
-    """Start an image, reset (``rst`` pin or CTRL.SOFT_RESET) halfway through,
-    then reload and check the images give correct results."""
+class Handshakes:
+    """Words and packets (TLAST) accepted on each stream, counted in the background,
+    so a test knows exactly where in a packet it resets."""
+
+    STREAMS = {"load": "s_axis_load", "image": "s_axis_image", "result": "m_axis_result"}
+
+    def __init__(self, dut):
+        self.words = dict.fromkeys(self.STREAMS, 0)
+        self.packets = dict.fromkeys(self.STREAMS, 0)
+        self.task = cocotb.start_soon(self._run(dut))
+
+    async def _run(self, dut):
+        sig = {k: (getattr(dut, f"{p}_tvalid"), getattr(dut, f"{p}_tready"),
+                   getattr(dut, f"{p}_tlast")) for k, p in self.STREAMS.items()}
+        while True:
+            await RisingEdge(dut.clk)
+            for k, (valid, ready, last) in sig.items():
+                if valid.value == 1 and ready.value == 1:
+                    self.words[k] += 1
+                    self.packets[k] += int(last.value == 1)
+
+    def stop(self):
+        self.task.cancel()
+
+
+async def until(tb, cond, limit, what):
+    """Wait (clock by clock) until ``cond()``; AssertionError after ``limit`` cycles."""
+    for _ in range(limit):
+        if cond():
+            return
+        await RisingEdge(tb.dut.clk)
+    raise AssertionError(f"{what}: not within {limit} cycles")
+
+
+def flag_names(word):
+    return sorted(name for name, bit in ERROR_BITS.items() if word & bit)
+
+
+#: Where in an inference ``reset_mid_inference`` resets: half-way through the load
+#: stream, half-way through the image stream, during compute (result not yet
+#: valid), with the first result word offered but not taken, and after part of
+#: the result frame was taken.
+STAGES = ("load", "image", "compute", "output", "output-mid")
+
+
+async def reset_during(tb, job, work, how, stage):
+    """Reset (``rst`` pin or CTRL.SOFT_RESET) at ``stage`` of image ``a``; then check
+    that nothing of the aborted work survives: no result word ever comes out, the
+    model is unloaded (an image now raises BAD_IMAGE and gives no result), the
+    error flags are exactly the expected ones by name, and after a reload a
+    different image ``b`` gives exactly its golden result, counters included.
+    Returns the problems found (empty when all is well)."""
+    standin = job["core"] == "standin"
+    n = len(work.images)
+    a = max(range(n), key=lambda i: (len(work.images[i]), work.expected[i]["cycles"]))
+    b = next((i for i in range(n) if i != a and work.expected[i] != work.expected[a]),
+             (a + 1) % n)
+    limit = 4 * work.max_cycles(a) + 20 * len(work.load_words)
+    problems = []
+    tag = f"{how}-reset-{stage}"
+
+    def check(ok, message):
+        if not ok:
+            problems.append(f"{tag}: {message}")
+
     tb.no_backpressure()
     await tb.send_load(work.load_words)
-    await tb.image.send(AxiStreamFrame(work.images[0]))
-    await tb.image.wait()
-    await ClockCycles(tb.dut.clk, max(1, work.expected[0]["cycles"] // 3))
-    status = await tb.read("STATUS")
-    busy = bool(status & STATUS_BUSY)
-    if job["core"] != "standin":
-        assert busy, f"image 0 ({work.expected[0]['cycles']} cycles) not busy at the reset"
+    await tb.write("ERRORS", 0xFFFFFFFF)
+    check(await tb.read("STATUS") == STATUS_LOADED, "the model did not load before the test")
+    hs = Handshakes(tb.dut)
+    tb.result.pause = True           # no result leaves before the reset
+    frame = AxiStreamFrame(work.images[a])
+    if stage == "load":
+        await tb.load.send(AxiStreamFrame(work.load_words))
+        await until(tb, lambda: hs.words["load"] >= len(work.load_words) // 2, limit, tag)
+        tb.load.pause = True
+    elif stage == "image":
+        await tb.image.send(frame)
+        await until(tb, lambda: hs.words["image"] >= len(work.images[a]) // 2, limit, tag)
+        tb.image.pause = True
+    else:
+        await tb.image.send(frame)
+        await tb.image.wait()
+        if stage == "compute":
+            await ClockCycles(tb.dut.clk, max(1, work.expected[a]["cycles"] // 3))
+        else:
+            await until(tb, lambda: tb.dut.m_axis_result_tvalid.value == 1, limit, tag)
+        if stage == "output-mid":
+            tb.result.pause = False
+            await until(tb, lambda: hs.words["result"] >= 1, limit, tag)
+            tb.result.pause = True
+    await ClockCycles(tb.dut.clk, 2)
+    valid = int(tb.dut.m_axis_result_tvalid.value)
+    busy = bool(await tb.read("STATUS") & STATUS_BUSY)
+    words, packets = dict(hs.words), dict(hs.packets)
     if how == "pin":
-        await tb.reset()
+        await tb.reset()             # the bus models drop their partial frames on rst
     else:
         await tb.write("CTRL", CTRL_SOFT_RESET)
-    await ClockCycles(tb.dut.clk, 4)
-    tb.result.clear()
+        # the host's receive DMA restarts with the core: drop the partial frame
+        tb.result._handle_reset(True)
+        tb.result._handle_reset(False)
+    out_at_reset = hs.words["result"]
+
+    # where the reset landed
+    if stage in ("load", "image"):
+        check(0 < words[stage] < len(frame.tdata if stage == "image" else work.load_words)
+              and packets[stage] == 0, f"reset after {words[stage]} {stage} words")
+    elif stage == "compute" and not standin:
+        check(busy and not valid and words["result"] == 0,
+              f"not computing at the reset (busy {busy}, result valid {valid})")
+    elif stage == "output":
+        check(valid and words["result"] == 0, f"no result offered at the reset (valid {valid})")
+    elif stage == "output-mid":
+        check(words["result"] >= 1 and packets["result"] == 0,
+              f"reset after {words['result']} result words, {packets['result']} frames")
+
+    # nothing survives the reset: a soft reset leaves the host streaming the rest of
+    # an interrupted packet, which the core drains and flags
+    tb.no_backpressure()
+    await ClockCycles(tb.dut.clk, max(200, 2 * work.expected[a]["cycles"]))
+    expect = []
+    if how == "soft" and stage == "load":
+        expect = ["bad_load_length"] if standin else ["bad_descriptor"]
+    elif how == "soft" and stage == "image":
+        expect = ["bad_image"]
     status = await tb.read("STATUS")
-    assert not status & (STATUS_LOADED | STATUS_BUSY), f"{how} reset left STATUS {status:#x}"
-    bad = await check_work(tb, job, work, tag=f"after-{how}-reset", backpressure=False)
-    record(job, {"kind": "test", "tag": f"{how}-reset", "busy_at_reset": busy,
-                  "mismatches": [] if bad == 0 else [f"{bad} mismatches after reset"]})
-    assert bad == 0
+    check(status & (STATUS_LOADED | STATUS_BUSY) == 0, f"STATUS {status:#x} after the reset")
+    check(flag_names(status) == expect, f"live flags {flag_names(status)}, expected {expect}")
+    sticky = await tb.read("ERRORS")
+    check(flag_names(sticky) == expect, f"sticky flags {flag_names(sticky)}, expected {expect}")
+    check(await tb.read("IMAGES_DONE") == 0, "IMAGES_DONE counts the aborted image")
+    check(hs.words["result"] == out_at_reset and tb.result.empty(),
+          f"{hs.words['result'] - out_at_reset} result words came out after the reset")
+
+    # unloaded: an image is refused with BAD_IMAGE and gives no result
+    await tb.write("ERRORS", 0xFFFFFFFF)
+    await tb.image.send(AxiStreamFrame(work.images[b]))
+    await tb.image.wait()
+    await ClockCycles(tb.dut.clk, 200)
+    status = await tb.read("STATUS")
+    want = sorted(set(expect) | {"bad_image"})
+    check(flag_names(status) == want and not status & STATUS_LOADED,
+          f"an image without a model: STATUS {status:#x}, expected flags {want}")
+    sticky = await tb.read("ERRORS")
+    check(flag_names(sticky) == want, f"sticky flags {flag_names(sticky)}, expected {want}")
+    check(hs.words["result"] == out_at_reset and tb.result.empty(),
+          "an image without a model gave a result")
+
+    # reload; a different image gives exactly its golden result, counted alone
+    await tb.send_load(work.load_words)
+    await ClockCycles(tb.dut.clk, 2)
+    status = await tb.read("STATUS")
+    check(status == STATUS_LOADED, f"reload: STATUS {status:#x}, expected LOADED only")
+    await tb.write("ERRORS", 0xFFFFFFFF)    # W1C clears them all, now that none is live
+    check(await tb.read("ERRORS") == 0, "ERRORS W1C left a flag")
+    results = await tb.run_images(work, [b], work.max_cycles(b))
+    mism, decoded = work.check(b, results[0])
+    record(job, {"kind": "image", "tag": f"after-{tag}", "model": work.name, "index": b,
+                 "mismatches": mism, "rtl": decoded, "golden": work.expected[b]})
+    problems += [f"{tag}: image {b}: {m}" for m in mism]
+    await ClockCycles(tb.dut.clk, 50)
+    check(tb.result.empty(), "extra result frames after the recovery image")
+    exp = work.expected[b]
+    got = {"IMAGES_DONE": await tb.read("IMAGES_DONE"), "SOPS": await tb.counter64("SOPS"),
+           "CYCLES_LAST": await tb.read("CYCLES_LAST")}
+    want = {"IMAGES_DONE": 1, "SOPS": exp["sops"], "CYCLES_LAST": exp["cycles"]}
+    check(got == want, f"counters {got}, expected {want}")
+    hs.stop()
+    record(job, {"kind": "test", "tag": tag, "busy_at_reset": busy, "valid_at_reset": valid,
+                 "words_at_reset": words, "aborted": a, "recovery": b, "mismatches": problems})
+    return problems
 
 
 @cocotb.test()
 async def reset_mid_inference(dut):
-    """Reset pin and soft reset in the middle of an image, then correct results."""
+    """Reset pin and soft reset at every stage of an inference (load, image input,
+    compute, result offered, result half taken); after each, nothing of the
+    aborted work appears and the next load and a different image are exact."""
     job = read_job()
     tb = TopDriver(dut)
     await tb.reset()
     work = workloads(job)[0]
-    await abort_and_recover(tb, job, work, "pin")
-    await abort_and_recover(tb, job, work, "soft")
+    # the stand-in's two-word result cannot be half taken
+    stages = [s for s in STAGES if job["core"] != "standin" or s != "output-mid"]
+    problems = []
+    for how in ("pin", "soft"):
+        for stage in stages:
+            problems += await reset_during(tb, job, work, how, stage)
+    tb.no_backpressure()
+    assert not problems, problems
 
 
 async def malformed(tb, words, flag, timeout_cycles):
@@ -334,6 +490,33 @@ async def malformed(tb, words, flag, timeout_cycles):
     status = await tb.read("STATUS")
     sticky = await tb.read("ERRORS")
     return status, sticky
+
+
+async def malformed_image(tb, work, limit):
+    """Images with a bad header magic or cut short: BAD_IMAGE by name, drained, no
+    result; the model stays loaded and the next good image is exact."""
+    problems = []
+    await tb.send_load(work.load_words)
+    good = list(work.images[0])
+    for what, words in (("bad image magic", [good[0] ^ (1 << 24)] + good[1:]),
+                        ("image cut short", good[:max(1, len(good) - 1)] if len(good) > 1
+                         else [good[0] + 1])):
+        await tb.write("ERRORS", 0xFFFFFFFF)
+        await with_timeout(tb.image.send(AxiStreamFrame(words)), limit * CLOCK_NS, "ns")
+        await tb.image.wait()
+        await ClockCycles(tb.dut.clk, 100)
+        status, sticky = await tb.read("STATUS"), await tb.read("ERRORS")
+        if flag_names(status) != ["bad_image"] or not status & STATUS_LOADED:
+            problems.append(f"{what}: STATUS {status:#x}, expected LOADED and BAD_IMAGE only")
+        if flag_names(sticky) != ["bad_image"]:
+            problems.append(f"{what}: sticky flags {flag_names(sticky)}, expected ['bad_image']")
+        if not tb.result.empty():
+            problems.append(f"{what}: gave a result")
+            tb.result.clear()
+    results = await tb.run_images(work, [0], work.max_cycles(0))
+    mism, _ = work.check(0, results[0])
+    problems += [f"image after the malformed images: {m}" for m in mism]
+    return problems
 
 
 @cocotb.test()
@@ -353,16 +536,21 @@ async def malformed_load_sets_error(dut):
         bad_section[2] = (0x7F << 24) | (bad_section[2] & 0xFFFFFF)
         cases.append(("bad section", bad_section, "bad_descriptor"))
         bad_magic = [good[0] ^ 1] + good[1:]
-        cases.append(("bad magic", bad_magic, None))
+        cases.append(("bad magic", bad_magic, "bad_descriptor"))
     problems = []
+    live = []       # ERRORS W1C cannot clear a flag that is still live
     for what, words, flag in cases:
         status, sticky = await malformed(tb, words, flag, limit)
         if status & STATUS_LOADED:
             problems.append(f"{what}: STATUS {status:#x} says loaded")
-        if flag is not None and not status & ERROR_BITS[flag]:
-            problems.append(f"{what}: STATUS {status:#x} lacks {flag}")
-        if not sticky & 0xFF00:
-            problems.append(f"{what}: ERRORS {sticky:#x} has no flag")
+        if flag_names(status) != [flag]:
+            problems.append(f"{what}: live flags {flag_names(status)}, expected [{flag!r}]")
+        want = sorted({flag, *live})
+        if flag_names(sticky) != want:
+            problems.append(f"{what}: sticky flags {flag_names(sticky)}, expected {want}")
+        live = flag_names(status)
+    if job["core"] != "standin":
+        problems += await malformed_image(tb, work, limit)
     bad = await check_work(tb, job, work, tag="after-malformed", backpressure=False)
     if bad:
         problems.append(f"{bad} mismatches after the malformed loads")

@@ -20,17 +20,27 @@ def failures(records):
     return [(r["kind"], r["tag"], m) for r in records for m in r["mismatches"]]
 
 
+def reset_tags(stages):
+    return {f"{how}-reset-{stage}" for how in ("pin", "soft") for stage in stages}
+
+
+#: where tb.top_tb.reset_mid_inference resets (the stand-in's two-word result cannot
+#: be half taken)
+STAGES = ("load", "image", "compute", "output", "output-mid")
+STANDIN_STAGES = STAGES[:-1]
+
+
 def test_standin_flow_all_tests():
     ok, records = run_testbench(STANDIN, [{"images": 12}, {"images": 5}], core="standin",
                                 backpressure=True, seed=3)
     assert ok, failures(records)
     images = [r for r in records if r["kind"] == "image"]
-    # 17 images plain + 17 under back-pressure, 12 after each of 2 resets, 12 after
-    # the malformed loads: every one compared, none lost or duplicated.
-    assert len(images) == 2 * 17 + 3 * 12
+    # 17 images plain + 17 under back-pressure, one after each of the 8 resets, 12
+    # after the malformed loads: every one compared, none lost or duplicated.
+    assert len(images) == 2 * 17 + 2 * len(STANDIN_STAGES) + 12
     assert not failures(records)
     tags = {r["tag"] for r in records if r["kind"] == "test"}
-    assert tags == {"registers", "pin-reset", "soft-reset", "malformed-load"}
+    assert tags == {"registers", "malformed-load"} | reset_tags(STANDIN_STAGES)
 
 
 # ------------------------------------------------------------ random networks
@@ -85,8 +95,16 @@ def test_random_networks_match_golden(tmp_path):
     check_all(records, 16, 4, passes=2)
     assert ok
     tags = {r["tag"] for r in records if r["kind"] == "test"}
-    assert tags == {"registers", "pin-reset", "soft-reset", "malformed-load"}
-    assert all(r["busy_at_reset"] for r in records if r["tag"] in ("pin-reset", "soft-reset"))
+    assert tags == {"registers", "malformed-load"} | reset_tags(STAGES)
+    resets = {r["tag"]: r for r in records if r["kind"] == "test" and "-reset-" in r["tag"]}
+    for how in ("pin", "soft"):
+        assert resets[f"{how}-reset-compute"]["busy_at_reset"]
+        assert not resets[f"{how}-reset-compute"]["valid_at_reset"]
+        assert resets[f"{how}-reset-output"]["valid_at_reset"]
+        assert resets[f"{how}-reset-output-mid"]["words_at_reset"]["result"] >= 1
+        assert resets[f"{how}-reset-image"]["words_at_reset"]["image"] >= 1
+    # the recovery image differs from the aborted one (a stale result would show)
+    assert all(r["aborted"] != r["recovery"] for r in resets.values())
 
 
 @pytest.mark.slow
@@ -130,9 +148,9 @@ def run_real(tmp_path, model, images, backpressure=False):
 def test_shipped_model_matches_golden(tmp_path, name):
     """The trained ATSNN (``make sim``'s default), the hand-built MNIST reference,
     a single-step S2NN (T_max = 1) and an N-MNIST event-input network, on real
-    test data."""
+    test data, plain and under random back-pressure on every stream."""
     from atsnn.model_image import resolve_model
-    run_real(tmp_path, resolve_model(name), images=3)
+    run_real(tmp_path, resolve_model(name), images=3, backpressure=True)
 
 
 @pytest.mark.slow
