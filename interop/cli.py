@@ -80,13 +80,13 @@ def import_command(args):
         input_kind=args.input_kind, input_scale=args.input_scale, input_bits=args.input_bits,
         zero_point=args.zero_point, name=args.name or Path(args.file).stem,
         membrane_bits=hw.membrane_bits, acc_bits=hw.acc_bits)
-    save(image, args.out)
     exact = all(n.exact for n in notes)
     s = {"file": args.file, "out": args.out, "exact": exact, "t_max": image.t_max,
          "layers": [l.name for l in image.layers],
          "notes": [{"layer": n.layer, "exact": n.exact, "text": n.text} for n in notes]}
     if args.dataset:
         s.update(compare(g, image, args))
+    save(image, args.out)
     if args.json:
         print(json.dumps(s))
         return 0

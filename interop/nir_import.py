@@ -417,6 +417,9 @@ def _layer(fold, neuron, src, inp, opts, last):
                           f" -> 2^{round(math.log2(s))} so the membrane bound fits {limit} bits"))
     acc = s * s_x
     w_int = np.round(w_eff / s).astype(np.int64)
+    if not w_int.any() and np.any(w_eff):
+        raise AtsnnError(f"node '{fold.name}': every weight rounds to 0 at the scale 2^"
+                         f"{round(math.log2(s))} that fits the membrane bound in {limit} bits")
     err = float(np.abs(w_int * s - w_eff).max(initial=0))
     wmax = float(np.abs(w_eff).max(initial=0))
     notes.append(Note(fold.name, err <= 1e-9 * max(wmax, 1e-300),

@@ -246,3 +246,16 @@ def test_t_max_given_for_an_exported_graph_drops_its_exit_table(tmp_path):
     nir_export.write(load_model("mnist-tiny"), tmp_path / "g.nir")
     image, _ = import_graph(read(tmp_path / "g.nir"), t_max=2)
     assert (image.t_max, image.tau, image.input.encoding) == (2, [None], "pixels")
+
+
+def test_a_membrane_too_narrow_for_any_weight_is_refused():
+    image = load_model("mnist-mlp")
+    with pytest.raises(AtsnnError, match="node 'fc1': every weight rounds to 0"):
+        import_graph(nir_export.to_graph(image), membrane_bits=8)
+
+
+def test_cli_writes_nothing_when_the_comparison_fails(tmp_path):
+    nir_export.write(load_model("mnist-mlp"), tmp_path / "m.nir")
+    assert main(["import-nir", str(tmp_path / "m.nir"), "--out", str(tmp_path / "img"),
+                 "--dataset", "nmnist", "--limit", "5"]) == 2
+    assert not (tmp_path / "img").exists()
