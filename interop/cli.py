@@ -1,5 +1,6 @@
 """`atsnn import-nir` and `atsnn export-nir`: NIR graphs in and out (docs/nir.md)."""
 
+import argparse
 import json
 from pathlib import Path
 
@@ -26,12 +27,17 @@ def add_commands(subparsers):
     p.add_argument("--reset", choices=("nir", "subtract", "zero"), default=None,
                    help="nir (default): reset to v_reset as NIR says; subtract: what snnTorch "
                         "trains with (its exporter does not record it)")
+    p.add_argument("--spike", choices=("gt", "ge"), default=None,
+                   help="gt (default): NIR's v > v_threshold; ge: v >= v_threshold (Sinabs)")
     p.add_argument("--weight-bits", type=int, default=None, help="2..8, default 8")
     p.add_argument("--input-kind", choices=("static", "events"), default=None,
                    help="static pixels presented every step (default) or event frames")
     p.add_argument("--input-scale", type=float, default=None,
                    help="graph input = (pixel - zero point) * scale (default 1/255)")
     p.add_argument("--input-bits", type=int, default=None, help="pixel bits, default 8")
+    p.add_argument("--input-shape", type=_shape, default=None, metavar="C,H,W",
+                   help="the input's shape per timestep, when the Input node's type is not "
+                        "(Sinabs records [T, N])")
     p.add_argument("--zero-point", type=int, default=None)
     p.add_argument("--name", default=None, help="image name")
     p.add_argument("--dataset", default=None,
@@ -57,6 +63,16 @@ def add_commands(subparsers):
     e.set_defaults(func=export_command)
 
 
+def _shape(text):
+    try:
+        dims = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        dims = ()
+    if not dims or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape like 784 or 1,28,28")
+    return dims
+
+
 def _check_out(out):
     out = Path(out)
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):
@@ -76,9 +92,10 @@ def import_command(args):
     hw = config_from_args(args)
     g = graph.read(args.file)
     image, notes = nir_import.import_graph(
-        g, t_max=args.t_max, dt=args.dt, reset=args.reset, weight_bits=args.weight_bits,
+        g, t_max=args.t_max, dt=args.dt, reset=args.reset, spike=args.spike,
+        weight_bits=args.weight_bits,
         input_kind=args.input_kind, input_scale=args.input_scale, input_bits=args.input_bits,
-        zero_point=args.zero_point, name=args.name or Path(args.file).stem,
+        zero_point=args.zero_point, input_shape=args.input_shape, name=args.name or Path(args.file).stem,
         membrane_bits=hw.membrane_bits, acc_bits=hw.acc_bits)
     exact = all(n.exact for n in notes)
     s = {"file": args.file, "out": args.out, "exact": exact, "t_max": image.t_max,
@@ -118,7 +135,7 @@ def compare(g, image, args):
     dt = args.dt if args.dt is not None else meta.get("dt", DEFAULTS["dt"])
     ref = nir_sim.predict(g, x, image.t_max, dt=dt, reset=args.reset or "nir",
                           input_kind=image.input.kind, input_scale=image.input.scale,
-                          zero_point=image.input.zero_point)
+                          zero_point=image.input.zero_point, spike=args.spike or "gt")
     return {"dataset": args.dataset, "images": int(len(y)),
             "golden_accuracy": float(np.mean(golden == y)),
             "nir_accuracy": float(np.mean(ref == y)),

@@ -19,10 +19,10 @@ from atsnn import AtsnnError
 from atsnn import model_image as mi
 from atsnn.interop.graph import atsnn_metadata, chain
 
-DEFAULTS = {"t_max": None, "dt": 1e-4, "reset": "nir", "weight_bits": 8, "input_kind": "static",
+DEFAULTS = {"t_max": None, "dt": 1e-4, "reset": "nir", "spike": "gt", "weight_bits": 8, "input_kind": "static",
             "input_bits": 8, "input_scale": 1 / 255, "zero_point": 0, "membrane_bits": 24,
             "acc_bits": 32, "name": "nir", "tau": None, "classes": None,
-            "input_encoding": None}
+            "input_encoding": None, "input_shape": None}
 RESETS = ("nir", "subtract", "zero")
 #: Time constants compare equal within float32's precision (exporters write float32).
 REL = 1e-6
@@ -49,18 +49,21 @@ def import_graph(graph, **given):
     if opts["t_max"] is None:
         raise AtsnnError("--t-max is required: a NIR file does not store the number of "
                          "timesteps the source ran")
+    if opts["spike"] not in ("gt", "ge"):
+        raise AtsnnError(f"--spike {opts['spike']!r}: expected gt (NIR's v > thr) or ge")
     if opts["reset"] not in RESETS:
         raise AtsnnError(f"--reset {opts['reset']!r}: expected one of {', '.join(RESETS)}")
     if not opts["dt"] > 0 or not math.isfinite(opts["dt"]):
         raise AtsnnError(f"--dt {opts['dt']}: must be a positive number")
-    inp = mi.Input(opts["input_kind"], ch.input_shape, 1 if opts["input_kind"] == "events"
+    in_shape = tuple(opts["input_shape"] or ch.input_shape)   # Sinabs puts T in the Input type
+    inp = mi.Input(opts["input_kind"], in_shape, 1 if opts["input_kind"] == "events"
                    else opts["input_bits"], opts["zero_point"],
                    1.0 if opts["input_kind"] == "events" else opts["input_scale"],
                    opts["input_encoding"] or ("frames:count" if opts["input_kind"] == "events"
                                               else "pixels"))
     segments = _segments(ch.nodes)
     layers, notes = [], []
-    shape, src = ch.input_shape, "input"
+    shape, src = in_shape, "input"
     for i, (lin, neuron) in enumerate(segments):
         last = i == len(segments) - 1
         fold = _fold(lin, shape)
@@ -443,16 +446,21 @@ def _layer(fold, neuron, src, inp, opts, last):
     q = nrn.thr / acc
     # a threshold meant to sit on the grid (float noise) counts as on it
     q = np.where(np.abs(q - np.round(q)) < SNAP * np.maximum(1, np.abs(q)), np.round(q), q)
-    theta = np.floor(q).astype(np.int64) + 1
+    # v > q is V >= floor(q) + 1 on integers; v >= q (Sinabs) is V >= ceil(q)
+    theta = (np.floor(q) + 1 if opts["spike"] == "gt" else np.ceil(q)).astype(np.int64)
     if np.any(theta <= 0):
-        raise AtsnnError(f"node '{nrn.name}': v_threshold {float(nrn.thr.min()):.4g} < 0; the "
-                         "contract needs a threshold above 0")
+        raise AtsnnError(f"node '{nrn.name}': v_threshold {float(nrn.thr.min()):.4g} gives "
+                         "theta <= 0; the contract needs a threshold above 0")
     if nrn.reset == "subtract" and "reset" not in nrn.meta:
-        notes.append(Note(fold.name, False, "reset subtract (NIR itself resets to v_reset): "
-                          "subtracts theta = floor(thr/s) + 1, up to one LSB more than thr"))
+        same = bool(np.all(theta == q))   # subtracts exactly thr only when it is on the grid
+        notes.append(Note(fold.name, same, "reset subtract (NIR itself resets to v_reset): "
+                          + ("subtracts theta = thr/s (exact)" if same else
+                             "subtracts theta, up to one LSB more than thr")))
     elif not nrn.meta:
-        notes.append(Note(fold.name, True, f"spike v > thr as V >= floor(thr/s) + 1, reset "
-                                           f"{nrn.reset} (exact on the integer grid)"))
+        rule = ("v > thr as V >= floor(thr/s) + 1" if opts["spike"] == "gt"
+                else "v >= thr as V >= ceil(thr/s)")
+        notes.append(Note(fold.name, True, f"spike {rule}, reset {nrn.reset} "
+                                           "(exact on the integer grid)"))
     k, exact, text = _leak(nrn)
     if text:
         notes.append(Note(fold.name, exact, text))

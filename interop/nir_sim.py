@@ -23,7 +23,7 @@ def predict(graph, x, t_max, **kw):
 
 
 def scores(graph, x, t_max, dt=1e-4, reset="nir", input_kind="static", input_scale=1 / 255,
-           zero_point=0, batch=256):
+           zero_point=0, batch=256, spike="gt"):
     """The readout [N, K] (float64) for raw pixels [N, *shape] or event frames
     [N, T, *shape]."""
     ch = chain(graph)
@@ -33,18 +33,18 @@ def scores(graph, x, t_max, dt=1e-4, reset="nir", input_kind="static", input_sca
     with torch.no_grad():
         for i in range(0, len(x), batch):
             xb = torch.as_tensor(np.asarray(x[i:i + batch]), dtype=torch.float64)
-            out.append(_run(ch, xb, t_max, dt, reset, input_kind, input_scale, zero_point,
+            out.append(_run(ch, xb, t_max, dt, reset, spike, input_kind, input_scale, zero_point,
                               readout_node))
     return np.concatenate(out) if out else np.zeros((0, 0))
 
 
-def _run(ch, xb, t_max, dt, reset, input_kind, input_scale, zero_point, readout_node):
+def _run(ch, xb, t_max, dt, reset, spike, input_kind, input_scale, zero_point, readout_node):
     state = {}
     total = 0
     for t in range(t_max):
         v = xb[:, t] if input_kind == "events" else (xb - zero_point) * input_scale
         for j, (name, node) in enumerate(ch.nodes):
-            v = _step(name, node, v, state, dt, reset, integrate_only=j == readout_node)
+            v = _step(name, node, v, state, dt, reset, spike, integrate_only=j == readout_node)
         total = total + v
     if readout_node is not None:
         return state[ch.nodes[readout_node][0]]["v"].flatten(1).numpy()
@@ -58,7 +58,7 @@ def _p(node, field, like):
     return a
 
 
-def _step(name, node, v, state, dt, reset, integrate_only):
+def _step(name, node, v, state, dt, reset, spike, integrate_only):
     kind = type(node).__name__
     if kind == "Flatten":
         return v.flatten(1)
@@ -91,7 +91,7 @@ def _step(name, node, v, state, dt, reset, integrate_only):
     if kind in ("LI", "I") or integrate_only:
         return s["v"]
     thr = _p(node, "v_threshold", v)
-    z = s["v"] > thr
+    z = s["v"] > thr if spike == "gt" else s["v"] >= thr
     mode = atsnn_metadata(node).get("reset") or ("nir" if reset == "nir" else reset)
     if mode == "subtract":
         s["v"] = s["v"] - thr * z
