@@ -32,11 +32,11 @@ def leaky(shape, beta=BETA, **kw):
                      init_hidden=True, reset_delay=False, **kw)
 
 
-def network(arch):
+def network(arch, n_in=784):
     nn = torch.nn
     out = leaky((10,), OUT_BETA, output=True, reset_mechanism="none")
     if arch == "mlp":
-        return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), leaky((128,)),
+        return nn.Sequential(nn.Flatten(), nn.Linear(n_in, 128), leaky((128,)),
                              nn.Linear(128, 10), out)
     return nn.Sequential(nn.Conv2d(1, 8, 5, stride=2, padding=2), leaky((8, 14, 14)),
                          nn.Conv2d(8, 16, 3, padding=1), leaky((16, 14, 14)),
@@ -44,11 +44,12 @@ def network(arch):
 
 
 def forward(net, x, t_max):
-    """Membrane of the output layer after t_max steps (snnTorch's membrane readout)."""
+    """Membrane of the output layer after t_max steps (snnTorch's membrane readout);
+    x is pixels [B, C, H, W] given at every step, or event frames [B, T, C, H, W]."""
     from snntorch import utils
     utils.reset(net)
-    for _ in range(t_max):
-        _, mem = net(x)
+    for t in range(t_max):
+        _, mem = net(x[:, t] if x.ndim == 5 else x)
     return mem
 
 
@@ -87,6 +88,8 @@ def main():
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", choices=("mlp", "conv"), default="mlp")
+    ap.add_argument("--dataset", choices=("mnist", "nmnist"), default="mnist",
+                    help="nmnist: event frames (the 1,000/100-recording subset), mlp only")
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--t-max", type=int, default=4)
     ap.add_argument("--batch", type=int, default=128)
@@ -97,26 +100,33 @@ def main():
     torch.manual_seed(0)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    xtr, ytr = load_dataset("mnist", "train")
-    xte, yte = load_dataset("mnist", "test", limit=args.limit_test)
-    to_float = lambda a: torch.as_tensor(a, dtype=torch.float32) / 255
-    net = network(args.arch)
+    events = args.dataset == "nmnist"
+    if events and args.arch != "mlp":
+        ap.error("--dataset nmnist trains the mlp only")
+    kw = {"time_steps": args.t_max} if events else {}
+    xtr, ytr = load_dataset(args.dataset, "train", **kw)
+    xte, yte = load_dataset(args.dataset, "test", limit=args.limit_test, **kw)
+    to_float = lambda a: torch.as_tensor(a, dtype=torch.float32) / (1 if events else 255)
+    in_shape = tuple(xtr.shape[2:] if events else xtr.shape[1:])
+    net = network(args.arch, int(np.prod(in_shape)))
     info = train(net, to_float(xtr), torch.as_tensor(ytr), args.t_max, args.seconds,
                  args.batch, args.lr)
     net.eval()
-    res = {"arch": args.arch, "t_max": args.t_max, "batch": args.batch, "lr": args.lr, **info,
+    res = {"arch": args.arch, "dataset": args.dataset, "t_max": args.t_max,
+           "batch": args.batch, "lr": args.lr, **info,
            "snntorch_accuracy": accuracy(net, to_float(xte), torch.as_tensor(yte), args.t_max)}
-    graph = export_to_nir(net, torch.zeros(1, 1, 28, 28), ignore_dims=[0])
+    graph = export_to_nir(net, torch.zeros((1,) + in_shape), ignore_dims=[0])
     nir.write(str(out / "graph.nir"), graph)
     graph = nir.read(str(out / "graph.nir"))
+    kind = "events" if events else "static"
     for reset in ("subtract", "nir"):
         image, notes = nir_import.import_graph(graph, t_max=args.t_max, reset=reset,
-                                               name=f"snntorch-{args.arch}")
+                                               input_kind=kind, name=f"snntorch-{args.arch}")
         save(image, out / f"image-{reset}")
         res[f"reset_{reset}"] = {
             "golden_accuracy": float(np.mean(run(image, xte, early_exit=False).pred == yte)),
-            "nir_sim_accuracy": float(np.mean(nir_sim.predict(graph, xte, args.t_max,
-                                                              reset=reset) == yte)),
+            "nir_sim_accuracy": float(np.mean(nir_sim.predict(
+                graph, xte, args.t_max, reset=reset, input_kind=kind) == yte)),
             "exact": all(n.exact for n in notes),
             "notes": [f"{n.layer}: {n.text}" for n in notes if not n.exact]}
     res["test_images"] = int(len(yte))
