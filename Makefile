@@ -35,7 +35,7 @@ sim:
 # P = 16 with memory depths sized to the MNIST reference model (fits an LFE5U-85F;
 # the HwConfig defaults need more block RAM than it has). See docs/fpga.md.
 SYNTH_FLAGS ?= --lanes 16 --weight-depth 13312 --membrane-depth 1536 --event-depth 512 \
-	--input-depth 512 --i0-depth 1024 --param-depth 16 --out-depth 16
+	--input-depth 512 --param-depth 16 --out-depth 16
 
 # the static placer: the P = 16 core routes with it (docs/fpga.md). Fmax varies
 # with the placement seed by several MHz: SYNTH_SEEDS="1 2 3" routes once per

@@ -47,6 +47,7 @@ def evaluate(image, x, y, lanes=16, membrane_bits=24, grid=1):
         "exit_histogram": np.bincount(res.exit_t, minlength=image.t_max + 1)[1:].tolist(),
         "sops_per_image": float(res.sops.mean()) if n else 0.0,
         "first_layer_macs_per_image": float(res.first_layer_macs.mean()) if n else 0.0,
+        "array_ops_per_image": float(res.array_ops.mean()) if n else 0.0,
         "spikes_per_image": float(res.spikes.sum(axis=(1, 2)).mean()) if n else 0.0,
         "cycles_per_image": float(res.cycles.mean()) if n else 0.0,
         "sops_per_cycle": res.sops_per_cycle,

@@ -74,41 +74,28 @@ def linear_passes(out_groups, grid=1):
     return -(-int(out_groups) // (int(grid) ** 2))
 
 
-def i0_words(image, lanes):
-    """Words of the static first layer's I0 buffer (0 for events input)."""
-    return layer_words(image.layers[0], lanes) if image.input.kind == "static" else 0
-
-
-def image_cycles(image, lanes, input_scatter, scatter, exit_t, grid=1):
+def image_cycles(image, lanes, scatter, exit_t, grid=1):
     """Cycles per sample.
 
-    Phases: init of every layer (the static first layer's I0 with it), the static
-    input scatter, then per timestep one scatter phase per input edge of every layer
-    (none for the static first layer: its current is I0), a fire phase per spiking
-    layer and the exit phase. Each costs its work plus C_PHASE (C_EXIT for exit).
+    Phases: init of every layer, then per timestep one scatter phase per input
+    edge of every layer (the static first layer's input is scattered again at
+    every timestep: there is no I0 buffer), a fire phase per spiking layer and
+    the exit phase. Each costs its work plus C_PHASE (C_EXIT for exit).
 
-    input_scatter: int [N] static-input scatter cycles (sum over non-zero inputs of
-    passes * G_out0); scatter: int [N, T_max, n_layers] scatter cycles per layer
-    per timestep (zero after exit); exit_t: int [N]; grid: the bank grid's side
-    (init and fire walk ``layer_words(l, lanes, grid)``; the I0 buffer is banked
-    like its layer's membranes).
+    scatter: int [N, T_max, n_layers] scatter cycles per layer per timestep (zero
+    after exit); exit_t: int [N]; grid: the bank grid's side (init and fire walk
+    ``layer_words(l, lanes, grid)``).
     """
-    input_scatter = np.asarray(input_scatter, dtype=np.int64)
     exit_t = np.asarray(exit_t, dtype=np.int64)
-    static = image.input.kind == "static"
     init = sum(layer_words(l, lanes, grid) + C_PHASE for l in image.layers if l.kind != "maxpool")
     per_t = 0
-    for i, l in enumerate(image.layers):
+    for l in image.layers:
         if l.kind == "maxpool":
             continue
-        edges = 0 if static and i == 0 else len(l.inputs)   # one scatter phase per edge
-        per_t += edges * C_PHASE
+        per_t += len(l.inputs) * C_PHASE                   # one scatter phase per edge
         per_t += layer_words(l, lanes, grid) + C_PHASE if l.spiking else 0
     per_t += 2 * groups(image.output.shape[0], lanes) + C_EXIT
-    total = C_START + init + exit_t * per_t + np.asarray(scatter, dtype=np.int64).sum(axis=(1, 2))
-    if image.input.kind == "static":
-        total = total + input_scatter + C_PHASE
-    return total
+    return C_START + init + exit_t * per_t + np.asarray(scatter, dtype=np.int64).sum(axis=(1, 2))
 
 
 def utilization(ops, scatter_cycles, lanes, grid=1):

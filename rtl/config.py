@@ -63,7 +63,6 @@ class HwConfig:
     membrane_depth: int = 4096
     event_depth: int = 2048
     input_depth: int = 2048
-    i0_depth: int = 1024
     param_depth: int = 128
     out_depth: int = 8
     t_max: int = 16
@@ -80,7 +79,7 @@ class HwConfig:
             raise TypeError(f"Accumulator width must be an integer from the membrane width "
                             f"({self.membrane_bits}) to 32, not {self.acc_bits!r}")
         for name in ("weight_depth", "membrane_depth", "event_depth", "input_depth",
-                     "i0_depth", "param_depth", "out_depth"):
+                     "param_depth", "out_depth"):
             value = getattr(self, name)
             if not isinstance(value, int) or not 1 <= value <= 1 << 16:
                 raise TypeError(f"{name} must be an integer from 1 to 65536, not {value!r}")
@@ -101,7 +100,7 @@ class HwConfig:
 
     @property
     def membrane_addr_bits(self):
-        return _bits(max(self.membrane_depth, self.i0_depth, self.out_depth)) + 1
+        return _bits(max(self.membrane_depth, self.out_depth)) + 1
 
     @property
     def event_addr_bits(self):
@@ -143,7 +142,6 @@ def DescriptorLayout(config):
     ma = config.membrane_addr_bits
     return data.StructLayout({
         "output": 1,        # non-spiking integrator (accumulator memory)
-        "static": 1,        # first layer fed by the static input (current in I0)
         "reset_zero": 1,
         "leak": 5,          # leak shift, 0 = no leak
         "n_edges": 2,
@@ -243,8 +241,7 @@ def OpLayout(config):
 
 #: Which writer drives each PE-bank write port, set from the phase.
 WriteSelectLayout = data.StructLayout({
-    "mem_pe": 1, "mem_fire": 1, "mem_init": 1, "init_zero": 1, "i0_pe": 1, "i0_init": 1,
-    "acc_pe": 1, "acc_exit": 1, "acc_init": 1})
+    "mem_pe": 1, "mem_fire": 1, "mem_init": 1, "acc_pe": 1, "acc_exit": 1, "acc_init": 1})
 
 #: A one-hot copy of the sequencer's phase (``result``: idle, or sending a result).
 PhaseFlagsLayout = data.StructLayout({"init": 1, "scatter": 1, "fire": 1, "exit": 1, "result": 1})

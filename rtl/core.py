@@ -125,15 +125,14 @@ class Accelerator(wiring.Component):
         m.submodules.exit = xu = ExitUnit(cfg)
         m.submodules.counters = cnt = SpikeCounters(cfg)
         m.submodules.sender = sender = ResultSender(cfg)
-        # The weight, membrane, I0, accumulator and parameter memories are banked
+        # The weight, membrane, accumulator and parameter memories are banked
         # by lane group; the deep ones are built from block-RAM columns where the
         # device has the block RAMs for it (rtl/bram.py).
         NB = banks(P)
         G = P // NB
         lay = bank_layouts(cfg, G)
         columns = column_plan({"wgt": (lay["wgt"].size, cfg.weight_depth, NB),
-                               "mem": (lay["mem"].size, cfg.membrane_depth, NB),
-                               "i0": (lay["mem"].size, cfg.i0_depth, NB)},
+                               "mem": (lay["mem"].size, cfg.membrane_depth, NB)},
                               fixed=(blocks(EventLayout(cfg).size, cfg.event_depth)
                                      + blocks(InputLayout(cfg).size, cfg.input_depth)
                                      + NB * blocks(lay["par"].size, cfg.param_depth)))
@@ -196,7 +195,7 @@ class Accelerator(wiring.Component):
         # ------------------------------------------------------------ events in
         wiring.connect(m, fetch.events, sc.events)
         m.d.comb += [
-            fetch.start.eq(go.scatter), fetch.input_phase.eq(seq.phase == Phase.INPUT),
+            fetch.start.eq(go.scatter),
             fetch.src.eq(e.src), fetch.ebase.eq(src.ebase), fetch.static.eq(glob.static),
             fetch.t.eq(seq.t), fetch.entries.eq(recv.entries),
             fetch.step_first.eq(recv.step_first), fetch.step_len.eq(recv.step_len),
@@ -212,7 +211,6 @@ class Accelerator(wiring.Component):
             walker.mbase.eq(d.mbase),
             fu.start.eq(go.fire), fu.layer.eq(d),
             fu.mem_rdata.eq(Cat(*(bank.mem_rdata for bank in pe))),
-            fu.i0_rdata.eq(Cat(*(bank.i0_rdata for bank in pe))),
             fu.par_rdata.theta.eq(Cat(*(bank.par.theta for bank in pe))),
             fu.par_rdata.bias.eq(Cat(*(bank.par.bias for bank in pe))),
             xu.start.eq(go.exit), xu.groups.eq(d.groups), xu.lanes_last.eq(d.lanes_last),
@@ -234,7 +232,7 @@ class Accelerator(wiring.Component):
                 bank.op_valid.eq(sc.op_valid), bank.op.eq(sc.op),
                 bank.target.eq(seq.target), bank.wsel.eq(seq.wsel),
                 bank.fire_go.eq(go.fire), bank.scatter_go.eq(go.scatter),
-                bank.fire_mem_addr.eq(fu.mem_addr), bank.fire_i0_addr.eq(fu.i0_addr),
+                bank.fire_mem_addr.eq(fu.mem_addr),
                 bank.exit_phase.eq(seq.flags.exit), bank.exit_addr.eq(xu.acc_addr),
                 bank.result_phase.eq(seq.flags.result), bank.result_addr.eq(sender.acc_addr),
                 bank.fire_wr_en.eq(fu.wr_en), bank.fire_wr_addr.eq(fu.wr_addr),

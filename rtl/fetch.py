@@ -24,8 +24,6 @@ class EventFetch(wiring.Component):
     -------
     start : In(1)
         Pulse: fetch the events of edge source ``src`` (or the input).
-    input_phase : In(1)
-        The static input's scatter phase: the source is the input.
     src, ebase : In
         The edge's source layer and that layer's first event address.
     static, t, entries, step_first, step_len : In
@@ -45,7 +43,7 @@ class EventFetch(wiring.Component):
         self.config = config
         steps = data.ArrayLayout(16, config.t_max + 1)
         super().__init__({
-            "start": In(1), "input_phase": In(1), "src": In(4),
+            "start": In(1), "src": In(4),
             "ebase": In(config.event_addr_bits),
             "static": In(1), "t": In(8), "entries": In(16),
             "step_first": In(steps), "step_len": In(steps),
@@ -75,7 +73,7 @@ class EventFetch(wiring.Component):
         t_q = Signal.like(self.t, reset_less=True)
         in_count = Signal(17)
         in_base = Signal.like(base)
-        m.d.sync += [from_input.eq(self.input_phase | (self.src == SRC_INPUT)),
+        m.d.sync += [from_input.eq(self.src == SRC_INPUT),
                      src_count.eq(counts[self.src]), t_q.eq(self.t),
                      in_count.eq(Mux(self.static, self.entries, step_len[t_q])),
                      in_base.eq(Mux(self.static, 0, step_first[t_q]))]

@@ -17,16 +17,16 @@ def _popcount(value):
 class FireUnit(wiring.Component):
     """Walk a layer's membrane words window by window and fire them.
 
-    For every word: ``V_pre = V (+ I0)``, spike where ``V_pre >= theta``, reset,
-    write back ``L(V) + b`` (the precharge of the next timestep; ``b = 0`` for the
-    static first layer, whose bias is in I0). With a pool kernel ``k > 1`` the
+    For every word: ``V_pre = V`` (the precharge plus the step's scattered
+    current), spike where ``V_pre >= theta``, reset, write back ``L(V) + b`` (the
+    precharge of the next timestep). With a pool kernel ``k > 1`` the
     words of each ``k x k`` window are walked together and one event with the OR
     of their masks is emitted per pooled position; else one event per word.
     Only non-empty masks make events.
 
-    The memories belong to the core: this unit gives the membrane and I0
-    addresses of the next cycle's read (the core registers them) and takes
-    their data two cycles after that (the core registers block-RAM outputs). The parameter word of group ``g`` is read at
+    The memories belong to the core: this unit gives the membrane address of
+    the next cycle's read (the core registers it) and takes its data two
+    cycles after that (the core registers block-RAM outputs). The parameter word of group ``g`` is read at
     the core's own address register (``pbase + g``, stepped by ``next_group``)
     and arrives a cycle after it.
 
@@ -39,12 +39,12 @@ class FireUnit(wiring.Component):
     done : Out(1)
         Registered: high from the second cycle after the last write up to and
         including the cycle of the next start.
-    mem_addr, i0_addr : Out
-        Read addresses (membrane, I0 memories) for the next cycle, not registered.
+    mem_addr : Out
+        The membrane read address for the next cycle, not registered.
     next_group : Out(1)
         Registered pulse: the read addresses move to the next group (parameter
         word) next cycle.
-    mem_rdata, i0_rdata, par_rdata : In
+    mem_rdata, par_rdata : In
     wr_en, wr_addr, wr_data : Out
         Membrane write-back.
     events : Out(stream.Signature(EventLayout, always_ready=True))
@@ -64,9 +64,8 @@ class FireUnit(wiring.Component):
         super().__init__({
             "start": In(1), "done": Out(1),
             "layer": In(DescriptorLayout(config)),
-            "mem_addr": Out(ma), "i0_addr": Out(ma), "next_group": Out(1),
+            "mem_addr": Out(ma), "next_group": Out(1),
             "mem_rdata": In(data.ArrayLayout(signed(B), P)),
-            "i0_rdata": In(data.ArrayLayout(signed(B), P)),
             "par_rdata": In(ParamLayout(config)),
             "wr_en": Out(1), "wr_addr": Out(ma), "wr_data": Out(data.ArrayLayout(signed(B), P)),
             "events": Out(stream.Signature(EventLayout(config), always_ready=True)),
@@ -103,9 +102,9 @@ class FireUnit(wiring.Component):
         last_g = Signal()
         # The core registers the read addresses (a copy per memory bank); the
         # group step leaves registered, so the parameter word arrives with the
-        # membrane and I0 words.
+        # membrane words.
         next_group = Signal()
-        m.d.comb += [self.mem_addr.eq(a), self.i0_addr.eq(a - d.mbase)]
+        m.d.comb += self.mem_addr.eq(a)
         m.d.sync += self.next_group.eq(next_group)
         one_pool = d.pool == 1
         one_px = d.pwidth == 1
@@ -160,8 +159,8 @@ class FireUnit(wiring.Component):
             tag0.win_last.eq(last_dx & last_dy), tag0.group.eq(g), tag0.py.eq(py),
             tag0.px.eq(px), tag0.wpos.eq(wpos),
         ]
-        # the addresses are registered (tagq), then the membrane and I0 data
-        # arrive registered a cycle after the parameters (tagr)
+        # the address is registered (tagq), then the membrane data arrives
+        # registered a cycle after the parameters (tagr)
         tagq = Signal(Tag)
         tagr = Signal(Tag)
         par = Signal.like(self.par_rdata, reset_less=True)
@@ -169,9 +168,9 @@ class FireUnit(wiring.Component):
 
         W = B + 2
         # the layer's fields, a registered copy per lane (they settle in SETUP)
-        Fields = data.StructLayout({"static": 1, "reset_zero": 1, "leak": 5, "no_leak": 1})
+        Fields = data.StructLayout({"reset_zero": 1, "leak": 5, "no_leak": 1})
         fields = Signal(Fields)
-        m.d.comb += [fields.static.eq(d.static), fields.reset_zero.eq(d.reset_zero),
+        m.d.comb += [fields.reset_zero.eq(d.reset_zero),
                      fields.leak.eq(d.leak), fields.no_leak.eq(d.leak == 0)]
         lf = [replica(m, fields, f"fields{i}", reset_less=True) for i in range(P)]
         tag1 = Signal(Tag)
@@ -180,7 +179,7 @@ class FireUnit(wiring.Component):
         bias1 = Signal(data.ArrayLayout(signed(config.acc_bits), P), reset_less=True)
         m.d.sync += [tag1.eq(tagr), theta1.eq(par.theta), bias1.eq(par.bias)]
         for i in range(P):
-            m.d.sync += vpre[i].eq(self.mem_rdata[i] + Mux(lf[i].static, self.i0_rdata[i], 0))
+            m.d.sync += vpre[i].eq(self.mem_rdata[i])
 
         tag2 = Signal(Tag)
         vnew = Signal(data.ArrayLayout(signed(W), P), reset_less=True)
@@ -204,7 +203,7 @@ class FireUnit(wiring.Component):
         vb = Signal(data.ArrayLayout(signed(B), P), reset_less=True)
         for i in range(P):
             m.d.sync += [decay[i].eq(Mux(lf[i].no_leak, 0, vnew[i] >> lf[i].leak)),
-                         vb[i].eq(vnew[i] + Mux(lf[i].static, 0, bias2[i]))]
+                         vb[i].eq(vnew[i] + bias2[i])]
         m.d.sync += tag3.eq(tag2)
 
         tag4 = Signal(Tag)

@@ -1,4 +1,4 @@
-"""Init walker: the membrane and I0 words of a layer, one per cycle, before the first step."""
+"""Init walker: the membrane words of a layer, one per cycle, before the first step."""
 
 from amaranth.hdl import *
 from amaranth.lib import wiring
@@ -10,7 +10,7 @@ __all__ = ["InitWalker"]
 class InitWalker(wiring.Component):
     """Walk a layer's ``words`` membrane words, stepping the parameter group
     every ``plane`` words; the PE banks write each word from the group's
-    parameters (precharge ``b``, or 0 and I0 ``= b`` for the static layer).
+    parameters (the precharge ``b``; 0 for the output accumulators).
 
     Members
     -------

@@ -14,7 +14,7 @@ __all__ = ["PeBank", "bank_layouts"]
 
 #: The memories with a registered read (``ColumnMemory``), which the pipeline's
 #: stage timing assumes; ``columns`` only says how each is built.
-DEEP_MEMORIES = ("wgt", "mem", "i0")
+DEEP_MEMORIES = ("wgt", "mem")
 
 #: Weight block-RAM columns per copy of their addresses (rtl/bram.py).
 WEIGHT_ADDR_SHARE = 8
@@ -25,14 +25,13 @@ def bank_layouts(config, lanes):
     mem = data.ArrayLayout(signed(config.membrane_bits), lanes)
     acc = data.ArrayLayout(signed(config.acc_bits), lanes)
     return {"par": data.StructLayout({"theta": mem, "bias": acc}),
-            "wgt": data.ArrayLayout(signed(WEIGHT_BITS), lanes), "mem": mem, "i0": mem,
-            "acc": acc}
+            "wgt": data.ArrayLayout(signed(WEIGHT_BITS), lanes), "mem": mem, "acc": acc}
 
 
 class PeBank(wiring.Component):
     """Lanes ``index * lanes`` to ``(index + 1) * lanes - 1``: their weight,
-    membrane, I0, accumulator and parameter memories, and the accumulate
-    pipeline that applies the scatter's operations to them.
+    membrane, accumulator and parameter memories, and the accumulate pipeline
+    that applies the scatter's operations to them.
 
     Each bank has its own copy of the pipeline's control registers, so that its
     block RAMs and lanes can sit together on the die. In stage (cycle) q0 the
@@ -54,8 +53,8 @@ class PeBank(wiring.Component):
         Which writer drives each write port, from the phase.
     fire_go, scatter_go : In(1)
         The fire unit owns the read ports from its start to the next scatter's.
-    fire_mem_addr, fire_i0_addr : In
-        The fire unit's read addresses.
+    fire_mem_addr : In
+        The fire unit's read address.
     exit_phase, exit_addr, result_phase, result_addr : In
         The accumulator read address outside the scatter.
     fire_wr_en, fire_wr_addr, fire_wr_data, exit_wr_en, exit_wr_addr, exit_wr_data : In
@@ -66,7 +65,7 @@ class PeBank(wiring.Component):
         The parameter address register: set to ``pbase``, stepped a group.
     load : In(LoadWriteLayout)
         The model loader's entries (param and weight sections).
-    mem_rdata, i0_rdata : Out
+    mem_rdata : Out
         Read data, registered.
     acc_rdata, par : Out
         Read data.
@@ -85,14 +84,14 @@ class PeBank(wiring.Component):
             "op_valid": In(1), "op": In(OpLayout(config)),
             "target": In(Target), "wsel": In(WriteSelectLayout),
             "fire_go": In(1), "scatter_go": In(1),
-            "fire_mem_addr": In(ma), "fire_i0_addr": In(ma),
+            "fire_mem_addr": In(ma),
             "exit_phase": In(1), "exit_addr": In(ma), "result_phase": In(1), "result_addr": In(ma),
             "fire_wr_en": In(1), "fire_wr_addr": In(ma), "fire_wr_data": In(lay["mem"]),
             "exit_wr_en": In(1), "exit_wr_addr": In(ma), "exit_wr_data": In(lay["acc"]),
             "init_valid": In(1), "init_addr": In(ma), "init_mem_addr": In(ma),
             "par_start": In(1), "par_step": In(1), "pbase": In(config.param_addr_bits),
             "load": In(LoadWriteLayout(config)),
-            "mem_rdata": Out(lay["mem"]), "i0_rdata": Out(lay["mem"]),
+            "mem_rdata": Out(lay["mem"]),
             "acc_rdata": Out(lay["acc"]), "par": Out(lay["par"]),
             "busy": Out(1),
         })
@@ -110,8 +109,7 @@ class PeBank(wiring.Component):
         BankMem, BankAcc = lay["mem"], lay["acc"]
         w, r = {}, {}
         for name, depth in (("par", cfg.param_depth), ("wgt", cfg.weight_depth),
-                            ("mem", cfg.membrane_depth), ("i0", cfg.i0_depth),
-                            ("acc", cfg.out_depth)):
+                            ("mem", cfg.membrane_depth), ("acc", cfg.out_depth)):
             if name in DEEP_MEMORIES:
                 # the deep memories are built from block-RAM columns where the plan
                 # says so (no multiplexer after them); the weight address comes
@@ -158,11 +156,8 @@ class PeBank(wiring.Component):
         with m.Elif(self.scatter_go):
             m.d.sync += fire_rd.eq(0)
         mem_ra = Signal(ma)
-        i0_ra = Signal(ma)
-        m.d.sync += [mem_ra.eq(Mux(fire_rd, self.fire_mem_addr, q0.m)),
-                     i0_ra.eq(Mux(fire_rd, self.fire_i0_addr, q0.m))]
-        m.d.comb += [r["wgt"].addr.eq(self.op.w), r["mem"].addr.eq(mem_ra),
-                     r["i0"].addr.eq(i0_ra)]
+        m.d.sync += mem_ra.eq(Mux(fire_rd, self.fire_mem_addr, q0.m))
+        m.d.comb += [r["wgt"].addr.eq(self.op.w), r["mem"].addr.eq(mem_ra)]
         with m.If(self.exit_phase):
             m.d.comb += r["acc"].addr.eq(self.exit_addr)
         with m.Elif(self.result_phase):
@@ -170,9 +165,8 @@ class PeBank(wiring.Component):
         with m.Else():
             m.d.comb += r["acc"].addr.eq(q[1].m)
         mem_q = Signal(BankMem, reset_less=True)
-        i0_q = Signal(BankMem, reset_less=True)
-        m.d.sync += [mem_q.eq(r["mem"].data), i0_q.eq(r["i0"].data)]
-        m.d.comb += [self.mem_rdata.eq(mem_q), self.i0_rdata.eq(i0_q)]
+        m.d.sync += mem_q.eq(r["mem"].data)
+        m.d.comb += self.mem_rdata.eq(mem_q)
         m.d.comb += self.acc_rdata.eq(r["acc"].data)
 
         wq = Signal.like(r["wgt"].data, reset_less=True)
@@ -181,13 +175,10 @@ class PeBank(wiring.Component):
         base = Signal(BankAcc, reset_less=True)
         for j in range(G):
             m.d.sync += prod[j].eq(wq[j] * q[2].value)
-        with m.Switch(target):
-            with m.Case(Target.MEM):
-                m.d.sync += [base[j].eq(r["mem"].data[j]) for j in range(G)]
-            with m.Case(Target.I0):
-                m.d.sync += [base[j].eq(r["i0"].data[j]) for j in range(G)]
-            with m.Default():
-                m.d.sync += base.eq(r["acc"].data)
+        with m.If(target == Target.MEM):
+            m.d.sync += [base[j].eq(r["mem"].data[j]) for j in range(G)]
+        with m.Else():
+            m.d.sync += base.eq(r["acc"].data)
         fwd = Signal(4)
         m.d.sync += fwd.eq(Cat(*(qv[k] & (q[2].m == q[k].m) for k in range(3, 7))))
         sums = [Signal(BankAcc, name=f"sum{k}", reset_less=True) for k in range(4)]
@@ -199,36 +190,31 @@ class PeBank(wiring.Component):
                 m.d.comb += pe_rdata.eq(sums[k])
         m.d.sync += [sums[0][j].eq(pe_rdata[j] + prod[j]) for j in range(G)]
 
-        # the write registers: membrane, I0, accumulators
+        # the write registers: membranes, accumulators
         mw = Signal(data.StructLayout({"addr": ma, "data": BankMem}), reset_less=True)
-        iw = Signal(data.StructLayout({"addr": ma, "data": BankMem}), reset_less=True)
         aw = Signal(data.StructLayout({"addr": ma, "data": BankAcc}), reset_less=True)
-        mw_en, iw_en, aw_en = Signal(), Signal(), Signal()
+        mw_en, aw_en = Signal(), Signal()
         init_v = self.init_valid
         m.d.sync += [
             mw_en.eq((wsel.mem_pe & qv[4]) | (wsel.mem_fire & self.fire_wr_en)
                      | (wsel.mem_init & init_v)),
-            iw_en.eq((wsel.i0_pe & qv[4]) | (wsel.i0_init & init_v)),
             aw_en.eq((wsel.acc_pe & qv[4]) | (wsel.acc_exit & self.exit_wr_en)
                      | (wsel.acc_init & init_v)),
-            iw.addr.eq(Mux(wsel.i0_pe, q[4].m, self.init_addr)),
         ]
         bias = Signal(BankMem)      # the precharge: the bias at membrane width
         m.d.comb += [bias[j].eq(self.par.bias[j]) for j in range(G)]
-        m.d.sync += [iw.data[j].eq(Mux(wsel.i0_pe, sums[0][j], bias[j])) for j in range(G)]
         with m.If(wsel.mem_pe):
             m.d.sync += [mw.addr.eq(q[4].m), *(mw.data[j].eq(sums[0][j]) for j in range(G))]
         with m.Elif(wsel.mem_fire):
             m.d.sync += [mw.addr.eq(self.fire_wr_addr), mw.data.eq(self.fire_wr_data)]
         with m.Else():
-            m.d.sync += [mw.addr.eq(self.init_mem_addr),
-                         mw.data.eq(Mux(wsel.init_zero, 0, bias))]
+            m.d.sync += [mw.addr.eq(self.init_mem_addr), mw.data.eq(bias)]
         with m.If(wsel.acc_pe):
             m.d.sync += [aw.addr.eq(q[4].m), aw.data.eq(sums[0])]
         with m.Elif(wsel.acc_exit):
             m.d.sync += [aw.addr.eq(self.exit_wr_addr), aw.data.eq(self.exit_wr_data)]
         with m.Else():
             m.d.sync += [aw.addr.eq(self.init_addr), aw.data.eq(0)]
-        for port, en, reg in ((w["mem"], mw_en, mw), (w["i0"], iw_en, iw), (w["acc"], aw_en, aw)):
+        for port, en, reg in ((w["mem"], mw_en, mw), (w["acc"], aw_en, aw)):
             m.d.comb += [port.en.eq(en), port.addr.eq(reg.addr), port.data.eq(reg.data)]
         return m

@@ -20,26 +20,25 @@ PHASE_PAD = {"init": 15, "fire": 8}
 
 class Phase(enum.Enum, shape=3):
     """What the core is doing: one layer walk per phase, IDLE between images."""
-    INIT = 0        # membranes and I0 set from the parameters
-    INPUT = 1       # static input scattered into I0
-    SCATTER = 2     # spikes of the previous step scattered into membranes
-    FIRE = 3
-    EXIT = 4
-    IDLE = 5        # receiving an image or sending a result
+    INIT = 0        # membranes set from the parameters
+    SCATTER = 1     # input values or spikes scattered into membranes
+    FIRE = 2
+    EXIT = 3
+    IDLE = 4        # receiving an image or sending a result
 
 
-class Target(enum.Enum, shape=2):
+class Target(enum.Enum, shape=1):
     """Which memory a PE bank's accumulate reads and writes."""
     MEM = 0         # membranes
-    I0 = 1          # static input currents
-    ACC = 2         # output accumulators
+    ACC = 1         # output accumulators
 
 
 class Sequencer(wiring.Component):
     """Step through an image's phases and count its cycles (the cycle model of
-    golden/cycles.py): INIT of every layer; the static input's scatter; then per
-    timestep, per layer, a scatter per edge and a fire (an exit for the output
-    layer); after each exit, stop or go on.
+    golden/cycles.py): INIT of every layer; then per timestep, per layer, a
+    scatter per edge (the static first layer's edge scatters the input entries
+    again every timestep) and a fire (an exit for the output layer); after each
+    exit, stop or go on.
 
     Every phase starts with a SETUP of three cycles: the descriptor reads
     settle (layer, then its edge's source), the next phase is decided at
@@ -105,20 +104,16 @@ class Sequencer(wiring.Component):
 
         def set_phase(n):
             return [phase.eq(n), ph.init.eq(n == Phase.INIT),
-                    ph.scatter.eq(n in (Phase.INPUT, Phase.SCATTER)), ph.fire.eq(n == Phase.FIRE),
+                    ph.scatter.eq(n == Phase.SCATTER), ph.fire.eq(n == Phase.FIRE),
                     ph.exit.eq(n == Phase.EXIT), ph.result.eq(n == Phase.IDLE)]
 
         counter = Signal(range(max(PHASE_FILL, *PHASE_PAD.values()) + 1))
         # both settle in SETUP
-        m.d.sync += self.target.eq(Mux(phase == Phase.INPUT, Target.I0,
-                                       Mux(d.output, Target.ACC, Target.MEM)))
+        m.d.sync += self.target.eq(Mux(d.output, Target.ACC, Target.MEM))
         # registered by each bank (every phase's first write comes later than that)
         m.d.comb += [
             self.wsel.mem_pe.eq(ph.scatter & (self.target == Target.MEM)),
             self.wsel.mem_fire.eq(ph.fire), self.wsel.mem_init.eq(ph.init & ~d.output),
-            self.wsel.init_zero.eq(d.static),
-            self.wsel.i0_pe.eq(ph.scatter & (self.target == Target.I0)),
-            self.wsel.i0_init.eq(ph.init & d.static & ~d.output),
             self.wsel.acc_pe.eq(ph.scatter & (self.target == Target.ACC)),
             self.wsel.acc_exit.eq(ph.exit), self.wsel.acc_init.eq(ph.init & d.output),
         ]
@@ -150,9 +145,8 @@ class Sequencer(wiring.Component):
                     with m.Switch(phase):
                         with m.Case(Phase.INIT):
                             m.d.sync += go.init.eq(1)
-                        with m.Case(Phase.INPUT, Phase.SCATTER):
-                            with m.If((phase == Phase.SCATTER)
-                                      & (d.static | (edge_i >= d.n_edges))):
+                        with m.Case(Phase.SCATTER):
+                            with m.If(edge_i >= d.n_edges):
                                 with m.If(d.output):
                                     m.d.sync += go.exit.eq(1)
                                 with m.Else():
@@ -178,11 +172,8 @@ class Sequencer(wiring.Component):
                     with m.If(counter == PHASE_PAD["init"]):
                         m.d.sync += counter.eq(0)
                         with m.If(layer == glob.n_layers - 1):
-                            m.d.sync += layer.eq(0)
-                            with m.If(glob.static):
-                                m.d.sync += [*set_phase(Phase.INPUT), edge_i.eq(0)]
-                            with m.Else():
-                                m.d.sync += [*set_phase(Phase.SCATTER), edge_i.eq(0), t.eq(1)]
+                            m.d.sync += [layer.eq(0), *set_phase(Phase.SCATTER), edge_i.eq(0),
+                                         t.eq(1)]
                         with m.Else():
                             m.d.sync += layer.eq(layer + 1)
                         m.next = "SETUP"
@@ -191,11 +182,7 @@ class Sequencer(wiring.Component):
                 with m.If(counter != PHASE_FILL):
                     m.d.sync += counter.eq(counter + 1)
                 with m.If((counter == PHASE_FILL) & self.drained):
-                    m.d.sync += counter.eq(0)
-                    with m.If(phase == Phase.INPUT):
-                        m.d.sync += [*set_phase(Phase.SCATTER), t.eq(1), edge_i.eq(0)]
-                    with m.Else():
-                        m.d.sync += edge_i.eq(edge_i + 1)
+                    m.d.sync += [counter.eq(0), edge_i.eq(edge_i + 1)]
                     m.next = "SETUP"
             with m.State("FIRE"):
                 m.d.sync += cycles.eq(cycles + 1)

@@ -21,7 +21,7 @@ __all__ = ["AtsnnTop", "REGS", "ADDR_WIDTH", "ID_VALUE", "VERSION_VALUE",
 
 ADDR_WIDTH = 12
 ID_VALUE = 0x4154534E           # "ATSN"
-VERSION_VALUE = (1 << 16) | 1   # contract version 1, register map revision 1
+VERSION_VALUE = (1 << 16) | 2   # contract version 1, register map revision 2 (no CFG_I0_DEPTH)
 
 #: Byte addresses of the single registers.
 REGS = {
@@ -34,7 +34,6 @@ REGS = {
     "CFG_MEMBRANE_DEPTH": 0x018,
     "CFG_EVENT_DEPTH": 0x01C,
     "CFG_INPUT_DEPTH": 0x020,
-    "CFG_I0_DEPTH": 0x024,
     "CFG_PARAM_DEPTH": 0x028,
     "CFG_OUT_DEPTH": 0x02C,
     "CTRL": 0x040,
@@ -83,7 +82,6 @@ def config_words(config):
         "CFG_MEMBRANE_DEPTH": config.membrane_depth,
         "CFG_EVENT_DEPTH": config.event_depth,
         "CFG_INPUT_DEPTH": config.input_depth,
-        "CFG_I0_DEPTH": config.i0_depth,
         "CFG_PARAM_DEPTH": config.param_depth,
         "CFG_OUT_DEPTH": config.out_depth,
     }

@@ -56,8 +56,6 @@ def config_row(image, x, lanes, grid):
     g = run(image, x, lanes=lanes, grid=grid)
     array = lanes * grid * grid
     scatter = g.scatter_cycles.sum(axis=(0, 1))
-    if image.input.kind == "static":
-        scatter[0] += g.input_scatter_cycles.sum()
     ops = g.layer_ops.sum(axis=0)
     layers = {}
     for li, layer in enumerate(image.layers):

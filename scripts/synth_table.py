@@ -59,7 +59,7 @@ def fitted_depths(model, lanes):
     from atsnn.rtl.compiler import plan
     from atsnn.rtl.config import HwConfig
     big = HwConfig(lanes=lanes, weight_depth=1 << 16, membrane_depth=1 << 16,
-                   event_depth=1 << 16, input_depth=1 << 16, i0_depth=1 << 16,
+                   event_depth=1 << 16, input_depth=1 << 16,
                    param_depth=1 << 16, out_depth=1 << 16)
     p = plan(gi.load(gi.resolve_model(model)), big)
 
@@ -69,7 +69,7 @@ def fitted_depths(model, lanes):
 
     return {"weight_depth": fit(p.weight_words), "membrane_depth": fit(p.membrane_words),
             "event_depth": fit(p.event_words), "param_depth": fit(p.param_words),
-            "i0_depth": fit(p.i0_words), "out_depth": fit(p.out_words)}
+            "out_depth": fit(p.out_words)}
 
 
 def run_one(args, lanes):

@@ -97,9 +97,8 @@ class ModelWork:
                 "u": [int(v) for v in gold.u[i]],
                 "spikes": {name: int(per_layer[j]) for j, name in enumerate(names)},
                 "cycles": int(gold.cycles[i]),
-                "sops": int(gold.sops[i] + gold.first_layer_macs[i]),
-                "scatter_cycles": int(gold.scatter_cycles[i].sum()
-                                      + gold.input_scatter_cycles[i]),
+                "sops": int(gold.array_ops[i]),
+                "scatter_cycles": int(gold.scatter_cycles[i].sum()),
             })
         spiking = [layer.name for layer in self.image.layers if layer.spiking]
         for exp in self.expected:

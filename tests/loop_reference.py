@@ -92,34 +92,24 @@ def run_one(image, x, lanes):
     n_layers = len(layers)
     r = {"spikes": [[0] * n_layers for _ in range(image.t_max)],
          "scatter_cycles": [[0] * n_layers for _ in range(image.t_max)],
-         "sops": 0, "first_layer_macs": 0, "input_scatter_cycles": 0,
+         "sops": 0, "first_layer_macs": 0,
          "weight_reads": 0, "membrane_reads": 0, "membrane_writes": 0,
          "event_reads": 0, "event_writes": 0}
     words = [0 if l.kind == "maxpool" else words_of(tuple(l.shape), lanes) for l in layers]
-    i0_words = words[0] if static else 0
-    r["membrane_writes"] += sum(words) + i0_words  # init
+    r["membrane_writes"] += sum(words)  # init
 
     V = {l.name: {i: 0 for i in indices(tuple(l.shape))} for l in layers if l.kind != "maxpool"}
     pooled = {l.source for l in layers if l.kind == "maxpool"}
-    i0 = None
-    if static:
-        first = layers[0]
-        shape0 = tuple(first.shape)
-        i0 = {i: int(first.bias[i[0]]) for i in indices(shape0)}
+    if static:   # the input entries: written once, scattered at every timestep
         xv = {i: int(x[i]) - image.input.zero_point for i in indices(in_shape)}
         nnz = sum(1 for v in xv.values() if v != 0)
         r["event_writes"] += nnz
-        r["event_reads"] += nnz
-        ops, cycles = scatter(first.inputs[0], xv, in_shape, shape0, i0, lanes)
-        r["first_layer_macs"] += ops
-        r["input_scatter_cycles"] += cycles
-        r["weight_reads"] += cycles
-        r["membrane_reads"] += cycles
-        r["membrane_writes"] += cycles
 
     for t in range(1, image.t_max + 1):
         s_maps, ev = {}, {}
-        if not static:
+        if static:
+            s_maps["input"], ev["input"] = xv, nnz
+        else:
             s_maps["input"] = {i: int(x[(t - 1,) + i]) for i in indices(in_shape)}
             ev["input"] = events_of(s_maps["input"], in_shape, lanes)
             r["event_writes"] += ev["input"]
@@ -137,22 +127,19 @@ def run_one(image, x, lanes):
                 ev[layer.name] = events_of(pm, shape, lanes)
                 r["event_writes"] += ev[layer.name]
                 continue
-            acc = {i: 0 for i in indices(shape)}
-            if static and li == 0:
-                for i in acc:
-                    acc[i] = i0[i]
-            else:
-                for i in acc:
-                    acc[i] = int(layer.bias[i[0]])
-                for e in layer.inputs:
-                    src_shape = in_shape if e.source == "input" else tuple(image.layer(e.source).shape)
-                    ops, cycles = scatter(e, s_maps[e.source], src_shape, shape, acc, lanes)
+            acc = {i: int(layer.bias[i[0]]) for i in indices(shape)}
+            for e in layer.inputs:
+                src_shape = in_shape if e.source == "input" else tuple(image.layer(e.source).shape)
+                ops, cycles = scatter(e, s_maps[e.source], src_shape, shape, acc, lanes)
+                if static and e.source == "input":
+                    r["first_layer_macs"] = ops          # the same every timestep
+                else:
                     r["sops"] += ops
-                    r["scatter_cycles"][t - 1][li] += cycles
-                    r["weight_reads"] += cycles
-                    r["membrane_reads"] += cycles
-                    r["membrane_writes"] += cycles
-                    r["event_reads"] += ev[e.source]
+                r["scatter_cycles"][t - 1][li] += cycles
+                r["weight_reads"] += cycles
+                r["membrane_reads"] += cycles
+                r["membrane_writes"] += cycles
+                r["event_reads"] += ev[e.source]
             v = V[layer.name]
             if layer.kind == "output":
                 for i in v:
@@ -174,7 +161,7 @@ def run_one(image, x, lanes):
                 sm[i] = spike
             s_maps[layer.name] = sm
             r["spikes"][t - 1][li] = sum(sm.values())
-            r["membrane_reads"] += words[li] + (i0_words if static and li == 0 else 0)
+            r["membrane_reads"] += words[li]
             r["membrane_writes"] += words[li]
             if layer.name not in pooled:
                 ev[layer.name] = events_of(sm, shape, lanes)
@@ -191,13 +178,11 @@ def run_one(image, x, lanes):
 
     state_layers = [li for li, layer in enumerate(layers) if layer.kind != "maxpool"]
     cycles = C_START + sum(words[li] + C_PHASE for li in state_layers)
-    if static:
-        cycles += r["input_scatter_cycles"] + C_PHASE
     for t in range(r["exit_t"]):
         for li, layer in enumerate(layers):
             if layer.kind in ("conv", "linear"):
-                edges = 0 if static and li == 0 else len(layer.inputs)
-                cycles += r["scatter_cycles"][t][li] + edges * C_PHASE + words[li] + C_PHASE
+                cycles += (r["scatter_cycles"][t][li] + len(layer.inputs) * C_PHASE
+                           + words[li] + C_PHASE)
         cycles += r["scatter_cycles"][t][-1] + len(layers[-1].inputs) * C_PHASE + 2 * words[-1] + C_EXIT
     r["cycles"] = cycles
     return r

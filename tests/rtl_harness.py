@@ -12,7 +12,7 @@ from atsnn.rtl.compiler import compile_model, encode_input, decode_result, plan
 from atsnn.tb.amaranth_axi import stream_get_packet, stream_put  # noqa: F401 (tests import them here)
 
 SMALL = HwConfig(lanes=4, weight_depth=1024, membrane_depth=512, event_depth=256,
-                 input_depth=256, i0_depth=256, param_depth=32, out_depth=4, t_max=4,
+                 input_depth=256, param_depth=32, out_depth=4, t_max=4,
                  max_layers=5)
 
 
@@ -58,7 +58,7 @@ def compare(image, inputs, results, lanes):
         np.testing.assert_array_equal(r["u"], g.u[i], err_msg=where)
         for name, count in r["spikes"].items():
             assert count == g.spikes[i, :, names.index(name)].sum(), f"{where} layer {name}"
-        assert r["sops"] == g.sops[i] + g.first_layer_macs[i], where
+        assert r["sops"] == g.array_ops[i], where
         assert r["cycles"] == g.cycles[i], f"{where}: cycles {r['cycles']} != {g.cycles[i]}"
     return g
 

@@ -43,7 +43,7 @@ def test_golden_cli_json(mnist, capsys):
                 "energy_uj_per_image"):
         assert key in s
     assert s["images"] == 50 and s["accuracy"] > 0.8
-    ops = s["sops_per_image"] + s["first_layer_macs_per_image"]
+    ops = s["array_ops_per_image"]
     assert s["grid"] == 1 and s["sops_per_cycle"] == pytest.approx(ops / s["cycles_per_image"])
     assert 0 < s["sops_per_cycle"] <= 16
 

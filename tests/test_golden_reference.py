@@ -12,7 +12,7 @@ from atsnn.golden import engine
 from atsnn.golden.engine import lif_update, run
 from loop_reference import run_one
 
-FIELDS = ("pred", "exit_t", "u", "spikes", "scatter_cycles", "input_scatter_cycles", "sops",
+FIELDS = ("pred", "exit_t", "u", "spikes", "scatter_cycles", "sops",
           "first_layer_macs", "weight_reads", "membrane_reads", "membrane_writes",
           "event_reads", "event_writes", "cycles")
 

@@ -72,7 +72,7 @@ def test_wide_layers_use_every_lane(static):
     lanes 8 to 15)."""
     from atsnn.rtl.config import HwConfig
     wide = HwConfig(lanes=16, weight_depth=512, membrane_depth=256, event_depth=256,
-                    input_depth=256, i0_depth=64, param_depth=16, out_depth=2, t_max=4,
+                    input_depth=256, param_depth=16, out_depth=2, t_max=4,
                     max_layers=4)
     rng = np.random.default_rng(11)
     image = conv_net(rng, static=static, pool=True, channels=20)

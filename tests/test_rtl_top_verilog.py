@@ -10,7 +10,7 @@ from atsnn.cli import main
 from atsnn.tb.runner import WAIVERS, lint
 
 SMALL = ["--lanes", "4", "--weight-depth", "256", "--membrane-depth", "256",
-         "--event-depth", "128", "--input-depth", "128", "--i0-depth", "64", "--t-max", "4"]
+         "--event-depth", "128", "--input-depth", "128", "--t-max", "4"]
 
 
 @pytest.mark.verilator

@@ -452,15 +452,15 @@ def test_receiver_bad_packet_pulses_error_once_and_drains(kind):
 
 # ====================================================================== PeBank
 
-WSEL_PE = {Target.MEM: "mem_pe", Target.I0: "i0_pe", Target.ACC: "acc_pe"}
+WSEL_PE = {Target.MEM: "mem_pe", Target.ACC: "acc_pe"}
 
 #: The memories as the core builds them (rtl/core.py's column plan): split into
 #: block-RAM columns (SMALL's plan), or whole; the weight memory registers its
 #: address either way (a two-cycle read).
 COLUMNS = {
     "split": {name: column_width(getattr(SMALL, depth)) for name, depth in
-              (("wgt", "weight_depth"), ("mem", "membrane_depth"), ("i0", "i0_depth"))},
-    "whole": {"wgt": None, "mem": None, "i0": None},
+              (("wgt", "weight_depth"), ("mem", "membrane_depth"))},
+    "whole": {"wgt": None, "mem": None},
 }
 
 
@@ -487,15 +487,15 @@ async def _read_word(ctx, dut, target, addr):
         value = ctx.get(dut.acc_rdata)
         ctx.set(dut.exit_phase, 0)
     else:
-        ctx.set(dut.fire_mem_addr if target == Target.MEM else dut.fire_i0_addr, addr)
+        ctx.set(dut.fire_mem_addr, addr)
         for _ in range(3):                  # address register, block RAM, output register
             await ctx.tick()
-        value = ctx.get(dut.mem_rdata if target == Target.MEM else dut.i0_rdata)
+        value = ctx.get(dut.mem_rdata)
     return list(value)
 
 
 @pytest.mark.parametrize("columns", sorted(COLUMNS))
-@pytest.mark.parametrize("target", [Target.MEM, Target.I0, Target.ACC])
+@pytest.mark.parametrize("target", [Target.MEM, Target.ACC])
 def test_pe_bank_accumulates_with_forwarding(target, columns):
     """Ops on three words: four back to back on one word (every forwarding
     stage), then spaced 1 to 6 cycles, then a random stream; every word read
@@ -594,7 +594,8 @@ def test_pe_bank_single_ops_use_their_lanes_weights(index, lanes, columns):
 
 def test_pe_bank_params_and_init_precharge():
     """Param entries through ``load``, read at ``pbase`` and stepped; the init
-    walker's words precharge the membrane with the bias (or zero it and set I0)."""
+    walker's words precharge the membrane with the bias (the static first
+    layer's too: its input is scattered on top every timestep)."""
     B, A = SMALL.membrane_bits, SMALL.acc_bits
     params = {6: ([5, -6, 7, -8], [10, -20, 30, -40]), 7: ([1, 2, 3, 4], [-1, 100, -1000, 9])}
     dut = PeBank(SMALL, 0, P, COLUMNS["split"])
@@ -630,11 +631,6 @@ def test_pe_bank_params_and_init_precharge():
         par = ctx.get(dut.par)
         got["p7"] = (list(par.theta), list(par.bias))
         await init_word(ctx, 21, 1)
-        # the static layer: membrane zeroed, I0 = bias
-        ctx.set(dut.wsel.init_zero, 1)
-        ctx.set(dut.wsel.i0_init, 1)
-        await ctx.tick()
-        await init_word(ctx, 22, 3)
         ctx.set(dut.wsel, {})
         for _ in range(3):
             await ctx.tick()
@@ -643,14 +639,12 @@ def test_pe_bank_params_and_init_precharge():
         ctx.set(dut.fire_go, 0)
         for a in (20, 21, 22):
             got[a] = await _read_word(ctx, dut, Target.MEM, a)
-        got["i0"] = await _read_word(ctx, dut, Target.I0, 3)
 
     simulate(dut, bench)
     assert got["p6"] == params[6] and got["p7"] == params[7]
     assert got[20] == params[6][1]
     assert got[21] == params[7][1]
-    assert got[22] == [0, 0, 0, 0]
-    assert got["i0"] == params[7][1]
+    assert got[22] == [0, 0, 0, 0]          # not initialized: the memory's reset value
 
 
 # ====================================================================== ResultSender
@@ -734,17 +728,17 @@ def test_sender_done_pulse_and_decode_result():
 
 # ====================================================================== Sequencer
 
-def _seq_desc(output, static=0, n_edges=1):
-    return {"output": output, "static": static, "n_edges": n_edges, "words": 4, "groups": 1}
+def _seq_desc(output, n_edges=1):
+    return {"output": output, "n_edges": n_edges, "words": 4, "groups": 1}
 
 
 def _sequencer_run(static, early, delays, t_max=2):
-    """Two layers: a spiking one (one edge, or the static layer) and the output
-    layer (two edges). The units' handshakes answer each ``go`` after
+    """Two layers: a spiking one (one edge: events, or the static input) and the
+    output layer (two edges). The units' handshakes answer each ``go`` after
     ``delays[kind]`` cycles; descriptors follow ``layer`` a cycle later."""
     cfg = SMALL
     dut = Sequencer(cfg)
-    descs = [_seq_desc(0, static), _seq_desc(1, n_edges=2)]
+    descs = [_seq_desc(0), _seq_desc(1, n_edges=2)]
     glob = {"n_layers": 2, "t_max": t_max, "static": static, "classes": 3}
     trace = []
     out = {}
@@ -818,14 +812,11 @@ def test_sequencer_walks_phases_in_order_and_counts_cycles(static, early):
         c = trace[i + 1]
         steps.append((kind, c["phase"], c["layer"], c["edge"], c["t"], c["target"]))
     S, MEM, ACC = Phase.SCATTER, Target.MEM, Target.ACC
+    # the static input is scattered at every timestep, like an event input
     want = [("init", Phase.INIT, 0, 0, 0, MEM), ("init", Phase.INIT, 1, 0, 0, ACC)]
-    if static:
-        want.append(("scatter", Phase.INPUT, 0, 0, 0, Target.I0))
     n_t = 1 if early else 2
     for t in range(1, n_t + 1):
-        if not static:
-            want.append(("scatter", S, 0, 0, t, MEM))
-        want += [("fire", Phase.FIRE, 0, 1 - int(static), t, MEM),
+        want += [("scatter", S, 0, 0, t, MEM), ("fire", Phase.FIRE, 0, 1, t, MEM),
                  ("scatter", S, 1, 0, t, ACC), ("scatter", S, 1, 1, t, ACC),
                  ("exit", Phase.EXIT, 1, 2, t, ACC)]
     assert steps == want
@@ -835,12 +826,8 @@ def test_sequencer_walks_phases_in_order_and_counts_cycles(static, early):
         w = trace[i + 1]["wsel"]
         if kind == "init":
             assert (w.mem_init, w.acc_init) == ((1, 0) if layer == 0 else (0, 1))
-            assert w.i0_init == int(static and layer == 0)
-            assert w.init_zero == int(static and layer == 0)
-        elif phase == Phase.INPUT:
-            assert (w.i0_pe, w.mem_pe, w.acc_pe) == (1, 0, 0)
         elif kind == "scatter":
-            assert (w.mem_pe, w.acc_pe, w.i0_pe) == ((1, 0, 0) if layer == 0 else (0, 1, 0))
+            assert (w.mem_pe, w.acc_pe) == ((1, 0) if layer == 0 else (0, 1))
         elif kind == "fire":
             assert w.mem_fire and not (w.mem_pe or w.acc_pe or w.mem_init)
         elif kind == "exit":
@@ -915,9 +902,9 @@ def test_event_fetch_reads_each_source_in_order(ready):
         lens = [0] * (cfg.t_max + 1)
         first[2], lens[2] = 7, 3
         first[3], lens[3] = 20, 1
-        await fetch(ctx, 5, src=2, ebase=10, counts=counts, input_phase=0, static=0, t=1)
-        await fetch(ctx, 4, input_phase=1, static=1, entries=4)
-        await fetch(ctx, 3, input_phase=0, src=SRC_INPUT, static=0, t=2, step_first=first,
+        await fetch(ctx, 5, src=2, ebase=10, counts=counts, static=0, t=1)
+        await fetch(ctx, 4, src=SRC_INPUT, static=1, entries=4)
+        await fetch(ctx, 3, src=SRC_INPUT, static=0, t=2, step_first=first,
                     step_len=lens)
         await fetch(ctx, 1, t=3)                # a single entry: empty only once it is out
         await fetch(ctx, 0, src=1, t=1)          # no events from layer 1

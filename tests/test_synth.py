@@ -25,7 +25,7 @@ from atsnn.rtl.replica import replica
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(lanes=2, weight_depth=64, membrane_depth=64, event_depth=64, input_depth=64,
-             i0_depth=64, param_depth=16, out_depth=4, t_max=4, max_layers=4)
+             param_depth=16, out_depth=4, t_max=4, max_layers=4)
 SMALL_FLAGS = [x for k, v in SMALL.items() for x in (f"--{k.replace('_', '-')}", str(v))]
 
 
@@ -303,7 +303,7 @@ def test_fusesoc_generator_writes_verilog(tmp_path):
 
 # `make synth`: P = 16 with depths sized to the MNIST reference model (docs/fpga.md).
 MNIST_P16 = dict(lanes=16, weight_depth=13312, membrane_depth=1536, event_depth=512,
-                 input_depth=512, i0_depth=1024, param_depth=16, out_depth=16)
+                 input_depth=512, param_depth=16, out_depth=16)
 
 
 @pytest.mark.yosys
@@ -316,9 +316,9 @@ def test_mnist_p16_fits_and_meets_100mhz(tmp_path):
                    seed=3, speed=8, timeout=3600)
     assert r["fits"] and r["brams"] <= r["available"]["brams"]
     assert set(r["memories"].values()) <= {"bram", "lutram"}, r["memories"]
-    big = [m for m in r["memories"] if re.fullmatch(r"core\.pe\d+\.(wgt|mem|i0)\.c\d+|core\.ev", m)]
-    # each of 4 banks in block-RAM columns: 32 weight, 11 membrane, 6 I0
-    assert len(big) == 4 * (32 + 11 + 6) + 1, r["memories"]
+    big = [m for m in r["memories"] if re.fullmatch(r"core\.pe\d+\.(wgt|mem)\.c\d+|core\.ev", m)]
+    # each of 4 banks in block-RAM columns: 32 weight, 11 membrane
+    assert len(big) == 4 * (32 + 11) + 1, r["memories"]
     assert {r["memories"][m] for m in big} == {"bram"}
     assert r["dsps"] == config.lanes + 4      # first-layer multipliers + scatter addresses
     assert r["fmax_kind"] == "routed" and r["fmax_mhz"] >= 100, r["critical_path"]
@@ -331,7 +331,7 @@ def test_synth_table_rows():
     spec.loader.exec_module(table)
     assert table.fitted_depths("reference", 16) == {
         "weight_depth": 13312, "membrane_depth": 1536, "event_depth": 512,
-        "param_depth": 16, "i0_depth": 1024, "out_depth": 16}     # the Makefile's SYNTH_FLAGS
+        "param_depth": 16, "out_depth": 16}     # the Makefile's SYNTH_FLAGS
     rows = [{"lanes": 16, "status": "ok", "luts": 10, "ffs": 5, "brams": 2, "dsps": 19,
              "fmax_mhz": 32.88, "fmax_kind": "placement estimate", "cycles_per_image": 1000.0,
              "images_per_s": 32880.0, "images_per_s_100mhz": 1e5},
