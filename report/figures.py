@@ -46,11 +46,9 @@ def _truncated(image, t):
 
 def layer_costs(image, res, lanes):
     """Per layer: mean cycles per image (scatter and fire/phase work, as the cycle
-    model counts them) and PE utilization where the SOPs of the layer follow from
-    spike counts (linear edges; the static first layer's MACs); None for conv."""
+    model counts them) and PE utilization from the operations the array applies
+    to the layer (``res.layer_ops``)."""
     t = res.exit_t.astype(float)
-    static = image.input.kind == "static"
-    index = {l.name: i for i, l in enumerate(image.layers)}
     rows = []
     for i, layer in enumerate(image.layers):
         scatter = res.scatter_cycles[:, :, i].sum(axis=1).astype(float)
@@ -59,17 +57,10 @@ def layer_costs(image, res, lanes):
             phase = np.zeros_like(t)
         else:
             words = cyc.layer_words(layer, lanes, res.grid)
-            edges = 0 if static and i == 0 else len(layer.inputs)
-            phase = words + cyc.C_PHASE + t * edges * cyc.C_PHASE
+            phase = words + cyc.C_PHASE + t * len(layer.inputs) * cyc.C_PHASE
             if layer.spiking:
                 phase = phase + t * (words + cyc.C_PHASE)
-            if static and i == 0:   # the static input's scatter phase builds I0
-                scatter = scatter + res.input_scatter_cycles
-                phase = phase + cyc.C_PHASE
-                ops = res.first_layer_macs.astype(float)
-            elif all(e.op == "linear" and e.source != "input" for e in layer.inputs):
-                ops = sum(res.spikes[:, :, index[e.source]].sum(axis=1) * layer.shape[0]
-                          for e in layer.inputs).astype(float)
+            ops = res.layer_ops[:, i].astype(float)
         util = None if ops is None else cyc.utilization(ops.sum(), scatter.sum(), lanes, res.grid)
         rows.append({"layer": layer.name, "kind": layer.kind,
                      "scatter_cycles": float(scatter.mean()) if len(t) else 0.0,
