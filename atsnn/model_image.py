@@ -539,7 +539,8 @@ def _array(d, key, arrays, where, shape, per_channel_scalar=False):
     if per_channel_scalar and _is_int(ref):
         return np.full(shape, int(ref), dtype=np.int64)
     if not isinstance(ref, str):
-        _fail(where, f"field '{key}' must name an array, got {ref!r}")
+        what = "name an array or be an integer" if per_channel_scalar else "name an array"
+        _fail(where, f"field '{key}' must {what}, got {ref!r}")
     if ref not in arrays:
         _fail(where, f"field '{key}': array '{ref}' not found in the image's arrays")
     lazy = isinstance(arrays, NpzArrays)

@@ -587,3 +587,12 @@ def test_golden_event_model_on_static_data_names_the_reason(capsys):
     assert main(["golden", "--model", "nmnist-small", "--dataset", "mnist", "--limit", "3"]) == 2
     line = one_line_error(capsys, "golden")
     assert "takes events input" in line and "'mnist' is static" in line
+
+
+def test_bias_field_says_an_integer_is_allowed(tiny):
+    """bias and theta may be a plain integer: the error for a wrong type says so."""
+    m = manifest(tiny)
+    m["layers"][0]["bias"] = [1, 2]
+    write_manifest(tiny, m)
+    with pytest.raises(AtsnnError, match="field 'bias' must name an array or be an integer"):
+        gi.load(tiny)
