@@ -140,9 +140,8 @@ def page(fig):
                     "PE utilization"],
                    [[r["layer"], r["kind"], r["scatter_cycles"], r["phase_cycles"], r["sops"],
                      r["pe_utilization"]] for r in fig["layer_costs"]]),
-             "<p>PE utilization per layer is shown where its operations follow from spike "
-             "counts (linear edges, the static first layer); conv layers need per-layer SOPs "
-             "the golden result does not keep.</p>",
+             "<p>PE utilization per layer: the operations the array applies to the layer "
+             "over P x its scatter cycles.</p>",
              "<h2>Energy per image (estimate)</h2>",
              table(["", "total uJ"], [["adaptive SNN", en["snn"]["total_uj"]],
                                       ["fixed-T SNN", en["snn_fixed_t"]["total_uj"]],
