@@ -2,8 +2,6 @@
 from_nir and agrees with the golden model. Skipped where norse is missing (it
 installs only with --no-deps next to torch 2.13.0)."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,14 +10,12 @@ pytest.importorskip("norse")
 nir = pytest.importorskip("nir")
 
 from atsnn.data import load_dataset
+from script_module import load_script
 from atsnn.golden.engine import run
 from atsnn.interop import nir_export
 from atsnn.model_image import load_model
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("norse_nir", ROOT / "scripts" / "norse_nir.py")
-S = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(S)
+S = load_script("norse_nir")
 
 
 def test_norse_runs_the_exported_mlp(tmp_path):

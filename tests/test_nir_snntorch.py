@@ -2,9 +2,7 @@
 simulation reproduces snnTorch's forward pass, and the imported image on the
 golden model stays beside both. Skipped where snntorch or nirtorch is missing."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,14 +12,12 @@ pytest.importorskip("nirtorch")
 torch = pytest.importorskip("torch")
 
 from atsnn.data import load_dataset
+from script_module import SCRIPTS, load_script
 from atsnn.golden.engine import run
 from atsnn.interop import nir_sim
 from atsnn.interop.nir_import import import_graph
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("snntorch_nir", ROOT / "scripts" / "snntorch_nir.py")
-S = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(S)
+S = load_script("snntorch_nir")
 T_MAX = 4
 
 
@@ -59,7 +55,7 @@ def test_one_minute_of_training_keeps_its_accuracy(tmp_path):
     snnTorch's own (docs/nir.md records the numbers)."""
     import subprocess
     import sys
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "snntorch_nir.py"), "--arch", "mlp",
+    subprocess.run([sys.executable, str(SCRIPTS / "snntorch_nir.py"), "--arch", "mlp",
                     "--seconds", "60", "--limit-test", "2000", "--out", str(tmp_path)],
                    check=True, capture_output=True)
     r = json.loads((tmp_path / "result.json").read_text())

@@ -1,6 +1,5 @@
 """FPGA flow: Yosys + nextpnr on small designs, report parsing, the FuseSoC core."""
 
-import importlib.util
 import json
 import os
 import re
@@ -22,6 +21,7 @@ from atsnn.rtl.synth import (DEVICE, build_design, critical_path_summary, emit_v
                              strip_zero_memory_init, synthesize)
 from atsnn.rtl.synth_cli import main as synth_main
 from atsnn.rtl.replica import replica
+from script_module import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(lanes=2, weight_depth=64, membrane_depth=64, event_depth=64, input_depth=64,
@@ -326,9 +326,7 @@ def test_mnist_p16_fits_and_meets_100mhz(tmp_path):
 
 def test_synth_table_rows():
     """scripts/synth_table.py: depths sized to the model, and the Markdown rows."""
-    spec = importlib.util.spec_from_file_location("synth_table", ROOT / "scripts/synth_table.py")
-    table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table)
+    table = load_script("synth_table")
     assert table.fitted_depths("reference", 16) == {
         "weight_depth": 13312, "membrane_depth": 1536, "event_depth": 512,
         "param_depth": 16, "out_depth": 16}     # the Makefile's SYNTH_FLAGS
