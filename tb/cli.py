@@ -128,7 +128,7 @@ def cmd_sim(args):
             ok, records = run_testbench(
                 config, [{"model": str(Path(path).resolve()), "inputs": str(inputs)}],
                 testcase="images_match_golden", backpressure=args.backpressure, seed=args.seed,
-                build_root=args.build_dir)
+                build_root=args.build_dir, progress=len(x) * (2 if args.backpressure else 1))
         except RuntimeError as exc:
             raise AtsnnError(f"{exc} (build directory {args.build_dir or 'build/sim'})") from None
     summary = summarize(records, y, config.lanes)

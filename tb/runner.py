@@ -9,6 +9,7 @@ networks and images go through one build.
 import dataclasses
 import json
 import os
+import sys
 import shutil
 from pathlib import Path
 
@@ -75,13 +76,15 @@ SIMULATORS = ("verilator", "icarus-2005", "icarus-2012")
 
 
 def run_testbench(config, jobs, *, core="accelerator", testcase=None, backpressure=False,
-                  seed=0, build_root=None, quiet=True, simulator="verilator"):
+                  seed=0, build_root=None, quiet=True, simulator="verilator", progress=None):
     """Build (if needed) and run the testbench; return ``(ok, records)``.
 
     ``jobs``: list of ``{"model": path, "inputs": path.npy}`` (or ``{"images": n}``
     for the stand-in). ``records``: the dicts the testbench recorded (per image,
     per job, per test). ``ok`` is False when any cocotb test failed. ``simulator``:
     one of :data:`SIMULATORS` (Icarus builds in its own directory beside Verilator's).
+    ``progress``: the number of image results expected; when given, the stages
+    (Verilog, simulator build, images with a progress bar) go to stderr.
     """
     from cocotb_test.simulator import run
 
@@ -98,6 +101,11 @@ def run_testbench(config, jobs, *, core="accelerator", testcase=None, backpressu
     source = emit_verilog(make_top(config, core), build / "atsnn_top.v")
     results = build / f"results-{os.getpid()}.jsonl"
     results.unlink(missing_ok=True)
+    if progress:
+        print(f"Verilog: {source}", file=sys.stderr)
+        print(f"{simulator}: building the simulator in {build} (a minute or more the first "
+              f"time for a configuration), then running", file=sys.stderr)
+        watcher = _ProgressBar(results, progress)
     job = {"config": dataclasses.asdict(config), "core": core, "jobs": jobs,
             "backpressure": backpressure, "seed": seed, "results": str(results)}
     job_path = build / f"job-{os.getpid()}.json"
@@ -129,6 +137,8 @@ def run_testbench(config, jobs, *, core="accelerator", testcase=None, backpressu
         if "terminated abnormally" in str(exc) or "terminated with error" in str(exc):
             raise RuntimeError(f"simulation did not run: {exc}") from None
     finally:
+        if progress:
+            watcher.stop()
         log.removeFilter(only_errors)
         if saved is None:
             os.environ.pop("COCOTB_RESULTS_FILE", None)
@@ -157,6 +167,37 @@ def _failures(xml_path):
             out.append({"kind": "cocotb", "tag": case.get("name"),
                         "mismatches": [message + (f" ({where[-1]})" if where else "")]})
     return out
+
+
+class _ProgressBar:
+    """A tqdm bar over the image records the testbench appends to ``results``
+    (it writes them a batch of images at a time), polled from a thread."""
+
+    def __init__(self, results, total):
+        import threading
+        from tqdm import tqdm
+        self.results, self.bar = results, tqdm(total=total, desc="images", unit="image",
+                                               file=sys.stderr, leave=True)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _count(self):
+        try:
+            text = self.results.read_text()
+        except OSError:
+            return 0
+        return text.count('"kind": "image"')
+
+    def _poll(self):
+        while not self.done.wait(0.5):
+            self.bar.update(max(0, min(self.bar.total, self._count()) - self.bar.n))
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+        self.bar.update(max(0, min(self.bar.total, self._count()) - self.bar.n))
+        self.bar.close()
 
 
 class _OnlyErrors:

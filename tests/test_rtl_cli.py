@@ -79,3 +79,20 @@ def test_sim_summary_reports_sops_per_cycle():
     s = summarize(records, [0, 0], 16)
     assert s["sops_per_cycle"] == 4.0 and s["cycles_per_image"] == 150.0
     assert summarize([], [], 16)["sops_per_cycle"] == 0.0
+
+
+def test_progress_bar_counts_image_records_as_they_are_written(tmp_path, capsys):
+    """atsnn sim's progress: the bar follows the image records in the results file."""
+    import json as _json
+    import time
+    from atsnn.tb.runner import _ProgressBar
+    results = tmp_path / "results.jsonl"
+    bar = _ProgressBar(results, 3)
+    with open(results, "a") as f:
+        for i in range(2):
+            f.write(_json.dumps({"kind": "image", "index": i}) + "\n")
+        f.write(_json.dumps({"kind": "work"}) + "\n")
+    time.sleep(1.2)
+    assert bar.bar.n == 2
+    bar.stop()
+    assert "2/3" in capsys.readouterr().err
