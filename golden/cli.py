@@ -19,7 +19,9 @@ def add_commands(subparsers):
                               description=__doc__)
     p.add_argument("--model", default="reference",
                    help="model image (directory or .npz) or a built-in name (reference)")
-    p.add_argument("--dataset", default="mnist")
+    p.add_argument("--dataset", default=None,
+                   help="dataset to run on (default: mnist for a static-input model, nmnist "
+                        "for an events-input one)")
     p.add_argument("--split", default="test", choices=("train", "test"))
     p.add_argument("--limit", type=int, default=None, help="first N samples only")
     p.add_argument("--data-dir", default=None)
@@ -74,6 +76,8 @@ def golden_command(args):
         raise AtsnnError("--limit 0: no images to run")
     hw = config_from_args(args)
     image = load_model(args.model, hw.membrane_bits, hw.acc_bits)
+    if args.dataset is None:   # the dataset of the model's input kind, never a mismatch
+        args.dataset = "nmnist" if image.input.kind == "events" else "mnist"
     kind = DATASETS[args.dataset][1] if args.dataset in DATASETS else None
     if kind is not None and kind != image.input.kind:
         raise AtsnnError(f"model {image.name!r} takes {image.input.kind} input, but dataset "

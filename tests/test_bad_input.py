@@ -589,6 +589,16 @@ def test_golden_event_model_on_static_data_names_the_reason(capsys):
     assert "takes events input" in line and "'mnist' is static" in line
 
 
+def test_golden_dataset_defaults_to_the_models_input_kind(capsys):
+    """Without --dataset an event model runs on N-MNIST (it was refused: "dataset
+    'mnist' is static", a dataset the user never named)."""
+    assert main(["golden", "--model", "nmnist-small", "--limit", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dataset"] == "nmnist" and out["images"] == 2
+    assert main(["golden", "--model", "mnist-mlp", "--limit", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dataset"] == "mnist"
+
+
 def test_bias_field_says_an_integer_is_allowed(tiny):
     """bias and theta may be a plain integer: the error for a wrong type says so."""
     m = manifest(tiny)
