@@ -1,9 +1,10 @@
 """Issue 16: a fuzz test of the model-image validator and the dataset readers.
 Random mutations of shipped images (manifest fields, manifest bytes, npz bytes
 and .npy headers, hardware widths) either load or raise AtsnnError with a
-one-line message; spoilt MNIST and N-MNIST files give `atsnn golden` a result or
-one line ``atsnn golden: error: ...`` with exit status 2. Never another
-exception, a hang or a huge allocation. About 15 s in the default tier."""
+one-line message; mutated manifests and spoilt MNIST and N-MNIST files give
+`atsnn golden` a result or one line ``atsnn golden: error: ...`` with exit
+status 2. Never another exception, a hang or a huge allocation. About 10 s in
+the default tier."""
 
 import copy
 import io
@@ -190,6 +191,40 @@ def test_spoilt_npz_loads_or_is_one_line_error(image_dirs, data, name):
         _loads_or_one_line_error(lambda: gi.load(image_dirs[name]))
     finally:
         shutil.copy(src, path)
+
+
+def _one_run_or_one_line(capsys, command, argv):
+    """`atsnn ...` gave a result (exit 0, JSON) or one line ``atsnn CMD: error:`` (exit 2)."""
+    from atsnn.cli import main
+    capsys.readouterr()
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    if rc == 0:
+        return json.loads(out)
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith(f"atsnn {command}: error: "), (rc, err)
+    return None
+
+
+@settings(FUZZ, max_examples=60, deadline=None)   # the first example imports the CLI
+@given(data=st.data(), name=st.sampled_from(MODELS), edits=st.integers(1, 3))
+def test_mutated_image_through_atsnn_golden(image_dirs, capsys, data, name, edits):
+    """A mutated manifest that loads also runs: `atsnn golden` gives a result or one
+    line (exit 2), never a traceback from the engine, the counters or the energy
+    estimate."""
+    m = copy.deepcopy(BASE[name])
+    for _ in range(edits):
+        _mutate(data, m)
+    path = image_dirs[name]
+    text = (gi.BUILTIN_MODELS[name] / "manifest.json").read_bytes()
+    (path / "manifest.json").write_text(json.dumps(m))
+    dataset = "nmnist" if BASE[name]["input"]["kind"] == "events" else "mnist"
+    try:
+        out = _one_run_or_one_line(capsys, "golden", ["golden", "--model", str(path), "--dataset",
+                                                      dataset, "--limit", "2", "--json"])
+        assert out is None or out["images"] == 2
+    finally:
+        (path / "manifest.json").write_bytes(text)
 
 
 # ---------------------------------------------------------------- dataset files
