@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from amaranth.hdl import signed
 from amaranth.lib import data
 
+from atsnn.golden.cycles import GRIDS
+
 __all__ = [
     "HwConfig", "WordLayout", "ErrorLayout", "EdgeLayout", "DescriptorLayout",
     "GlobalLayout", "EventLayout", "ScatterEventLayout", "InputLayout", "ParamLayout",
-    "WeightLayout", "TauLayout", "LoadWriteLayout", "OpLayout", "WriteSelectLayout",
+    "WeightLayout", "TauLayout", "LoadWriteLayout", "BankOpLayout", "OpLayout", "WriteSelectLayout",
     "PhaseFlagsLayout", "UnitStartLayout",
     "SRC_INPUT", "SECTION", "LOAD_MAGIC", "IMAGE_MAGIC", "RESULT_MAGIC",
     "STEP_MAGIC", "DIM_BITS", "VALUE_BITS", "WEIGHT_BITS", "MAX_EDGES",
@@ -67,6 +69,7 @@ class HwConfig:
     out_depth: int = 8
     t_max: int = 16
     max_layers: int = 8
+    grid: int = 1
 
     def __post_init__(self):
         if not isinstance(self.lanes, int) or self.lanes < 2 or self.lanes & (self.lanes - 1) \
@@ -88,6 +91,26 @@ class HwConfig:
         if not isinstance(self.max_layers, int) or not 1 <= self.max_layers <= 15:
             raise TypeError(f"Layer count must be an integer from 1 to 15, not "
                             f"{self.max_layers!r}")
+        if isinstance(self.grid, bool) or self.grid not in GRIDS:
+            raise TypeError(f"Bank grid must be one of {', '.join(map(str, GRIDS))}, not "
+                            f"{self.grid!r}")
+
+    @property
+    def banks(self):
+        """Position banks of the PE array: ``grid x grid``, bank ``a * grid + b``
+        holding the output positions ``(oy, ox)`` with ``oy mod grid = a``,
+        ``ox mod grid = b`` (docs/architecture.md, "Kernel-parallel PE array")."""
+        return self.grid * self.grid
+
+    @property
+    def array_lanes(self):
+        """Lanes of the whole array: P lanes in each position bank."""
+        return self.lanes * self.banks
+
+    @property
+    def bank_bits(self):
+        """Bits of a position bank index (at least 1)."""
+        return max(1, (self.banks - 1).bit_length())
 
     @property
     def lane_bits(self):
@@ -132,8 +155,10 @@ def EdgeLayout(config):
         "wbase": wa,        # first weight word of the edge
         "cin_pad": wa,      # input index range (channels or flat index, P-padded)
         "s_go": wa,         # weight words between output channel groups
-        "s_col": wa,        # weight words between kernel columns stepped (stride * cin_pad)
-        "s_row": wa,        # weight words between kernel rows stepped (stride * k * cin_pad)
+        "s_col": wa,        # weight words between column passes (stride * cin_pad)
+        "s_row": wa,        # weight words between row passes (stride * slots * cin_pad)
+        "slots": 5,         # weight slots per kernel row: S (k at grid 1)
+        "src_w": DIM_BITS,  # linear edge, conv source: its (pooled) width, for the spike index
     })
 
 
@@ -142,19 +167,26 @@ def DescriptorLayout(config):
     ma = config.membrane_addr_bits
     return data.StructLayout({
         "output": 1,        # non-spiking integrator (accumulator memory)
+        "linear": 1,        # flat layer (linear, output): group g in bank g mod K^2, word g div K^2
         "reset_zero": 1,
         "leak": 5,          # leak shift, 0 = no leak
         "n_edges": 2,
         "pool": 4,          # fused max-pool kernel, 1 = none
         "mbase": ma,
-        "words": ma,        # G * H * W
+        "words": ma,        # init and fire walk: G * Hb * Wb (conv), G (flat)
         "groups": DIM_BITS,
+        "bgroups": DIM_BITS,  # flat layer: words per bank, ceil(G / K^2); 1 for conv
         "height": DIM_BITS,
         "width": DIM_BITS,
-        "plane": 16,        # H * W
+        "bheight": DIM_BITS,  # bank words along each axis: Hb = ceil(H / K), Wb
+        "bwidth": DIM_BITS,
+        "plane": 16,        # Hb * Wb: bank words per channel group
         "pheight": DIM_BITS,  # pooled height and width
         "pwidth": DIM_BITS,
-        "prow": 16,         # pool * W: membrane words between pooled rows
+        "pbheight": DIM_BITS,  # pooled blocks (fire walk block groups): ceil(pheight / K)
+        "pbwidth": DIM_BITS,
+        "pplane": 16,       # pheight * pwidth: compact words per group of the pooled map
+        "prow": 16,         # pool * Wb: bank words between block-group rows
         "pbase": config.param_addr_bits,
         "lanes_last": config.lane_bits + 1,  # valid lanes of the last group
         "ebase": config.event_addr_bits,
@@ -176,13 +208,18 @@ def GlobalLayout(config):
 
 
 def EventLayout(config):
-    """A spike event: a word position of the source and its spike mask."""
+    """A block event: one bank word of the source (``grid x grid`` positions of
+    one channel group) and its spike mask, bank ``a * grid + b`` in mask bits
+    ``(a * grid + b) * P ..``: its spikes sit at ``(grid * y + a, grid * x + b)``.
+    ``wpos`` is the compact index ``g * pplane + grid * (y * pwidth + x)`` of the
+    block's first position (a flat source: its group, mask in bank 0), so that a
+    linear edge's spike index is ``(wpos + a * src_w + b) * P + lane``."""
     return data.StructLayout({
-        "mask": config.lanes,
+        "mask": config.array_lanes,
         "group": DIM_BITS,
         "y": DIM_BITS,
         "x": DIM_BITS,
-        "wpos": 16,         # word index within the layer (linear edges)
+        "wpos": 16,
     })
 
 
@@ -211,8 +248,9 @@ def ParamLayout(config):
 
 
 def WeightLayout(config):
-    """One weight word: an int8 weight per output-channel lane."""
-    return data.ArrayLayout(signed(WEIGHT_BITS), config.lanes)
+    """One weight word: an int8 weight per lane of every weight bank (bank ``n``
+    in lanes ``n * P ..``): all banks read the same word in a pass."""
+    return data.ArrayLayout(signed(WEIGHT_BITS), config.array_lanes)
 
 
 def TauLayout(config):
@@ -233,10 +271,18 @@ def LoadWriteLayout(config):
                               "index": 24, "entry": 32 * words})
 
 
+def BankOpLayout(config):
+    """A scatter operation's part for one position bank: whether it writes, its
+    target word, and the weight bank whose lanes it takes."""
+    return data.StructLayout({"valid": 1, "m": config.membrane_addr_bits,
+                              "wsel": config.bank_bits})
+
+
 def OpLayout(config):
-    """One scatter operation: weight word, target word and the input value."""
-    return data.StructLayout({"w": config.weight_addr_bits, "m": config.membrane_addr_bits,
-                              "value": signed(VALUE_BITS)})
+    """One scatter operation (one pass): the weight word all banks read, the
+    input value, and each position bank's target."""
+    return data.StructLayout({"w": config.weight_addr_bits, "value": signed(VALUE_BITS),
+                              "banks": data.ArrayLayout(BankOpLayout(config), config.banks)})
 
 
 #: Which writer drives each PE-bank write port, set from the phase.
