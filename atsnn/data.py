@@ -8,11 +8,11 @@ was expected. See docs/data.md.
 
 import gzip
 import inspect
+import math
 import os
 import pickle
 import re
 import zlib
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +106,7 @@ def read_idx(path):
                          f"{ndim} dimensions, got {len(raw)})")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize   # Python ints: int64 would wrap to 0
     if len(raw) - header != expected:
         raise AtsnnError(f"{path}: IDX payload is {len(raw) - header} bytes, expected "
                          f"{expected} for shape {shape} of {dtype.name}")
@@ -189,20 +189,36 @@ def load_cifar10_subset(data_dir=None, split="test"):
     _check_split(split)
     root = _data_dir(data_dir)
     path = _find_file(root, "cifar10_subset", ("cifar10_subset.npz",), "CIFAR-10 subset")
+    from atsnn.model_image import ModelImageError
+    # read member by member, each .npy header checked before its data is read: a
+    # header may declare any size (np.load would try to allocate it)
     try:
-        with np.load(path, allow_pickle=False) as f:
-            keys = set(f.files)
-            need = {f"x_{split}", f"y_{split}"}
-            if not need <= keys:
-                raise AtsnnError(f"{path}: missing arrays {sorted(need - keys)} "
-                                 f"(expected x_train, y_train, x_test, y_test)")
-            x, y = f[f"x_{split}"], f[f"y_{split}"]
-    except AtsnnError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise AtsnnError(f"{path}: not a readable npz file ({e})") from None
+        x, y = _read_cifar_subset(path, split)
+    except ModelImageError as e:   # "PATH: cannot read array 'x_test' (why)"
+        raise AtsnnError(str(e).replace(": cannot read", ": not a readable npz file: cannot read",
+                                        1)) from None
     y = _check_images(path, f"x_{split}", x, y, (3, 32, 32), 10, f"y_{split}")
     return x, y
+
+
+def _read_cifar_subset(path, split):
+    from atsnn.model_image import NpzArrays
+    with NpzArrays(path) as f:
+        need = [f"x_{split}", f"y_{split}"]
+        missing = [n for n in need if n not in f]
+        if missing:
+            raise AtsnnError(f"{path}: missing arrays {missing} "
+                             f"(expected x_train, y_train, x_test, y_test)")
+        shape, dtype = f.header(need[0])
+        if dtype != np.uint8 or len(shape) != 4 or shape[1:] != (3, 32, 32):
+            raise AtsnnError(f"{path}: {need[0]} must be uint8 [N, 3, 32, 32], got {dtype} "
+                             f"{list(shape)}")
+        n = shape[0]
+        shape, dtype = f.header(need[1])
+        if math.prod(shape) > n:
+            raise AtsnnError(f"{path}: {need[0]} has {n} images but {need[1]} declares "
+                             f"{dtype} {list(shape)}")
+        return f.read(need[0]).copy(), f.read(need[1]).copy()
 
 
 class _ArrayUnpickler(pickle.Unpickler):

@@ -344,6 +344,40 @@ def test_float_labels_in_a_cifar_batch_refused(tmp_path):
         data.read_cifar_batch(path)
 
 
+def test_cifar_subset_member_declaring_a_huge_array_is_one_line(tmp_path, capsys):
+    """np.load allocated what a .npy header declares (3 PiB: _ArrayMemoryError); the
+    header is now checked and the data read only as far as it goes."""
+    cifar_subset(tmp_path, np.zeros(2, np.int64))
+    rewrite_npz(tmp_path / "cifar10_subset.npz",
+                replace={"x_test.npy": npy_header((TIB * 1024, 3, 32, 32), "|u1") + b"\0" * 64})
+    with pytest.raises(AtsnnError, match=r"x_test.*truncated"):
+        data.load_cifar10_subset(tmp_path, "test")
+    assert main(["golden", "--model", "mnist-tiny", "--dataset", "cifar10-subset",
+                 "--data-dir", str(tmp_path), "--limit", "2"]) == 2
+    assert "cifar10_subset.npz" in one_line_error(capsys, "golden")
+
+
+@pytest.mark.parametrize("member,shape,descr,needle", [
+    ("x_test.npy", (2, 1, 28, 28), "|u1", r"x_test must be uint8 \[N, 3, 32, 32\]"),
+    ("x_test.npy", (2, 3, 32, 32), "<f8", r"x_test must be uint8"),
+    ("y_test.npy", (TIB,), "<i8", r"x_test has 2 images but y_test declares"),
+])
+def test_cifar_subset_headers_checked_before_reading(tmp_path, member, shape, descr, needle):
+    cifar_subset(tmp_path, np.zeros(2, np.int64))
+    rewrite_npz(tmp_path / "cifar10_subset.npz", replace={member: npy_header(shape, descr)})
+    with pytest.raises(AtsnnError, match=needle):
+        data.load_cifar10_subset(tmp_path, "test")
+
+
+def test_idx_shape_whose_size_wraps_int64(tmp_path):
+    """65536**4 bytes is 0 in int64: an empty payload passed the size check and the
+    reshape raised ValueError."""
+    path = tmp_path / "images"
+    path.write_bytes(bytes([0, 0, 8, 4]) + struct.pack(">4I", *[65536] * 4))
+    with pytest.raises(AtsnnError, match=r"payload is 0 bytes, expected 18446744073709551616"):
+        data.read_idx(path)
+
+
 # ---------------------------------------------------------------- 10. lanes
 
 @pytest.mark.parametrize("lanes", ["1", "3"])
