@@ -61,8 +61,9 @@ def import_graph(graph, **given):
                    1.0 if opts["input_kind"] == "events" else opts["input_scale"],
                    opts["input_encoding"] or ("frames:count" if opts["input_kind"] == "events"
                                               else "pixels"))
-    segments = _segments(ch.nodes)
-    layers, notes = [], []
+    nodes, notes = _flat_input(ch, in_shape)
+    segments = _segments(nodes)
+    layers = []
     shape, src = in_shape, "input"
     for i, (lin, neuron) in enumerate(segments):
         last = i == len(segments) - 1
@@ -83,6 +84,23 @@ def import_graph(graph, **given):
     image = mi.build(opts["name"], inp, layers, opts["t_max"], tau=tau, classes=opts["classes"],
                      membrane_bits=opts["membrane_bits"], acc_bits=opts["acc_bits"])
     return image, notes
+
+
+def _flat_input(ch, in_shape):
+    """(nodes, notes): a graph whose Input is flat ([784]: Norse's and Sinabs' MLPs,
+    which have no Flatten node) given --input-shape C,H,W of the same size reads
+    the image's C, H, W input through an implicit Flatten (torch's row-major
+    order), so the image runs on the dataset's own samples."""
+    first = ch.nodes[0] if ch.nodes else None
+    if (len(in_shape) < 2 or len(ch.input_shape) != 1
+            or math.prod(in_shape) != ch.input_shape[0] or first is None
+            or type(first[1]).__name__ not in ("Affine", "Linear")):
+        return ch.nodes, []
+    import nir
+    flat = nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)
+    text = (f"the graph reads a flat [{ch.input_shape[0]}] input: --input-shape "
+            f"{','.join(map(str, in_shape))} flattened in C, H, W order before it (exact)")
+    return [("input.flatten", flat)] + list(ch.nodes), [Note(first[0], True, text)]
 
 
 # ---------------------------------------------------------------- segments

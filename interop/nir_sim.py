@@ -29,6 +29,12 @@ def scores(graph, x, t_max, dt=1e-4, reset="nir", input_kind="static", input_sca
     ch = chain(graph)
     last = max((i for i, (_, n) in enumerate(ch.nodes) if type(n).__name__ in NEURONS), default=-1)
     readout_node = last if last == len(ch.nodes) - 1 else None
+    x = np.asarray(x)
+    lead = 2 if input_kind == "events" else 1
+    if (x.ndim > lead and x.shape[lead:] != ch.input_shape
+            and np.prod(x.shape[lead:]) == np.prod(ch.input_shape)):
+        # a flat-input graph on C, H, W samples (import-nir --input-shape): torch's flatten
+        x = x.reshape(x.shape[:lead] + ch.input_shape)
     out = []
     with torch.no_grad():
         for i in range(0, len(x), batch):

@@ -103,6 +103,26 @@ def test_mlp_of_if_neurons_is_exact():
     assert [l.kind for l in image.layers] == ["linear", "output"]
 
 
+def test_flat_input_reads_the_given_shape_through_an_implicit_flatten():
+    """A graph whose Input is flat (Norse's and Sinabs' MLPs have no Flatten node):
+    --input-shape C,H,W of the same size gives an image on C, H, W samples, exact,
+    and the float simulation reads the same samples flattened."""
+    shape = (2, 6, 6)
+    nodes = [nir.Affine(weight=_grid((32, 72)), bias=_grid(32)), _if((32,), 0.53),
+             nir.Linear(weight=_grid((10, 32))), nir.I(r=np.full(10, 1 / DT))]
+    graph = _graph(nodes, (72,))
+    image, notes = import_graph(graph, t_max=5, input_kind="events", input_shape=shape)
+    assert tuple(image.input.shape) == shape
+    assert "flattened in C, H, W order" in notes[0].text and notes[0].exact
+    x = _events(300, 5, shape)
+    _assert_exact(graph, image, notes, x, image.output.scale)
+    flat, _ = import_graph(graph, t_max=5, input_kind="events")
+    np.testing.assert_array_equal(run(flat, x.reshape(300, 5, 72), early_exit=False).u,
+                                  run(image, x, early_exit=False).u)
+    with pytest.raises(AtsnnError, match="put a Flatten before it"):
+        import_graph(graph, t_max=5, input_kind="events", input_shape=(2, 6, 5))
+
+
 def test_spike_test_is_strictly_greater():
     """NIR spikes on v > thr: a membrane that reaches exactly thr stays silent."""
     nodes = [nir.Linear(weight=np.ones((1, 1))), _if((1,), 1.0),
