@@ -108,3 +108,28 @@ def test_page_loads_in_a_headless_browser_offline(tiny, tmp_path):
     bad = tmp_path / "bad.html"
     bad.write_text('<html><body><img src="http://127.0.0.1:9/x.png"></body></html>')
     assert _chromium_requests(bad, tmp_path)[1] == {"http://127.0.0.1:9/x.png"}
+
+
+def test_synth_results_for_the_same_p_give_images_per_s(tmp_path):
+    """`atsnn synth` result.json files under --synth-dir: the one built for this P
+    is reported with its Fmax and the images/s for this model's cycles; another P and
+    a run without Fmax are left out."""
+    synth = tmp_path / "synth"
+    runs = {"ecp5-p16/seed-1": {"lanes": 16, "fmax_mhz": 100.0},
+            "ecp5-p8": {"lanes": 8, "fmax_mhz": 120.0},
+            "ecp5-p16-nofit": {"lanes": 16, "fmax_mhz": None}}
+    for name, r in runs.items():
+        (synth / name).mkdir(parents=True)
+        (synth / name / "result.json").write_text(json.dumps(
+            {"config": {"lanes": r["lanes"]}, "fmax_mhz": r["fmax_mhz"], "luts": 22355,
+             "ffs": 22575, "brams": 176, "dsps": 20, "device": "LFE5U-85F-CABGA381 speed 8",
+             "fmax_kind": "routed"}))
+    out = tmp_path / "rep"
+    assert main(["report", "mnist-mlp", "--out", str(out), "--limit", "50",
+                 "--synth-dir", str(synth)]) == 0
+    fig = json.loads((out / "report.json").read_text())
+    assert [s["run"] for s in fig["synth"]] == [str(synth / "ecp5-p16/seed-1")]
+    s = fig["synth"][0]
+    assert s["images_per_s"] == pytest.approx(100e6 / fig["adaptive"]["cycles_per_image"])
+    page = (out / "report.html").read_text()
+    assert "22,355" in page and f"{s['images_per_s']:,.0f}" in page
