@@ -5,13 +5,17 @@ from amaranth.lib import wiring, stream, data
 from amaranth.lib.wiring import In, Out
 
 from .config import DIM_BITS, VALUE_BITS, DescriptorLayout, EdgeLayout, OpLayout, ScatterEventLayout
+from .kernel_axis import div_const
 
 __all__ = ["SpikeScatter"]
 
 
 class SpikeScatter(wiring.Component):
-    """Enumerate, for every set bit of every event, the valid kernel offsets and
-    output channel groups, one operation per cycle with no bubble between spikes.
+    """Enumerate, for every set bit of every event, the passes of its kernel over
+    the position banks and the output channel groups, one operation per cycle
+    with no bubble between spikes (docs/architecture.md: a pass applies the
+    offsets ``j`` of one aligned block ``j div K`` along each axis, each bank at
+    most once).
 
     A spike that reaches no output position still takes one (empty) cycle.
     ``start`` clears the unit and samples the edge and layer fields, which hold
@@ -26,23 +30,22 @@ class SpikeScatter(wiring.Component):
     layer : In(DescriptorLayout)
         The layer it feeds (its shape and membrane base are used).
     op_valid, op : Out(OpLayout)
-        One operation: weight word, membrane word, input value.
+        One operation: weight word, input value, and each position bank's valid,
+        word and weight bank.
     op_lanes : Out
-        The operation's lanes, counted as synaptic operations.
+        The operation's lanes over all banks, counted as synaptic operations.
     idle : Out(1)
         Nothing held and nothing being issued.
     """
 
     def __init__(self, config):
         self.config = config
-        wa = config.weight_addr_bits
-        ma = config.membrane_addr_bits
         super().__init__({
             "events": In(stream.Signature(ScatterEventLayout(config))),
             "start": In(1),
             "edge": In(EdgeLayout(config)), "layer": In(DescriptorLayout(config)),
             "op_valid": Out(1), "op": Out(OpLayout(config)),
-            "op_lanes": Out(config.lane_bits + 1),
+            "op_lanes": Out(range(config.array_lanes + 1)),
             "idle": Out(1),
         })
 
@@ -50,44 +53,56 @@ class SpikeScatter(wiring.Component):
         m = Module()
         config = self.config
         P = config.lanes
+        K = config.grid
+        K2 = config.banks
         LB = config.lane_bits
         wa = config.weight_addr_bits
         ma = config.membrane_addr_bits
+        S = signed(DIM_BITS + 6)
+        KR = range(max(K, 2))
 
         # Edge and layer fields are stable for a phase: latch them at start so
         # the descriptor memory and the edge mux stay out of the pipeline's paths.
         f = {}
         for src, names in ((self.edge, ("linear", "k", "shift", "pad", "wbase", "cin_pad", "s_go",
-                                         "s_col", "s_row")),
-                           (self.layer, ("groups", "height", "width", "plane", "mbase",
-                                         "lanes_last"))):
+                                         "s_col", "s_row", "slots", "src_w")),
+                           (self.layer, ("groups", "bgroups", "height", "width", "bwidth",
+                                         "plane", "mbase", "lanes_last"))):
             for name in names:
                 f[name] = Signal.like(src[name], name=f"f_{name}", reset_less=True)
                 with m.If(self.start):
                     m.d.sync += f[name].eq(src[name])
         k_cin = Signal(wa, reset_less=True)
-        m.d.sync += k_cin.eq(f["k"] * f["cin_pad"])
+        gcount = Signal(DIM_BITS, reset_less=True)
+        m.d.sync += [k_cin.eq(f["slots"] * f["cin_pad"]),
+                     gcount.eq(Mux(f["linear"], f["bgroups"], f["groups"]))]
 
         # --- current event: pick its lowest set bit each cycle ---
         cur_valid = Signal()
         cur = Signal(ScatterEventLayout(config), reset_less=True)
-        bit = Signal(range(P))
-        for i in reversed(range(P)):
+        bit = Signal(range(config.array_lanes))
+        for i in reversed(range(config.array_lanes)):
             with m.If(cur.mask[i]):
                 m.d.comb += bit.eq(i)
-        rest = Signal(P)
+        rest = Signal(config.array_lanes)
         cur_one = Signal()      # rest == 0: one set bit left, registered
         m.d.comb += rest.eq(cur.mask & (cur.mask - 1))
+        bank = bit[LB:] if K2 > 1 else C(0, 1)
+        row = Array(C(n // K, KR) for n in range(K2))[bank]
+        col = Array(C(n % K, KR) for n in range(K2))[bank]
 
         # Kernel ranges of the picked spike along one axis, in three registered
         # steps: A1 the padded position split by the stride, A2 the range's
-        # ends, A3 its length and first offsets.
-        S = signed(DIM_BITS + 6)
+        # ends, A3 its aligned blocks of K offsets (the passes) and, per bank
+        # along the axis, the offset it takes in a pass and its first word.
         Axis1 = data.StructLayout({"q": S, "r": S, "kr": S})
         Axis2 = data.StructLayout({"q": S, "r": S, "ok": 1, "hi": S, "lo": S})
+        Bank3 = data.StructLayout({"t": KR, "word": S})
+        Axis3 = data.StructLayout({"cnt": 5, "slot": S, "lo": S, "hi": S, "jk": S,
+                                   "banks": data.ArrayLayout(Bank3, K)})
 
-        def axis1(pos):
-            Y = Mux(f["linear"], 0, pos + f["pad"])
+        def axis1(block, offset):
+            Y = Mux(f["linear"], 0, block * K + offset + f["pad"])
             r = Signal(S)
             a = Signal(Axis1)
             m.d.comb += [r.eq(Y & ((C(1, 5) << f["shift"]) - 1)),
@@ -106,15 +121,22 @@ class SpikeScatter(wiring.Component):
             return b
 
         def axis3(b):
-            cnt = Signal(S)
-            first_k = Signal(S)
-            first_o = Signal(S)
+            out = Signal(Axis3)
+            n = DIM_BITS + 1
+            lo_b, _ = div_const(b.lo.as_unsigned()[:n], K, n)
+            hi_b, _ = div_const(b.hi.as_unsigned()[:n], K, n)
+            qd, qm = div_const(b.q.as_unsigned()[:n], K, n)
             m.d.comb += [
-                cnt.eq(Mux(b.ok & (b.hi >= b.lo), b.hi - b.lo + 1, 0)),
-                first_k.eq(b.r + (b.lo << f["shift"])),
-                first_o.eq(b.q - b.lo),
+                out.cnt.eq(Mux(b.ok & (b.hi >= b.lo), hi_b - lo_b + 1, 0)),
+                out.slot.eq((lo_b << f["shift"]) + b.r),
+                out.lo.eq(b.lo), out.hi.eq(b.hi), out.jk.eq(lo_b * K),
             ]
-            return cnt, first_k, first_o
+            for i in range(K):
+                m.d.comb += [
+                    out.banks[i].t.eq(Mux(qm >= i, qm - i, qm + K - i)),
+                    out.banks[i].word.eq(Mux(f["linear"], 0, qd - lo_b - (qm < i))),
+                ]
+            return out
 
         # --- stage A1: the picked spike split by the stride ---
         a1_valid = Signal()
@@ -124,23 +146,24 @@ class SpikeScatter(wiring.Component):
         a2_valid = Signal()
         a2 = Signal(data.StructLayout({"c": wa, "y": Axis2, "x": Axis2,
                                        "value": signed(VALUE_BITS)}), reset_less=True)
-        # --- stage A3: kernel ranges and first offsets ---
+        # --- stage A3: passes, first slots, each bank's offset and first word ---
         a3_valid = Signal()
-        a3 = Signal(data.StructLayout({
-            "c": wa, "ky": 4, "kx": 4, "oy": DIM_BITS, "ox": DIM_BITS, "cnt_y": 5, "cnt_x": 5,
-            "ops": 1, "value": signed(VALUE_BITS)}), reset_less=True)
+        a3 = Signal(data.StructLayout({"c": wa, "y": Axis3, "x": Axis3, "ops": 1,
+                                       "value": signed(VALUE_BITS)}), reset_less=True)
         # --- stage B1: address products ---
+        Run = data.StructLayout({"cnt": 5, "lo": S, "hi": S, "jk": S, "t": data.ArrayLayout(KR, K)})
         b1_valid = Signal()
         b1 = Signal(data.StructLayout({
-            "c": wa, "wy": wa, "wx": wa, "my": ma, "ox": DIM_BITS, "cnt_y": 5, "cnt_x": 5,
-            "ops": 1, "value": signed(VALUE_BITS)}), reset_less=True)
+            "c": wa, "wy": wa, "wx": wa, "my": data.ArrayLayout(ma, K), "mx": data.ArrayLayout(ma, K),
+            "y": Run, "x": Run, "ops": 1, "value": signed(VALUE_BITS)}), reset_less=True)
         # --- stage B: start addresses ---
         b_valid = Signal()
         b = Signal(data.StructLayout({
-            "w": wa, "m": ma, "cnt_y": 5, "cnt_x": 5, "one_y": 1, "one_x": 1, "ops": 1,
+            "w": wa, "m": data.ArrayLayout(ma, K2), "wsel": data.ArrayLayout(config.bank_bits, K2),
+            "y": Run, "x": Run, "one_y": 1, "one_x": 1, "ops": 1,
             "value": signed(VALUE_BITS)}), reset_less=True)
 
-        # --- stage C: the operation iterator ---
+        # --- stage C: the pass iterator ---
         active = Signal()
         iy = Signal(5)
         ix = Signal(5)
@@ -149,9 +172,12 @@ class SpikeScatter(wiring.Component):
         w_row = Signal(wa, reset_less=True)
         w_col = Signal(wa, reset_less=True)
         w = Signal(wa, reset_less=True)
-        m_row = Signal(ma, reset_less=True)
-        m_col = Signal(ma, reset_less=True)
-        mm = Signal(ma, reset_less=True)
+        m_row = Signal(data.ArrayLayout(ma, K2), reset_less=True)
+        m_col = Signal(data.ArrayLayout(ma, K2), reset_less=True)
+        mm = Signal(data.ArrayLayout(ma, K2), reset_less=True)
+        jky = Signal(S, reset_less=True)       # the pass's first offset index j along y, x
+        jkx = Signal(S, reset_less=True)
+        pk = Signal(DIM_BITS + 5, reset_less=True)   # a linear pass's first group: go * K^2
         # "This is the last group / column / row / step of the spike" are
         # registered flags, set one step ahead, so the pipeline's ready logic
         # starts from flip-flops.
@@ -161,7 +187,7 @@ class SpikeScatter(wiring.Component):
         last_step = Signal()
         one_group = Signal()
         groups_m2 = Signal(DIM_BITS)
-        m.d.sync += [one_group.eq(f["groups"] == 1), groups_m2.eq(f["groups"] - 2)]
+        m.d.sync += [one_group.eq(gcount == 1), groups_m2.eq(gcount - 2)]
 
         wants = Signal()
         take_b = Signal()
@@ -199,10 +225,28 @@ class SpikeScatter(wiring.Component):
             self.idle.eq(~cur_valid & ~a1_valid & ~a2_valid & ~a3_valid & ~b1_valid & ~b_valid & ~active),
             self.op_valid.eq(active & spike.ops),
             self.op.w.eq(w),
-            self.op.m.eq(mm),
             self.op.value.eq(spike.value),
-            self.op_lanes.eq(Mux(last_go, f["lanes_last"], P)),
         ]
+
+        def in_run(run, jk, i):
+            j = jk + run.t[i]
+            return (j >= run.lo) & (j <= run.hi)
+
+        lanes = []
+        for n in range(K2):
+            a, c = divmod(n, K)
+            op = self.op.banks[n]
+            group_ok = Signal(name=f"group_ok{n}")
+            last = Signal(name=f"last{n}")
+            m.d.comb += [
+                group_ok.eq(pk + n < f["groups"]),
+                last.eq(Mux(f["linear"], pk + n == f["groups"] - 1, last_go)),
+                op.valid.eq(Mux(f["linear"], group_ok,
+                                in_run(spike.y, jky, a) & in_run(spike.x, jkx, c))),
+                op.m.eq(mm[n]), op.wsel.eq(spike.wsel[n]),
+            ]
+            lanes.append(Mux(op.valid, Mux(last, f["lanes_last"], P), 0))
+        m.d.comb += self.op_lanes.eq(sum(lanes))
 
         # Whenever ready, the head of the stream is taken, valid or not, so
         # the wide register's enable does not wait for ``valid``.
@@ -215,11 +259,13 @@ class SpikeScatter(wiring.Component):
             with m.If(cur_one):
                 m.d.sync += cur_valid.eq(0)
 
-        ay, ax = axis1(cur.y), axis1(cur.x)
+        ay, ax = axis1(cur.y, row), axis1(cur.x, col)
+        index = Signal(wa)
+        m.d.comb += index.eq(cur.wpos + row * f["src_w"] + col)
         with m.If(pick):
             m.d.sync += [
                 a1_valid.eq(1),
-                a1.c.eq(Mux(f["linear"], Cat(bit, cur.wpos), Cat(bit, cur.group))),
+                a1.c.eq(Mux(f["linear"], Cat(bit[:LB], index), Cat(bit[:LB], cur.group))),
                 a1.y.eq(ay), a1.x.eq(ax),
                 a1.value.eq(cur.value),
             ]
@@ -236,25 +282,31 @@ class SpikeScatter(wiring.Component):
         with m.Elif(move_a2):
             m.d.sync += a2_valid.eq(0)
 
-        cnt_y, ky0, oy0 = axis3(a2.y)
-        cnt_x, kx0, ox0 = axis3(a2.x)
+        cy, cx = axis3(a2.y), axis3(a2.x)
         with m.If(move_a2):
             m.d.sync += [
                 a3_valid.eq(1),
-                a3.c.eq(a2.c), a3.ky.eq(ky0), a3.kx.eq(kx0), a3.oy.eq(oy0), a3.ox.eq(ox0),
-                a3.cnt_y.eq(cnt_y), a3.cnt_x.eq(cnt_x),
-                a3.ops.eq((cnt_y != 0) & (cnt_x != 0)),
+                a3.c.eq(a2.c), a3.y.eq(cy), a3.x.eq(cx),
+                a3.ops.eq((cy.cnt != 0) & (cx.cnt != 0)),
                 a3.value.eq(a2.value),
             ]
         with m.Elif(move_a3):
             m.d.sync += a3_valid.eq(0)
 
+        def run(ax3):
+            return {"cnt": ax3.cnt, "lo": ax3.lo, "hi": ax3.hi, "jk": ax3.jk,
+                    "t": [ax3.banks[i].t for i in range(K)]}
+
         with m.If(move_a3):
             m.d.sync += [
                 b1_valid.eq(1),
-                b1.c.eq(a3.c), b1.wy.eq(a3.ky * k_cin), b1.wx.eq(a3.kx * f["cin_pad"]),
-                b1.my.eq(a3.oy * f["width"]), b1.ox.eq(a3.ox),
-                b1.cnt_y.eq(a3.cnt_y), b1.cnt_x.eq(a3.cnt_x),
+                b1.c.eq(a3.c), b1.wy.eq(a3.y.slot * k_cin), b1.wx.eq(a3.x.slot * f["cin_pad"]),
+                *(b1.my[i].eq(a3.y.banks[i].word * f["bwidth"]) for i in range(K)),
+                *(b1.mx[i].eq(a3.x.banks[i].word) for i in range(K)),
+                *(getattr(b1.y, k).eq(getattr(a3.y, k)) for k in ("cnt", "lo", "hi", "jk")),
+                *(getattr(b1.x, k).eq(getattr(a3.x, k)) for k in ("cnt", "lo", "hi", "jk")),
+                *(b1.y.t[i].eq(a3.y.banks[i].t) for i in range(K)),
+                *(b1.x.t[i].eq(a3.x.banks[i].t) for i in range(K)),
                 b1.ops.eq(a3.ops), b1.value.eq(a3.value),
             ]
         with m.Elif(move_b1):
@@ -264,46 +316,55 @@ class SpikeScatter(wiring.Component):
             m.d.sync += [
                 b_valid.eq(1),
                 b.w.eq(f["wbase"] + b1.wy + b1.wx + b1.c),
-                b.m.eq(f["mbase"] + b1.my + b1.ox),
-                b.cnt_y.eq(b1.cnt_y), b.cnt_x.eq(b1.cnt_x),
-                b.one_y.eq(b1.cnt_y == 1), b.one_x.eq(b1.cnt_x == 1),
+                b.y.eq(b1.y), b.x.eq(b1.x),
+                b.one_y.eq(b1.y.cnt == 1), b.one_x.eq(b1.x.cnt == 1),
                 b.ops.eq(b1.ops), b.value.eq(b1.value),
             ]
+            for n in range(K2):
+                a, c = divmod(n, K)
+                m.d.sync += [
+                    b.m[n].eq(f["mbase"] + b1.my[a] + b1.mx[c]),
+                    b.wsel[n].eq(Mux(f["linear"], n, b1.y.t[a] * K + b1.x.t[c])),
+                ]
         with m.Elif(take_b):
             m.d.sync += b_valid.eq(0)
 
+        step_go = Mux(f["linear"], 1, f["plane"])
         with m.If(wants):
             m.d.sync += [
                 active.eq(take_b),
                 spike.eq(b),
-                iy.eq(0), ix.eq(0), go.eq(0),
+                iy.eq(0), ix.eq(0), go.eq(0), pk.eq(0), jky.eq(b.y.jk), jkx.eq(b.x.jk),
                 last_go.eq(one_group), last_x.eq(b.one_x), last_y.eq(b.one_y),
                 last_step.eq(~b.ops | (one_group & b.one_x & b.one_y)),
                 w_row.eq(b.w), w_col.eq(b.w), w.eq(b.w),
                 m_row.eq(b.m), m_col.eq(b.m), mm.eq(b.m),
             ]
         with m.Elif(~last_go):
-            m.d.sync += [go.eq(go + 1), last_go.eq(go == groups_m2),
+            m.d.sync += [go.eq(go + 1), last_go.eq(go == groups_m2), pk.eq(pk + K2),
                          last_step.eq((go == groups_m2) & last_x & last_y),
-                         w.eq(w + f["s_go"]), mm.eq(mm + f["plane"])]
+                         w.eq(w + f["s_go"]),
+                         *(mm[n].eq(mm[n] + step_go) for n in range(K2))]
         with m.Elif(~last_x):
             m.d.sync += [
-                go.eq(0), last_go.eq(one_group),
-                ix.eq(ix + 1), last_x.eq(ix + 2 == spike.cnt_x),
-                last_step.eq(one_group & (ix + 2 == spike.cnt_x) & last_y),
+                go.eq(0), last_go.eq(one_group), pk.eq(0),
+                ix.eq(ix + 1), last_x.eq(ix + 2 == spike.x.cnt), jkx.eq(jkx + K),
+                last_step.eq(one_group & (ix + 2 == spike.x.cnt) & last_y),
                 w_col.eq(w_col + f["s_col"]), w.eq(w_col + f["s_col"]),
-                m_col.eq(m_col - 1), mm.eq(m_col - 1),
+                *(m_col[n].eq(m_col[n] - 1) for n in range(K2)),
+                *(mm[n].eq(m_col[n] - 1) for n in range(K2)),
             ]
         with m.Else():
             m.d.sync += [
-                go.eq(0), last_go.eq(one_group),
-                ix.eq(0), last_x.eq(spike.one_x),
-                iy.eq(iy + 1), last_y.eq(iy + 2 == spike.cnt_y),
-                last_step.eq(one_group & spike.one_x & (iy + 2 == spike.cnt_y)),
+                go.eq(0), last_go.eq(one_group), pk.eq(0),
+                ix.eq(0), last_x.eq(spike.one_x), jkx.eq(spike.x.jk),
+                iy.eq(iy + 1), last_y.eq(iy + 2 == spike.y.cnt), jky.eq(jky + K),
+                last_step.eq(one_group & spike.one_x & (iy + 2 == spike.y.cnt)),
                 w_row.eq(w_row + f["s_row"]), w_col.eq(w_row + f["s_row"]),
                 w.eq(w_row + f["s_row"]),
-                m_row.eq(m_row - f["width"]), m_col.eq(m_row - f["width"]),
-                mm.eq(m_row - f["width"]),
+                *(m_row[n].eq(m_row[n] - f["bwidth"]) for n in range(K2)),
+                *(m_col[n].eq(m_row[n] - f["bwidth"]) for n in range(K2)),
+                *(mm[n].eq(m_row[n] - f["bwidth"]) for n in range(K2)),
             ]
 
         with m.If(self.start):

@@ -76,47 +76,110 @@ def test_exit_unit_top2_lowest_index_on_ties():
     sim.run()
 
 
-def _expected_ops(events, k, s, p, ho, wo, groups, cin_pad, s_go, lanes):
+def _axis(pos, pad, s, k, n_out):
+    """A spike's offset run along one axis: (q, r, lo, hi), j = lo..hi."""
+    q, r = divmod(pos + pad, s)
+    return q, r, max(0, q - (n_out - 1)), min(q, (k - 1 - r) // s)
+
+
+def _slots(k, s, K):
+    """Weight slots per kernel row (docs/architecture.md)."""
+    return max((((k - 1 - r) // s) // K) * s + r + 1 for r in range(min(s, k)))
+
+
+def _expected_ops(events, edge, ho, wo, groups, lanes_last, P, K):
+    """The bank rule, walked in Python: per operation the weight word, and per
+    position bank (valid, word, weight bank); plus the SOP lanes."""
     ops = []
-    for mask, g, y, x in events:
-        for bit in range(lanes):
-            if not mask >> bit & 1:
+    hb, wb = -(-ho // K), -(-wo // K)
+    for mask, g, by, bx, wpos in events:
+        for i in range(K * K * P):
+            if not mask >> i & 1:
                 continue
-            c = g * lanes + bit
-            for ky in range(k):
-                for kx in range(k):
-                    oy, ry = divmod(y + p - ky, s)
-                    ox, rx = divmod(x + p - kx, s)
-                    if ry or rx or not (0 <= oy < ho and 0 <= ox < wo):
-                        continue
+            n, lane = divmod(i, P)
+            a, b = divmod(n, K)
+            if edge["linear"]:
+                j = (wpos + a * edge["src_w"] + b) * P + lane
+                for pss in range(-(-groups // (K * K))):
+                    banks = {}
+                    for bank in range(K * K):
+                        if pss * K * K + bank < groups:
+                            banks[bank] = (pss, bank)
+                    sop = sum(lanes_last if pss * K * K + bank == groups - 1 else P
+                              for bank in banks)
+                    ops.append((pss * edge["cin_pad"] + j, banks, sop))
+                continue
+            c = g * P + lane
+            k, s, pad, cin = edge["k"], edge["s"], edge["pad"], edge["cin_pad"]
+            S = _slots(k, s, K)
+            qy, ry, loy, hiy = _axis(K * by + a, pad, s, k, ho)
+            qx, rx, lox, hix = _axis(K * bx + b, pad, s, k, wo)
+            for jby in range(loy // K, hiy // K + 1):
+                for jbx in range(lox // K, hix // K + 1):
                     for go in range(groups):
-                        ops.append((go * s_go + (ky * k + kx) * cin_pad + c,
-                                    go * ho * wo + oy * wo + ox))
+                        banks = {}
+                        for mr in range(K):
+                            for mc in range(K):
+                                ty, tx = (qy - mr) % K, (qx - mc) % K
+                                jy, jx = jby * K + ty, jbx * K + tx
+                                if loy <= jy <= hiy and lox <= jx <= hix:
+                                    oy, ox = qy - jy, qx - jx
+                                    banks[mr * K + mc] = (go * hb * wb + (oy // K) * wb + ox // K,
+                                                          ty * K + tx)
+                        w = go * S * S * cin + ((jby * s + ry) * S + jbx * s + rx) * cin + c
+                        sop = len(banks) * (lanes_last if go == groups - 1 else P)
+                        ops.append((w, banks, sop))
     return ops
 
 
-@pytest.mark.parametrize("k,s,p", [(3, 1, 1), (3, 2, 1), (1, 1, 0), (5, 1, 2)])
-def test_scatter_enumerates_every_valid_offset_without_bubbles(k, s, p):
-    cfg = HwConfig(lanes=4)
+@pytest.mark.parametrize("grid", [1, 2, 3])
+@pytest.mark.parametrize("k,s,p", [(3, 1, 1), (3, 2, 1), (1, 1, 0), (5, 1, 2), (5, 2, 2), (0, 0, 0)])
+def test_scatter_walks_the_bank_rule_without_bubbles(k, s, p, grid):
+    """Random block events through the scatter: every operation (weight word,
+    each bank's valid, word and weight bank, SOP lanes) equals a Python walk of
+    the bank rule, one operation per cycle; (0, 0, 0) is a linear edge."""
+    P = 4
+    cfg = HwConfig(lanes=P, grid=grid)
+    K = grid
     dut = SpikeScatter(cfg)
-    rng = np.random.default_rng(k * 10 + s)
-    hin, gin, groups = 6, 2, 2
-    ho = (hin + 2 * p - k) // s + 1
-    cin_pad = gin * 4
-    s_go = k * k * cin_pad
-    events = [(int(rng.integers(1, 16)), int(rng.integers(0, gin)), int(rng.integers(0, hin)),
-               int(rng.integers(0, hin))) for _ in range(10)]
-    want = _expected_ops(events, k, s, p, ho, ho, groups, cin_pad, s_go, 4)
+    rng = np.random.default_rng(k * 10 + s + 100 * grid)
+    linear = k == 0
+    hin, gin, groups = 7, 2, 3
+    if linear:
+        edge = dict(linear=1, k=1, s=1, pad=0, cin_pad=gin * hin * hin * P, src_w=hin)
+        ho = wo = 1
+        groups = 5
+    else:
+        edge = dict(linear=0, k=k, s=s, pad=p, cin_pad=gin * P, src_w=0)
+        ho = wo = (hin + 2 * p - k) // s + 1
+    S = 1 if linear else _slots(k, s, K)
+    hb, wb = -(-ho // K), -(-wo // K)
+    bgroups = -(-groups // (K * K))
+    lanes_last = 3
+    blk = -(-hin // K)
+    events = []
+    for _ in range(8):
+        g, by, bx = int(rng.integers(0, gin)), int(rng.integers(0, blk)), int(rng.integers(0, blk))
+        mask = 0
+        for i in range(K * K * P):
+            a, b = divmod(i // P, K)
+            if K * by + a < hin and K * bx + b < hin and rng.random() < 0.3:
+                mask |= 1 << i
+        if mask:
+            events.append((mask, g, by, bx, g * hin * hin + K * (by * hin + bx)))
+    want = _expected_ops(events, edge, ho, wo, groups, lanes_last, P, K)
     got = []
     cycles = []
 
     async def bench(ctx):
-        for name, value in dict(linear=0, k=k, shift=s.bit_length() - 1, pad=p, wbase=0,
-                                cin_pad=cin_pad, s_go=s_go, s_col=s * cin_pad,
-                                s_row=s * k * cin_pad).items():
+        cin = edge["cin_pad"]
+        for name, value in dict(linear=edge["linear"], k=edge["k"], shift=edge["s"].bit_length() - 1,
+                                pad=edge["pad"], wbase=0, cin_pad=cin,
+                                s_go=cin if linear else S * S * cin, s_col=edge["s"] * cin,
+                                s_row=edge["s"] * S * cin, slots=S, src_w=edge["src_w"]).items():
             ctx.set(dut.edge[name], value)
-        for name, value in dict(groups=groups, height=ho, width=ho, plane=ho * ho, mbase=0,
-                                lanes_last=4).items():
+        for name, value in dict(groups=groups, bgroups=bgroups, height=ho, width=wo, bwidth=wb,
+                                plane=hb * wb, mbase=0, lanes_last=lanes_last).items():
             ctx.set(dut.layer[name], value)
         ctx.set(dut.start, 1)
         await ctx.tick()
@@ -125,11 +188,13 @@ def test_scatter_enumerates_every_valid_offset_without_bubbles(k, s, p):
         for cycle in range(len(want) + 40):
             ctx.set(dut.events.valid, bool(queue))
             if queue:
-                mask, g, y, x = queue[0]
-                ctx.set(dut.events.payload, {"mask": mask, "group": g, "y": y, "x": x,
-                                             "wpos": 0, "value": 1})
+                mask, g, by, bx, wpos = queue[0]
+                ctx.set(dut.events.payload, {"mask": mask, "group": g, "y": by, "x": bx,
+                                             "wpos": wpos, "value": 1})
             if ctx.get(dut.op_valid):
-                got.append((ctx.get(dut.op.w), ctx.get(dut.op.m)))
+                banks = {n: (ctx.get(dut.op.banks[n].m), ctx.get(dut.op.banks[n].wsel))
+                         for n in range(K * K) if ctx.get(dut.op.banks[n].valid)}
+                got.append((ctx.get(dut.op.w), banks, ctx.get(dut.op_lanes)))
                 cycles.append(cycle)
             if queue and ctx.get(dut.events.ready):
                 queue.pop(0)
@@ -140,7 +205,9 @@ def test_scatter_enumerates_every_valid_offset_without_bubbles(k, s, p):
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert got == want
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g == w, f"operation {i}"
     assert cycles[-1] - cycles[0] + 1 == len(want)      # one operation every cycle
 
 
