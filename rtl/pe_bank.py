@@ -29,25 +29,34 @@ def bank_layouts(config, lanes):
 
 
 class PeBank(wiring.Component):
-    """Lanes ``index * lanes`` to ``(index + 1) * lanes - 1``: their weight,
-    membrane, accumulator and parameter memories, and the accumulate pipeline
-    that applies the scatter's operations to them.
+    """Lanes ``index * lanes`` to ``(index + 1) * lanes - 1`` of position bank
+    ``bank``: their membrane and accumulator memories, the same lanes of weight
+    bank ``bank``, and the accumulate pipeline that applies the scatter's
+    operations to them.
 
     Each bank has its own copy of the pipeline's control registers, so that its
     block RAMs and lanes can sit together on the die. In stage (cycle) q0 the
     op is in the bank's registers and its weight read is issued; q1: weight out
-    of the block RAM (then registered), target read issued; q2: target out,
-    selected into ``base``, product into ``prod``; q3: the add; q4: the bank's
-    write registers; q5: the write. Every block-RAM output is registered before
-    logic uses it, and every memory port is driven from the bank's own
-    registers. An op reads its target word before the four ops ahead of it have
-    written theirs, so their sums are forwarded.
+    of the block RAM (``wgt_rdata``; the array hands back, in ``wgt``, the lanes
+    of the weight bank the op selected, then registered), target read issued;
+    q2: target out, selected into ``base``, product into ``prod``; q3: the add;
+    q4: the bank's write registers; q5: the write. Every block-RAM output is
+    registered before logic uses it, and every memory port is driven from the
+    bank's own registers. An op reads its target word before the four ops ahead
+    of it have written theirs, so their sums are forwarded.
 
     Members
     -------
     op_valid, op : In
         The scatter's operation (its weight address goes straight to the weight
-        memory, which registers its own copies).
+        memory, which registers its own copies); this bank applies it where
+        ``op.banks[bank].valid``, at word ``op.banks[bank].m``.
+    wgt_rdata : Out
+        This bank's weight lanes of the word read (q1).
+    wgt : In
+        The weight lanes the op takes (q1): ``wgt_rdata`` of the weight bank it selected.
+    par : In
+        The parameter word of the group walked (theta, bias of these lanes).
     target : In(Target)
     wsel : In(WriteSelectLayout)
         Which writer drives each write port, from the phase.
@@ -61,27 +70,27 @@ class PeBank(wiring.Component):
         Membrane and accumulator write-backs of the fire and exit units.
     init_valid, init_addr, init_mem_addr : In
         The init walker's word.
-    par_start, par_step, pbase : In
-        The parameter address register: set to ``pbase``, stepped a group.
     load : In(LoadWriteLayout)
-        The model loader's entries (param and weight sections).
+        The model loader's entries (the weight section).
     mem_rdata : Out
         Read data, registered.
-    acc_rdata, par : Out
+    acc_rdata : Out
         Read data.
     busy : Out(1)
         Operations in the pipeline.
     """
 
-    def __init__(self, config, index, lanes, columns=None):
+    def __init__(self, config, index, lanes, columns=None, bank=0):
         self.config = config
         self.index = index
         self.lanes = lanes
+        self.bank = bank
         self.columns = columns or {}
         ma = config.membrane_addr_bits
         lay = bank_layouts(config, lanes)
         super().__init__({
             "op_valid": In(1), "op": In(OpLayout(config)),
+            "wgt_rdata": Out(lay["wgt"]), "wgt": In(lay["wgt"]), "par": In(lay["par"]),
             "target": In(Target), "wsel": In(WriteSelectLayout),
             "fire_go": In(1), "scatter_go": In(1),
             "fire_mem_addr": In(ma),
@@ -89,10 +98,9 @@ class PeBank(wiring.Component):
             "fire_wr_en": In(1), "fire_wr_addr": In(ma), "fire_wr_data": In(lay["mem"]),
             "exit_wr_en": In(1), "exit_wr_addr": In(ma), "exit_wr_data": In(lay["acc"]),
             "init_valid": In(1), "init_addr": In(ma), "init_mem_addr": In(ma),
-            "par_start": In(1), "par_step": In(1), "pbase": In(config.param_addr_bits),
             "load": In(LoadWriteLayout(config)),
             "mem_rdata": Out(lay["mem"]),
-            "acc_rdata": Out(lay["acc"]), "par": Out(lay["par"]),
+            "acc_rdata": Out(lay["acc"]),
             "busy": Out(1),
         })
 
@@ -108,8 +116,8 @@ class PeBank(wiring.Component):
         lay = bank_layouts(cfg, G)
         BankMem, BankAcc = lay["mem"], lay["acc"]
         w, r = {}, {}
-        for name, depth in (("par", cfg.param_depth), ("wgt", cfg.weight_depth),
-                            ("mem", cfg.membrane_depth), ("acc", cfg.out_depth)):
+        for name, depth in (("wgt", cfg.weight_depth), ("mem", cfg.membrane_depth),
+                            ("acc", cfg.out_depth)):
             if name in DEEP_MEMORIES:
                 # the deep memories are built from block-RAM columns where the plan
                 # says so (no multiplexer after them); the weight address comes
@@ -122,28 +130,18 @@ class PeBank(wiring.Component):
                 m.submodules[name] = mem = Memory(shape=lay[name], depth=depth, init=[])
                 w[name], r[name] = mem.write_port(), mem.read_port()
 
-        # the parameter word of the group being walked, for init, fire and exit
-        # alike: one register drives the (LUT RAM) memory's address, so no phase
-        # mux or adder sits in front of its fan-out
-        par_addr = Signal(cfg.param_addr_bits, attrs={"keep": 1})
-        with m.If(self.par_start):
-            m.d.sync += par_addr.eq(self.pbase)
-        with m.Elif(self.par_step):
-            m.d.sync += par_addr.eq(par_addr + 1)
-        m.d.comb += [r["par"].addr.eq(par_addr), self.par.eq(r["par"].data)]
         entry = self.load.entry
-        theta_bits = entry[b * G * B:(b + 1) * G * B]
-        bias_bits = entry[P * B + b * G * A:P * B + (b + 1) * G * A]
-        registered_write(m, w["par"], self.load.strobe.param, self.load.index,
-                          Cat(theta_bits, bias_bits), "par")
+        lane0 = self.bank * P + b * G
         registered_write(m, w["wgt"], self.load.strobe.weight, self.load.index,
-                          entry[b * G * WEIGHT_BITS:(b + 1) * G * WEIGHT_BITS], "wgt")
+                          entry[lane0 * WEIGHT_BITS:(lane0 + G) * WEIGHT_BITS], "wgt")
 
         # valid bits are reset; the operation's data is not (the reset net stays small)
         Op = data.StructLayout({"m": ma, "value": signed(VALUE_BITS)})
-        qv = [replica(m, self.op_valid, "q0v")] + [Signal(name=f"q{i}v") for i in range(1, 7)]
+        mine = self.op.banks[self.bank]
+        qv = ([replica(m, self.op_valid & mine.valid, "q0v")]
+              + [Signal(name=f"q{i}v") for i in range(1, 7)])
         q0 = Signal(Op, name="q0", reset_less=True, attrs={"keep": 1})
-        m.d.sync += [q0.m.eq(self.op.m), q0.value.eq(self.op.value)]
+        m.d.sync += [q0.m.eq(mine.m), q0.value.eq(self.op.value)]
         q = [q0] + [Signal(Op, name=f"q{i}", reset_less=True) for i in range(1, 7)]
         m.d.sync += [q[i].eq(q[i - 1]) for i in range(1, 7)]
         m.d.sync += [qv[i].eq(qv[i - 1]) for i in range(1, 7)]
@@ -169,8 +167,9 @@ class PeBank(wiring.Component):
         m.d.comb += self.mem_rdata.eq(mem_q)
         m.d.comb += self.acc_rdata.eq(r["acc"].data)
 
+        m.d.comb += self.wgt_rdata.eq(r["wgt"].data)
         wq = Signal.like(r["wgt"].data, reset_less=True)
-        m.d.sync += wq.eq(r["wgt"].data)
+        m.d.sync += wq.eq(self.wgt)
         prod = Signal(data.ArrayLayout(signed(WEIGHT_BITS + VALUE_BITS), G), reset_less=True)
         base = Signal(BankAcc, reset_less=True)
         for j in range(G):

@@ -4,6 +4,8 @@ fetch, init walker and spike counters. The streams come from the compiler (or
 are written by hand to docs/architecture.md's word formats), the memories and
 the other units are stood in for by the testbench."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -18,6 +20,7 @@ from atsnn.rtl.fetch import EventFetch
 from atsnn.rtl.init import InitWalker
 from atsnn.rtl.loader import ModelLoader
 from atsnn.rtl.pe_bank import PeBank
+from atsnn.rtl.pe_array import PeArray
 from atsnn.rtl.receiver import ImageReceiver
 from atsnn.rtl.sender import ResultSender
 from atsnn.rtl.sequencer import Sequencer, Phase, Target, PHASE_FILL
@@ -468,6 +471,19 @@ def _pack(values, bits):
     return sum((int(v) & ((1 << bits) - 1)) << (i * bits) for i, v in enumerate(values))
 
 
+class _SelfBank(PeBank):
+    """A PE bank that takes its own weight lanes (the array's rotation at grid 1)."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        m.d.comb += self.wgt.eq(self.wgt_rdata)
+        return m
+
+
+def _op(w, m, value, valid=True):
+    return {"w": w, "value": value, "banks": [{"valid": int(valid), "m": m, "wsel": 0}]}
+
+
 async def _load_entry(ctx, dut, section, index, entry):
     ctx.set(dut.load.strobe[section], 1)
     ctx.set(dut.load.index, index)
@@ -518,7 +534,7 @@ def test_pe_bank_accumulates_with_forwarding(target, columns):
         if op is not None:
             w, m, v = op
             want[m] += weights[w] * v
-    dut = PeBank(SMALL, 0, P, COLUMNS[columns])
+    dut = _SelfBank(SMALL, 0, P, COLUMNS[columns])
     got = {}
 
     async def bench(ctx):
@@ -531,7 +547,7 @@ def test_pe_bank_accumulates_with_forwarding(target, columns):
         for op in ops:
             ctx.set(dut.op_valid, op is not None)
             if op is not None:
-                ctx.set(dut.op, {"w": op[0], "m": op[1], "value": op[2]})
+                ctx.set(dut.op, _op(*op))
             await ctx.tick()
         ctx.set(dut.op_valid, 0)
         got["busy"] = ctx.get(dut.busy)
@@ -560,7 +576,7 @@ def test_pe_bank_single_ops_use_their_lanes_weights(index, lanes, columns):
     each word gets its own weight * value, on this bank's lanes of the entry."""
     w3, w4 = [7, -1, 0, 127], [-128, 2, 2, 2]
     lo = index * lanes
-    dut = PeBank(SMALL, index, lanes, COLUMNS.get(columns))
+    dut = _SelfBank(SMALL, index, lanes, COLUMNS.get(columns))
     got = {}
 
     async def bench(ctx):
@@ -571,42 +587,52 @@ def test_pe_bank_single_ops_use_their_lanes_weights(index, lanes, columns):
         for _ in range(3):
             await ctx.tick()
         ctx.set(dut.op_valid, 1)
-        ctx.set(dut.op, {"w": 3, "m": 10, "value": -5})
+        ctx.set(dut.op, _op(3, 10, -5))
         await ctx.tick()
-        ctx.set(dut.op, {"w": 4, "m": 11, "value": 1000})
+        ctx.set(dut.op, _op(4, 11, 1000))
+        await ctx.tick()
+        ctx.set(dut.op, _op(3, 13, 50, valid=False))         # not this bank's: no effect
         await ctx.tick()
         ctx.set(dut.op_valid, 0)
-        ctx.set(dut.op, {"w": 3, "m": 12, "value": 99})      # not valid: no effect
+        ctx.set(dut.op, _op(3, 12, 99))                      # not valid: no effect
         for _ in range(10):
             await ctx.tick()
         ctx.set(dut.wsel.mem_pe, 0)
         ctx.set(dut.fire_go, 1)
         await ctx.tick()
         ctx.set(dut.fire_go, 0)
-        for m in (10, 11, 12):
+        for m in (10, 11, 12, 13):
             got[m] = await _read_word(ctx, dut, Target.MEM, m)
 
     simulate(dut, bench)
     assert got[10] == [-5 * w for w in w3[lo:lo + lanes]]
     assert got[11] == [1000 * w for w in w4[lo:lo + lanes]]
     assert got[12] == [0] * lanes
+    assert got[13] == [0] * lanes
 
 
-def test_pe_bank_params_and_init_precharge():
+def test_pe_array_params_and_init_precharge():
     """Param entries through ``load``, read at ``pbase`` and stepped; the init
     walker's words precharge the membrane with the bias (the static first
     layer's too: its input is scattered on top every timestep)."""
     B, A = SMALL.membrane_bits, SMALL.acc_bits
     params = {6: ([5, -6, 7, -8], [10, -20, 30, -40]), 7: ([1, 2, 3, 4], [-1, 100, -1000, 9])}
-    dut = PeBank(SMALL, 0, P, COLUMNS["split"])
+    dut = PeArray(SMALL)
     got = {}
 
     async def init_word(ctx, mem_addr, addr):
         ctx.set(dut.init_valid, 1)
+        ctx.set(dut.init_banks, 1)
         ctx.set(dut.init_mem_addr, mem_addr)
         ctx.set(dut.init_addr, addr)
         await ctx.tick()
         ctx.set(dut.init_valid, 0)
+
+    async def read(ctx, addr):
+        ctx.set(dut.fire_mem_addr, addr)
+        for _ in range(3):
+            await ctx.tick()
+        return list(ctx.get(dut.mem_rdata[0]))
 
     async def bench(ctx):
         for index, (theta, bias) in params.items():
@@ -638,13 +664,81 @@ def test_pe_bank_params_and_init_precharge():
         await ctx.tick()
         ctx.set(dut.fire_go, 0)
         for a in (20, 21, 22):
-            got[a] = await _read_word(ctx, dut, Target.MEM, a)
+            got[a] = await read(ctx, a)
 
     simulate(dut, bench)
     assert got["p6"] == params[6] and got["p7"] == params[7]
     assert got[20] == params[6][1]
     assert got[21] == params[7][1]
     assert got[22] == [0, 0, 0, 0]          # not initialized: the memory's reset value
+
+
+@pytest.mark.parametrize("target", [Target.MEM, Target.ACC])
+def test_pe_array_banks_take_the_weight_bank_they_select(target):
+    """Grid 2: four position banks, each op giving every bank its own word and
+    weight bank (back to back, on repeated words: forwarding per bank); every
+    bank's words read back equal the Python sums, and an output group g is read
+    from bank g mod 4, word g div 4."""
+    cfg = dataclasses.replace(SMALL, grid=2)
+    K2 = 4
+    rng = np.random.default_rng(5 + int(target.value))
+    weights = {a: rng.integers(-128, 128, size=K2 * P) for a in (1, 2, 40)}
+    ops = []
+    for _ in range(40):
+        if rng.random() < 0.2:
+            ops.append(None)
+            continue
+        banks = [{"valid": int(rng.random() < 0.8), "m": int(rng.integers(0, 2)),
+                  "wsel": int(rng.integers(0, K2))} for _ in range(K2)]
+        ops.append({"w": int(rng.choice(list(weights))), "value": int(rng.integers(-50, 50)),
+                    "banks": banks})
+    want = np.zeros((K2, 2, P), np.int64)
+    for op in ops:
+        if op is not None:
+            for n, bank in enumerate(op["banks"]):
+                if bank["valid"]:
+                    sel = bank["wsel"]
+                    want[n, bank["m"]] += weights[op["w"]][sel * P:(sel + 1) * P] * op["value"]
+    dut = PeArray(cfg)
+    got = {}
+
+    async def bench(ctx):
+        for a, wv in weights.items():
+            await _load_entry(ctx, dut, "weight", a, _pack(wv, WEIGHT_BITS))
+        ctx.set(dut.target, target)
+        ctx.set(dut.wsel[WSEL_PE[target]], 1)
+        for _ in range(3):
+            await ctx.tick()
+        for op in ops:
+            ctx.set(dut.op_valid, op is not None)
+            if op is not None:
+                ctx.set(dut.op, op)
+            await ctx.tick()
+        ctx.set(dut.op_valid, 0)
+        for _ in range(8):
+            await ctx.tick()
+        ctx.set(dut.wsel[WSEL_PE[target]], 0)
+        ctx.set(dut.fire_go, 1)
+        await ctx.tick()
+        ctx.set(dut.fire_go, 0)
+        for word in range(2):
+            if target == Target.MEM:
+                ctx.set(dut.fire_mem_addr, word)
+                for _ in range(3):
+                    await ctx.tick()
+                for n in range(K2):
+                    got[n, word] = list(ctx.get(dut.mem_rdata[n]))
+            else:
+                ctx.set(dut.exit_phase, 1)
+                for n in range(K2):
+                    ctx.set(dut.exit_group, word * K2 + n)
+                    await ctx.tick()
+                    got[n, word] = list(ctx.get(dut.acc_rdata))
+
+    simulate(dut, bench)
+    for n in range(K2):
+        for word in range(2):
+            assert got[n, word] == list(want[n, word]), f"bank {n} word {word}"
 
 
 # ====================================================================== ResultSender
