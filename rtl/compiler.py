@@ -45,11 +45,18 @@ class HwEdge:
     kernel: int                 # 1 for linear
     stride: int                 # 1 for linear
     padding: int                # 0 for linear
-    # weight memory layout, set by Plan._allocate
+    # weight memory layout, set by Plan._allocate (docs/architecture.md, "Building
+    # it: the layout and the units")
     padded_inputs: int = 0      # input index range per output channel group, P-padded
-    group_step: int = 0         # weight words between output channel groups
+    group_step: int = 0         # weight words between output channel groups (linear:
+                                # between passes of K^2 output groups)
     column_step: int = 0        # weight words between kernel columns stepped
     row_step: int = 0           # weight words between kernel rows stepped
+    slots: int = 1              # conv: weight slots per kernel row, S (k at grid 1); linear: 1
+    source_width: int = 0       # linear edge from a conv layer: its pooled width (the spike
+                                # index's row step); 0 for a conv edge or a flat source (whose
+                                # spikes all sit in bank 0, so the field is never used)
+    weight_words: int = 0       # weight words of the edge
     weight_base: int = 0        # first weight word
 
 
@@ -70,8 +77,15 @@ class HwLayer:
     edges: list = field(default_factory=list)        # HwEdge, in the image's order
     consumers: list = field(default_factory=list)    # image names of the layers reading it
     static: bool = False        # fed by the static input
-    # memory layout, set by Plan._allocate
-    neuron_words: int = 0       # G * H * W: membrane words of the layer
+    # memory layout, set by Plan._allocate; at grid K the membranes are banked over
+    # K x K output positions (conv) or K^2 groups (flat: linear, output)
+    flat: bool = False          # linear or output layer: group g in bank g mod K^2
+    block_shape: tuple = (1, 1)         # (Hb, Wb) = (ceil(H / K), ceil(W / K)): bank words per axis
+    pooled_blocks: tuple = (1, 1)       # (ceil(pH / K), ceil(pW / K)): the pooled map's blocks
+    neuron_words: int = 0       # init and fire walk: G * Hb * Wb (conv), G (flat)
+    bank_groups: int = 1        # flat: ceil(G / K^2) group words per bank; conv: 1
+    bank_words: int = 0         # membrane (or accumulator) words per bank
+    event_words: int = 0        # event queue words: G * ceil(pH / K) * ceil(pW / K) (conv), G (flat)
     param_base: int = 0         # first parameter word (one per channel group)
     membrane_base: int = 0      # first membrane word (0 for the output layer)
     event_base: int = 0         # first event queue word (0 for the output layer)
@@ -187,8 +201,13 @@ class Plan:
         self._allocate()
 
     def _allocate(self):
+        """Memory bases and steps at grid K (docs/architecture.md, "Building it: the
+        layout and the units"): membrane, accumulator and event depths count words
+        per bank; at K = 1 this is the unbanked layout."""
         config = self.config
         P = config.lanes
+        K = config.grid
+        K2 = K * K
         mbase = ebase = pbase = wbase = 0
         for i, hw in enumerate(self.layers):
             C, H, W = hw.shape
@@ -196,14 +215,29 @@ class Plan:
                 if value >= 1 << DIM_BITS:
                     _fail(f"layer {hw.name!r}: {what} {value} exceeds "
                           f"{(1 << DIM_BITS) - 1}")
-            hw.neuron_words = hw.groups * H * W
             hw.param_base = pbase
             pbase += hw.groups
             hw.last_group_lanes = C - (hw.groups - 1) * P
             k = hw.pool
             if H % k or W % k:
                 _fail(f"layer {hw.name!r}: {H}x{W} is not a multiple of the pool {k}")
+            if K > 1 and k & (k - 1):
+                _fail(f"layer {hw.name!r}: max-pool kernel {k} is not a power of two, "
+                      f"which the {K}x{K} bank grid needs")
             hw.pooled_shape = (C, H // k, W // k)
+            hw.flat = hw.kind != "conv"
+            hw.block_shape = (-(-H // K), -(-W // K))
+            hw.pooled_blocks = (-(-hw.pooled_shape[1] // K), -(-hw.pooled_shape[2] // K))
+            if hw.flat:
+                hw.neuron_words = hw.groups
+                hw.bank_groups = -(-hw.groups // K2)
+                hw.bank_words = hw.bank_groups
+                hw.event_words = hw.groups
+            else:
+                hw.neuron_words = hw.groups * hw.block_shape[0] * hw.block_shape[1]
+                hw.bank_groups = 1
+                hw.bank_words = hw.neuron_words
+                hw.event_words = hw.groups * hw.pooled_blocks[0] * hw.pooled_blocks[1]
             if hw.kind == "output":
                 if i != len(self.layers) - 1:
                     _fail("the output layer must be last")
@@ -211,28 +245,38 @@ class Plan:
                 hw.event_base = 0
             else:
                 hw.membrane_base = mbase
-                mbase += hw.neuron_words
+                mbase += hw.bank_words
                 hw.event_base = ebase
-                ebase += hw.groups * (H // k) * (W // k)
+                ebase += hw.event_words
             for e in hw.edges:
                 Cs, Hs, Ws = e.source_shape
                 gs = -(-Cs // P)
                 if e.linear:
+                    # pass p: output groups p K^2 .. at wbase + p * cin_pad + j
                     e.padded_inputs = gs * Hs * Ws * P
                     e.group_step = e.padded_inputs
                     e.column_step = e.row_step = 0
+                    e.slots = 1
+                    src_conv = (e.source_index != SRC_INPUT
+                                and not self.layers[e.source_index].flat)
+                    e.source_width = Ws if src_conv else 0
+                    e.weight_words = hw.bank_groups * e.group_step
                 else:
+                    S = _slots(e.kernel, e.stride, K)
                     e.padded_inputs = gs * P
-                    e.group_step = e.kernel * e.kernel * e.padded_inputs
+                    e.slots = S
+                    e.source_width = 0
+                    e.group_step = S * S * e.padded_inputs
                     e.column_step = e.stride * e.padded_inputs
-                    e.row_step = e.stride * e.kernel * e.padded_inputs
+                    e.row_step = e.stride * S * e.padded_inputs
+                    e.weight_words = hw.groups * e.group_step
                 e.weight_base = wbase
-                wbase += e.group_step * hw.groups
+                wbase += e.weight_words
         self.membrane_words = mbase
         self.event_words = ebase
         self.param_words = pbase
         self.weight_words = wbase
-        self.out_words = self.layers[-1].groups
+        self.out_words = self.layers[-1].bank_groups
         if self.layers[-1].kind != "output":
             _fail("the last layer must be the output layer")
         for used, depth, what in (
@@ -264,6 +308,13 @@ def _chw(shape):
     """(C, H, W) of a layer or source shape; (N, 1, 1) for a flat one."""
     shape = tuple(int(s) for s in shape)
     return shape if len(shape) == 3 else (shape[0], 1, 1)
+
+
+def _slots(k, s, K):
+    """S, the weight slots per kernel row of a conv edge (kernel k, stride s) at
+    grid K: the largest ``jb * s + r + 1`` over the offsets ``ky = r + s * (jb * K +
+    wa) < k`` (``r < s``, ``wa < K``); k at K = 1."""
+    return max((j // K) * s + r + 1 for r in range(min(s, k)) for j in range((k - 1 - r) // s + 1))
 
 
 def _every_input_reaches(n_in, n_out, k, s, p):
@@ -344,17 +395,41 @@ def _edge_fields(e):
     return {"src": e.source_index, "linear": int(e.linear), "k": e.kernel,
             "shift": e.stride.bit_length() - 1, "pad": e.padding, "wbase": e.weight_base,
             "cin_pad": e.padded_inputs, "s_go": e.group_step, "s_col": e.column_step,
-            "s_row": e.row_step}
+            "s_row": e.row_step, "slots": e.slots, "src_w": e.source_width}
+
+
+def _descriptor(hw):
+    """The DescriptorLayout fields of an HwLayer."""
+    C, H, W = hw.shape
+    Hb, Wb = hw.block_shape
+    layer = hw.image_layer
+    return {
+        "output": int(hw.kind == "output"), "linear": int(hw.flat),
+        "reset_zero": int(layer.reset == "zero"),
+        "leak": int(layer.leak_shift or 0),
+        "n_edges": len(hw.edges), "pool": hw.pool, "mbase": hw.membrane_base,
+        "words": hw.neuron_words, "groups": hw.groups, "bgroups": hw.bank_groups,
+        "height": H, "width": W, "bheight": Hb, "bwidth": Wb, "plane": Hb * Wb,
+        "pheight": hw.pooled_shape[1], "pwidth": hw.pooled_shape[2],
+        "pbheight": hw.pooled_blocks[0], "pbwidth": hw.pooled_blocks[1],
+        "pplane": hw.pooled_shape[1] * hw.pooled_shape[2],
+        "prow": hw.pool * Wb, "pbase": hw.param_base, "lanes_last": hw.last_group_lanes,
+        "ebase": hw.event_base, "edges": [_edge_fields(e) for e in hw.edges],
+    }
 
 
 def _weights(p, hw, e):
-    """Weight words of one edge, in the order the scatter unit addresses them."""
+    """Weight words of one edge (``K^2 P`` lanes, weight bank ``n`` in lanes ``n P
+    ..``), in the order the scatter unit addresses them."""
     P = p.config.lanes
+    K = p.config.grid
+    K2 = K * K
     w = np.asarray(e.weight).astype(np.int64)
     C = hw.shape[0]
-    G = hw.groups
-    words = np.zeros((G, e.group_step, P), dtype=np.int64)
+    o = np.arange(C)
     if e.linear:
+        # pass p = go div K^2 at p * cin_pad + j, output group go in weight bank go mod K^2
+        words = np.zeros((hw.bank_groups, e.group_step, K2 * P), dtype=np.int64)
         Cs, Hs, Ws = e.source_shape
         # index j' = wpos * P + lane, wpos = g*Hs*Ws + y*Ws + x, source channel g*P + lane
         jp = np.arange(e.padded_inputs)
@@ -365,18 +440,25 @@ def _weights(p, hw, e):
         c = g * P + lane
         ok = c < Cs
         flat = c * Hs * Ws + y * Ws + x
-        for o in range(C):
-            words[o // P, ok, o % P] = w[o, flat[ok]]
+        go = o // P
+        words[(go // K2)[:, None], np.nonzero(ok)[0][None, :],
+              ((go % K2) * P + o % P)[:, None]] = w[:, flat[ok]]
     else:
-        k = e.kernel
+        # slot (sy, sx), weight bank (wa, wb): w[o, c, ky, kx], ky = (sy mod s) +
+        # s ((sy div s) K + wa), kx likewise; 0 past the kernel
+        k, s, S = e.kernel, e.stride, e.slots
         Cs = e.source_shape[0]
         cin = e.padded_inputs
-        for o in range(C):
-            for ky in range(k):
-                for kx in range(k):
-                    base = (ky * k + kx) * cin
-                    words[o // P, base:base + Cs, o % P] = w[o, :, ky, kx]
-    return words.reshape(-1, P)
+        words = np.zeros((hw.groups, e.group_step, K2 * P), dtype=np.int64)
+        taps = [(sl, a, sl % s + s * ((sl // s) * K + a)) for sl in range(S) for a in range(K)]
+        taps = [(sl, a, kk) for sl, a, kk in taps if kk < k]
+        rows = (o // P)[:, None]
+        for sy, wa, ky in taps:
+            for sx, wb, kx in taps:
+                base = (sy * S + sx) * cin
+                words[rows, base + np.arange(Cs)[None, :],
+                      ((wa * K + wb) * P + o % P)[:, None]] = w[:, :, ky, kx]
+    return words.reshape(-1, K2 * P)
 
 
 def compile_model(image, config=None):
@@ -392,18 +474,9 @@ def compile_model(image, config=None):
             "in_height": p.in_shape[1], "in_width": p.in_shape[2]}
     descs, params, weights = [], [], []
     for hw in p.layers:
-        C, H, W = hw.shape
+        C = hw.shape[0]
         layer = hw.image_layer
-        descs.append({
-            "output": int(hw.kind == "output"),
-            "reset_zero": int(layer.reset == "zero"),
-            "leak": int(layer.leak_shift or 0),
-            "n_edges": len(hw.edges), "pool": hw.pool, "mbase": hw.membrane_base,
-            "words": hw.neuron_words, "groups": hw.groups, "height": H, "width": W,
-            "plane": H * W, "pheight": hw.pooled_shape[1], "pwidth": hw.pooled_shape[2],
-            "prow": hw.pool * W, "pbase": hw.param_base, "lanes_last": hw.last_group_lanes,
-            "ebase": hw.event_base, "edges": [_edge_fields(e) for e in hw.edges],
-        })
+        descs.append(_descriptor(hw))
         bias = np.asarray(layer.bias).astype(np.int64).reshape(-1)
         theta = (np.asarray(layer.theta).astype(np.int64).reshape(-1)
                  if hw.kind != "output" else np.zeros(C, np.int64))
@@ -415,7 +488,8 @@ def compile_model(image, config=None):
                            "bias": [int(bias[c]) for c in lanes]})
         for e in hw.edges:
             weights.append(_weights(p, hw, e))
-    weight_words = np.concatenate(weights) if weights else np.zeros((0, P), np.int64)
+    weight_words = (np.concatenate(weights) if weights
+                    else np.zeros((0, config.array_lanes), np.int64))
     taus = []
     for value in p.image.tau or []:
         if value is None:
@@ -431,7 +505,7 @@ def compile_model(image, config=None):
     wl = WeightLayout(config)
     body += [(SECTION["weight"] << 24) | len(weight_words)]
     for row in weight_words & 0xFF:
-        # Python ints: P x 8 bits overflows int64 from 8 lanes on.
+        # Python ints: K^2 P x 8 bits overflows int64 from 8 lanes on.
         word = sum(int(v) << (i * WEIGHT_BITS) for i, v in enumerate(row))
         body += _chunks(word, wl.size)
     body += _section("tau", TauLayout(config), taus)
