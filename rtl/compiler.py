@@ -135,6 +135,10 @@ class Plan:
                   f"by {self.t_max - config.t_max}")
         self.in_shape = self._input_view()
         self.in_groups = -(-self.in_shape[0] // P)
+        for value, what in ((self.in_groups, "channel groups"), (self.in_shape[1], "height"),
+                            (self.in_shape[2], "width")):
+            if value >= 1 << DIM_BITS:
+                _fail(f"the input's {what} {value} exceeds {(1 << DIM_BITS) - 1}")
         views = {"input": (self.in_shape, None)}   # name -> (out shape, hw index)
         for layer in self.image.layers:
             name = layer.name

@@ -133,8 +133,13 @@ def _old_layout(p):
 def test_grid_1_layout_is_the_unbanked_one(name, lanes):
     from atsnn.rtl.compiler import _descriptor, _weights
     from atsnn.rtl.config import DescriptorLayout
+    from atsnn import AtsnnError
     config = HwConfig(lanes=lanes, weight_depth=1 << 16, grid=1)
-    p = plan(gi.load_model(name), config)
+    try:
+        p = plan(gi.load_model(name), config)
+    except AtsnnError as e:     # nmnist-mlp at P = 8: 289 input groups, over DIM_BITS
+        assert "the input's channel groups" in str(e)
+        pytest.skip(str(e))
     descs, weights, totals = _old_layout(p)
     fields = {n for n, _ in DescriptorLayout(config)}
     assert all(set(d) == fields for d in descs)
