@@ -8,7 +8,6 @@ import numpy as np
 from atsnn import AtsnnError
 from atsnn.data import DATASETS, load_dataset
 from atsnn.golden import energy
-from atsnn.golden.cycles import check_grid
 from atsnn.golden.engine import run
 from atsnn.rtl.hwflags import add_config_arguments, config_from_args
 from atsnn.model_image import frame_mode, load_model
@@ -25,11 +24,7 @@ def add_commands(subparsers):
     p.add_argument("--split", default="test", choices=("train", "test"))
     p.add_argument("--limit", type=int, default=None, help="first N samples only")
     p.add_argument("--data-dir", default=None)
-    add_config_arguments(p, only=("lanes", "membrane_bits", "acc_bits"))
-    p.add_argument("--grid", type=int, default=1, metavar="K",
-                   help="the cycle model's PE bank grid, K x K banks of P lanes (default 1: the "
-                        "array built today; 2 to 4: the kernel-parallel array's model, "
-                        "docs/architecture.md, not in the RTL yet)")
+    add_config_arguments(p, only=("lanes", "membrane_bits", "acc_bits", "grid"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=golden_command)
 
@@ -94,8 +89,7 @@ def golden_command(args):
         if args.limit > len(x):
             raise AtsnnError(f"--limit {args.limit}: {where} has only {len(x)} images")
         x, y = x[:args.limit], y[:args.limit]
-    grid = check_grid(args.grid)
-    s = evaluate(image, x, y, hw.lanes, hw.membrane_bits, grid)
+    s = evaluate(image, x, y, hw.lanes, hw.membrane_bits, hw.grid)
     s.update(dataset=args.dataset, split=args.split)
     if args.json:
         print(json.dumps(s))
@@ -111,7 +105,7 @@ def golden_command(args):
         ("energy / image (uJ, estimate)", f"{s['energy_uj_per_image']:.4f}",
          f"{f['energy_uj_per_image']:.4f}"),
     ]
-    grid_note = f", {grid} x {grid} bank grid (cycle model)" if grid > 1 else ""
+    grid_note = f", {hw.grid} x {hw.grid} bank grid" if hw.grid > 1 else ""
     print(f"{s['model']} on {args.dataset}/{args.split}: {s['images']} images, P = {s['lanes']}"
           f"{grid_note}")
     for a, b, c in rows:

@@ -59,7 +59,7 @@ def test_golden_cli_grid_is_the_arrays_cycle_model(mnist, capsys):
     assert three["cycles_per_image"] < one["cycles_per_image"] / 4
     assert three["sops_per_cycle"] > 16        # more than today's array's P lanes
     assert main(["golden", "--model", "mnist-tiny", "--limit", "3", "--grid", "5"]) == 2
-    assert "grid must be one of 1, 2, 3, 4, not 5" in capsys.readouterr().err
+    assert "Bank grid must be one of 1, 2, 3, 4, not 5" in capsys.readouterr().err
 
 
 def test_golden_cli_bad_model_is_one_line_error(capsys):
