@@ -1,6 +1,6 @@
 """Unit tests of the core's components, each alone in Amaranth's simulator:
 the model loader, image receiver, PE bank, result sender, sequencer, event
-fetch, init walker and spike counters. The streams come from the compiler (or
+fetch, init walker, fire unit and spike counters. The streams come from the compiler (or
 are written by hand to docs/architecture.md's word formats), the memories and
 the other units are stood in for by the testbench."""
 
@@ -1016,33 +1016,56 @@ def test_event_fetch_reads_each_source_in_order(ready):
 
 # ====================================================================== InitWalker
 
-def test_init_walker_walks_words_and_steps_groups():
-    dut = InitWalker(SMALL)
-    words, plane, mbase = 7, 3, 20
+def _init_walk(K, fields):
+    """Run an init walker over a layer; per cycle after the start: (run, valid,
+    addr, mem_addr, next_group, banks)."""
+    dut = InitWalker(dataclasses.replace(SMALL, grid=K))
     log = []
 
     async def bench(ctx):
-        ctx.set(dut.words, words)
-        ctx.set(dut.plane, plane)
-        ctx.set(dut.mbase, mbase)
+        _set_fields(ctx, dut.layer, fields)
         await ctx.tick()
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        for _ in range(words + 6):
+        for _ in range(fields["words"] + 6):
             log.append((ctx.get(dut.run), ctx.get(dut.valid), ctx.get(dut.addr),
-                        ctx.get(dut.mem_addr), ctx.get(dut.next_group)))
+                        ctx.get(dut.mem_addr), ctx.get(dut.next_group), ctx.get(dut.banks)))
             await ctx.tick()
 
     simulate(dut, bench)
-    written = [(a, ma) for _, v, a, ma, _ in log if v]
-    assert written == [(i, mbase + i) for i in range(words)]
+    return log
+
+
+@pytest.mark.parametrize("K", [1, 2, 3])
+def test_init_walker_walks_words_and_steps_groups(K):
+    """A conv layer: every word in all banks, the group stepping every plane words."""
+    words, plane, mbase = 7, 3, 20
+    log = _init_walk(K, dict(linear=0, words=words, plane=plane, mbase=mbase, groups=3))
+    written = [(a, ma, b) for _, v, a, ma, _, b in log if v]
+    assert written == [(i, mbase + i, (1 << K * K) - 1) for i in range(words)]
     assert sum(r for r, *_ in log) == words            # run: one cycle per word
     valid_at = [i for i, (_, v, *_r) in enumerate(log) if v]
-    steps = [i for i, (*_r, g) in enumerate(log) if g]
+    assert valid_at == list(range(1, 1 + words))        # the same timing at every grid
+    steps = [i for i, (*_r, g, _b) in enumerate(log) if g]
     # the group steps as word plane - 1 (and 2 * plane - 1) is walked: a cycle
     # before it is written, so the next word is written from the next group
     assert steps == [valid_at[plane - 1] - 1, valid_at[2 * plane - 1] - 1]
+
+
+@pytest.mark.parametrize("K,groups", [(1, 4), (2, 5), (3, 11)])
+def test_init_walker_flat_layer_walks_groups_over_banks(K, groups):
+    """A flat layer: group g at word g div K^2 of bank g mod K^2, one per cycle,
+    the parameter group stepping every word."""
+    mbase = 9
+    log = _init_walk(K, dict(linear=1, words=groups, plane=1, mbase=mbase, groups=groups))
+    K2 = K * K
+    written = [(a, ma, b) for _, v, a, ma, _, b in log if v]
+    assert written == [(g // K2, mbase + g // K2, 1 << g % K2) for g in range(groups)]
+    valid_at = [i for i, (_, v, *_r) in enumerate(log) if v]
+    assert valid_at == list(range(1, 1 + groups))
+    steps = [i for i, (*_r, g, _b) in enumerate(log) if g]
+    assert steps == [v - 1 for v in valid_at]
 
 
 # ====================================================================== SpikeCounters
@@ -1115,3 +1138,269 @@ def test_spike_counters_per_layer_per_image_and_totals():
         assert r["sops"] == 4 + 2 + 3 + 1 + 8
     assert got["a_totals"] == (1, 18, 14)
     assert got["b_totals"] == (2, 36, 28)
+
+
+# ====================================================================== FireUnit
+
+#: Cycles from the start pulse to ``done`` beyond the walk's one cycle per word:
+#: the start's cycle, the read (address register, block RAM, output register),
+#: stages 1 to 4 (the last one the write) and ``done``'s register. The unit at
+#: grid 1 before the banked array had the same (checked cycle by cycle against it).
+FIRE_LATENCY = 9
+
+
+def _fire_layer(K, P, groups, height, width, pool=1, linear=False, lanes_last=None,
+                mbase=3, leak=0, reset_zero=False):
+    """The DescriptorLayout fields the fire unit and the init walker read, as the
+    compiler lays a layer out at grid K (docs/architecture.md)."""
+    if linear:
+        height = width = 1
+    Hb, Wb = -(-height // K), -(-width // K)
+    pH, pW = height // pool, width // pool
+    return dict(
+        linear=int(linear), reset_zero=int(reset_zero), leak=leak, pool=pool, mbase=mbase,
+        groups=groups, words=groups if linear else groups * Hb * Wb,
+        bgroups=-(-groups // (K * K)) if linear else 1,
+        height=height, width=width, bheight=Hb, bwidth=Wb, plane=Hb * Wb,
+        pheight=pH, pwidth=pW, pbheight=-(-pH // K), pbwidth=-(-pW // K), pplane=pH * pW,
+        prow=pool * Wb, pbase=0, lanes_last=P if lanes_last is None else lanes_last)
+
+
+def _set_fields(ctx, view, fields):
+    for name, value in fields.items():
+        ctx.set(getattr(view, name), value)
+
+
+def _signed(v, bits):
+    v &= (1 << bits) - 1
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+def _words(raw, n, P, bits):
+    """Unpack ``n`` words of ``P`` signed lanes from an integer."""
+    return [[_signed(raw >> ((k * P + i) * bits), bits) for i in range(P)] for k in range(n)]
+
+
+def _pack_words(words, bits):
+    raw = 0
+    flat = [v for w in words for v in w]
+    for i, v in enumerate(flat):
+        raw |= (v & ((1 << bits) - 1)) << (i * bits)
+    return raw
+
+
+def run_fire(dut, config, layer, mem, theta, bias, limit=2000):
+    """Drive a fire unit through one pass over ``layer``: ``mem[(bank, addr)]``
+    holds the membrane words (a bank's P lanes), read back three cycles after
+    ``mem_addr`` (the core's address register, the block RAM, its output
+    register); the parameter word of group ``g`` (``theta[g]``, ``bias[g]``) is
+    read at an address register set by the start and stepped by ``next_group``,
+    arriving a cycle after it. Returns the writes ``(cycle, bank, addr, lanes)``,
+    the events, the summed spike and pooled counts and the cycle of ``done``
+    (counted from the start pulse's cycle)."""
+    P, B, K2 = config.lanes, config.membrane_bits, config.banks
+    A = config.acc_bits
+    zero = [0] * P
+    out = dict(writes=[], events=[], spikes=0, pooled=0, done=None, event_count=None)
+
+    async def bench(ctx):
+        _set_fields(ctx, dut.layer, layer)
+        await ctx.tick()
+        addrs = []
+        preg = 0
+        par_addr = 0            # the parameter memory's registered read
+        for cycle in range(limit):
+            start = cycle == 0
+            ctx.set(dut.start, int(start))
+            # inputs of this cycle: the word read three cycles ago, the parameter
+            # word addressed last cycle
+            addrs.append(ctx.get(dut.mem_addr))
+            addr = addrs[-4] if len(addrs) >= 4 else None
+            words = [mem.get((n, addr), zero) for n in range(K2)]
+            ctx.set(dut.mem_rdata.as_value(), _pack_words(words, B))
+            g = min(par_addr, len(theta) - 1)
+            ctx.set(dut.par_rdata.theta.as_value(), _pack_words([theta[g]], B))
+            ctx.set(dut.par_rdata.bias.as_value(), _pack_words([bias[g]], A))
+            # outputs of this cycle
+            wr_en = ctx.get(dut.wr_en)
+            if wr_en:
+                data = _words(ctx.get(dut.wr_data.as_value()), K2, P, B)
+                wa = ctx.get(dut.wr_addr)
+                for n in range(K2):
+                    if wr_en >> n & 1:
+                        out["writes"].append((cycle, n, wa, data[n]))
+                out.setdefault("all_data", []).append(data)
+            if ctx.get(dut.events.valid):
+                ev = dut.events.payload
+                out["events"].append(dict(
+                    group=ctx.get(ev.group), y=ctx.get(ev.y), x=ctx.get(ev.x),
+                    wpos=ctx.get(ev.wpos), mask=ctx.get(ev.mask)))
+            out["spikes"] += ctx.get(dut.spikes)
+            out["pooled"] += ctx.get(dut.pooled)
+            if not start and out["done"] is None and ctx.get(dut.done):
+                out["done"] = cycle
+                out["event_count"] = ctx.get(dut.event_count)
+                return
+            # the parameter address register, and its memory's registered read
+            par_addr = preg
+            preg = 0 if start else preg + ctx.get(dut.next_group)
+            await ctx.tick()
+
+    simulate(dut, bench, limit=limit + 10)
+    return out
+
+
+def fire_reference(config, layer, mem, theta, bias):
+    """The fire pass in Python: the writes in walk order ``(bank, addr, lanes)``
+    and the events, from the layout rule of docs/architecture.md."""
+    P, B, K = config.lanes, config.membrane_bits, config.grid
+    K2 = K * K
+    L = layer
+    G = L["groups"]
+    zero = [0] * P
+
+    def lif(v, g, valid):
+        """(spikes, written lanes) of one word of group g."""
+        spikes, written = [], []
+        for i in range(P):
+            fired = valid[i] and v[i] >= theta[g][i]
+            u = (0 if L["reset_zero"] else v[i] - theta[g][i]) if fired else v[i]
+            decay = u >> L["leak"] if L["leak"] else 0
+            spikes.append(int(fired))
+            written.append(_signed(u - decay + bias[g][i], B))
+        return spikes, written
+
+    def lanes(g):
+        return P if g < G - 1 else L["lanes_last"]
+
+    writes, events = [], []
+    if L["linear"]:
+        for g in range(G):
+            n, addr = g % K2, L["mbase"] + g // K2
+            spk, w = lif(mem.get((n, addr), zero), g, [i < lanes(g) for i in range(P)])
+            writes.append((n, addr, w))
+            mask = sum(s << i for i, s in enumerate(spk))
+            if mask:
+                events.append(dict(group=g, y=0, x=0, wpos=g, mask=mask))
+        return writes, events
+
+    H, W, k = L["height"], L["width"], L["pool"]
+    Hb, Wb = L["bheight"], L["bwidth"]
+    pH, pW = H // k, W // k
+    for g in range(G):
+        spiked = set()          # (oy, ox, lane)
+        for pby in range(L["pbheight"]):
+            for pbx in range(L["pbwidth"]):
+                for dy in range(k):
+                    for dx in range(k):
+                        by, bx = pby * k + dy, pbx * k + dx
+                        if by >= Hb or bx >= Wb:
+                            continue
+                        addr = L["mbase"] + g * Hb * Wb + by * Wb + bx
+                        for a in range(K):
+                            for b in range(K):
+                                oy, ox = K * by + a, K * bx + b
+                                valid = [oy < H and ox < W and i < lanes(g) for i in range(P)]
+                                spk, w = lif(mem.get((a * K + b, addr), zero), g, valid)
+                                writes.append((a * K + b, addr, w))
+                                spiked |= {(oy, ox, i) for i in range(P) if spk[i]}
+        # the block events of the (pooled) map, in block order
+        for pby in range(-(-pH // K)):
+            for pbx in range(-(-pW // K)):
+                mask = 0
+                for (oy, ox, i) in spiked:
+                    py, px = oy // k, ox // k
+                    if py // K == pby and px // K == pbx:
+                        mask |= 1 << (((py % K) * K + px % K) * P + i)
+                if mask:
+                    events.append(dict(group=g, y=pby, x=pbx,
+                                       wpos=g * pH * pW + K * (pby * pW + pbx), mask=mask))
+    return writes, events
+
+
+def _fire_case(K, groups, height, width, pool=1, linear=False, lanes_last=None, leak=0,
+               reset_zero=False, seed=0, P=4):
+    from atsnn.rtl.fire import FireUnit
+    config = dataclasses.replace(SMALL, lanes=P, grid=K)
+    B = config.membrane_bits
+    rng = np.random.default_rng(seed)
+    layer = _fire_layer(K, P, groups, height, width, pool, linear, lanes_last, leak=leak,
+                        reset_zero=reset_zero)
+    K2 = K * K
+    mem = {(n, layer["mbase"] + w): [int(v) for v in rng.integers(-60, 100, P)]
+           for n in range(K2) for w in range(-1, layer["words"] + 2)}
+    theta = [[int(v) for v in rng.integers(1, 60, P)] for _ in range(groups)]
+    bias = [[int(v) for v in rng.integers(-20, 20, P)] for _ in range(groups)]
+    dut = FireUnit(config)
+    got = run_fire(dut, config, layer, mem, theta, bias)
+    want_writes, want_events = fire_reference(config, layer, mem, theta, bias)
+    # every write: the banks of each cycle, its address and lanes, in walk order
+    assert [(n, a, w) for _, n, a, w in got["writes"]] == want_writes
+    cycles = [c for c, *_ in got["writes"]]
+    assert cycles == sorted(cycles)
+    if linear:
+        assert len(set(cycles)) == len(cycles)          # one bank per cycle
+        for data in got["all_data"]:                    # every bank carries the group
+            assert all(w == data[0] for w in data)
+    else:
+        assert all(cycles.count(c) == K2 for c in set(cycles))
+    assert len(set(cycles)) == layer["words"]
+    assert got["events"] == want_events
+    assert got["event_count"] == len(want_events)
+    assert got["spikes"] == sum(
+        1 for c in _fired_lanes(config, layer, mem, theta))
+    assert got["pooled"] == sum(bin(e["mask"]).count("1") for e in want_events)
+    # done: one cycle per word of the walk plus the fixed latency
+    assert got["done"] == layer["words"] + FIRE_LATENCY
+    return got, want_events
+
+
+def _fired_lanes(config, layer, mem, theta):
+    """Every (bank, addr, lane) that spikes, from the layout rule."""
+    P, K = config.lanes, config.grid
+    L = layer
+    G = L["groups"]
+    out = []
+    for g in range(G):
+        n_lanes = P if g < G - 1 else L["lanes_last"]
+        if L["linear"]:
+            key = (g % (K * K), L["mbase"] + g // (K * K))
+            v = mem.get(key, [0] * P)
+            out += [(key, i) for i in range(n_lanes) if v[i] >= theta[g][i]]
+            continue
+        for oy in range(L["height"]):
+            for ox in range(L["width"]):
+                key = ((oy % K) * K + ox % K,
+                       L["mbase"] + g * L["plane"] + (oy // K) * L["bwidth"] + ox // K)
+                v = mem.get(key, [0] * P)
+                out += [(key, i) for i in range(n_lanes) if v[i] >= theta[g][i]]
+    return out
+
+
+@pytest.mark.parametrize("K,groups,height,width,pool,lanes_last,leak,reset_zero", [
+    (1, 2, 4, 6, 1, 3, 0, False),
+    (1, 3, 6, 4, 2, 4, 2, True),
+    (1, 2, 6, 3, 3, 2, 1, False),
+    (2, 3, 7, 5, 1, 3, 2, False),
+    (2, 3, 6, 10, 2, 1, 0, True),
+    (2, 2, 8, 4, 4, 4, 3, False),
+    (3, 3, 7, 5, 1, 2, 1, True),
+    (3, 3, 8, 6, 2, 3, 0, False),
+    (3, 2, 10, 14, 2, 4, 2, False),
+    (3, 2, 8, 8, 4, 1, 1, True),
+])
+def test_fire_unit_conv_layer_at_grid(K, groups, height, width, pool, lanes_last, leak,
+                                      reset_zero):
+    """A conv layer's fire pass, every bank at once: each write (bank, address,
+    lanes), each block event (pooled: one per block group), the counts and the
+    cycle of done against the Python pass of the layout rule."""
+    _, events = _fire_case(K, groups, height, width, pool, lanes_last=lanes_last, leak=leak,
+                           reset_zero=reset_zero, seed=K * 100 + height * 10 + width)
+    assert events                                       # the case fires something
+
+
+@pytest.mark.parametrize("K,groups,lanes_last", [(1, 5, 2), (2, 5, 3), (2, 4, 4), (3, 11, 1)])
+def test_fire_unit_flat_layer_at_grid(K, groups, lanes_last):
+    """A flat layer: group g from bank g mod K^2, word g div K^2, one per cycle,
+    written back to that bank alone; its event in bank 0's mask bits."""
+    _fire_case(K, groups, 1, 1, linear=True, lanes_last=lanes_last, leak=1, seed=groups + K)
