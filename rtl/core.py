@@ -15,27 +15,12 @@ from .scatter import SpikeScatter
 from .init import InitWalker
 from .fire import FireUnit
 from .exit import ExitUnit
-from .pe_bank import PeBank, bank_layouts
+from .pe_array import PeArray
 from .counters import SpikeCounters
 from .sender import ResultSender
 from .replica import registered_write
-from .bram import blocks, column_plan
 
-__all__ = ["Accelerator", "core_signature", "banks"]
-
-#: Memory banks: up to ``MAX_BANKS`` of at least ``MIN_BANK_LANES`` lanes (one
-#: bank at P <= 4, 4 lanes each at P = 16, 8 at P = 32). Each bank is a
-#: :class:`PeBank`, so that its block RAMs and lanes can sit together on the
-#: die. Narrower banks map less tightly to block RAM: P = 32 in banks of 4
-#: lanes does not fit the LFE5U-85F's 208 DP16KD.
-MAX_BANKS = 4
-MIN_BANK_LANES = 4
-
-
-def banks(lanes):
-    """Number of memory banks at ``lanes`` lanes."""
-    return max(1, min(MAX_BANKS, lanes // MIN_BANK_LANES))
-
+__all__ = ["Accelerator", "core_signature"]
 
 def core_signature(config):
     """The core's ports, shared with the test stand-in (``atsnn.tb.standin``) so the
@@ -125,21 +110,7 @@ class Accelerator(wiring.Component):
         m.submodules.exit = xu = ExitUnit(cfg)
         m.submodules.counters = cnt = SpikeCounters(cfg)
         m.submodules.sender = sender = ResultSender(cfg)
-        # The weight, membrane, accumulator and parameter memories are banked
-        # by lane group; the deep ones are built from block-RAM columns where the
-        # device has the block RAMs for it (rtl/bram.py).
-        NB = banks(P)
-        G = P // NB
-        lay = bank_layouts(cfg, G)
-        columns = column_plan({"wgt": (lay["wgt"].size, cfg.weight_depth, NB),
-                               "mem": (lay["mem"].size, cfg.membrane_depth, NB)},
-                              fixed=(blocks(EventLayout(cfg).size, cfg.event_depth)
-                                     + blocks(InputLayout(cfg).size, cfg.input_depth)
-                                     + NB * blocks(lay["par"].size, cfg.param_depth)))
-        pe = []
-        for b in range(NB):
-            m.submodules[f"pe{b}"] = bank = PeBank(cfg, b, G, columns)
-            pe.append(bank)
+        m.submodules.array = pe = PeArray(cfg)
 
         glob = loader.glob
         go = seq.go
@@ -186,7 +157,7 @@ class Accelerator(wiring.Component):
         m.d.comb += [
             seq.start.eq(recv.done), seq.glob.eq(glob), seq.desc.eq(d),
             seq.init_busy.eq(walker.run | walker.valid),
-            seq.drained.eq(sc.idle & fetch.empty & ~pe[0].busy),
+            seq.drained.eq(sc.idle & fetch.empty & ~pe.busy),
             seq.fire_done.eq(fu.done), seq.exit_done.eq(xu.done),
             seq.margin.eq(xu.margin), seq.index.eq(xu.index),
             tau_r.addr.eq(seq.tau_addr), seq.tau.eq(tau_r.data), seq.sent.eq(sender.done),
@@ -207,15 +178,11 @@ class Accelerator(wiring.Component):
 
         # ------------------------------------------------------------ init, fire, exit
         m.d.comb += [
-            walker.start.eq(go.init), walker.words.eq(d.words), walker.plane.eq(d.plane),
-            walker.mbase.eq(d.mbase),
+            walker.start.eq(go.init), walker.layer.eq(d),
             fu.start.eq(go.fire), fu.layer.eq(d),
-            fu.mem_rdata.eq(Cat(*(bank.mem_rdata for bank in pe))),
-            fu.par_rdata.theta.eq(Cat(*(bank.par.theta for bank in pe))),
-            fu.par_rdata.bias.eq(Cat(*(bank.par.bias for bank in pe))),
+            fu.mem_rdata.eq(pe.mem_rdata), fu.par_rdata.eq(pe.par),
             xu.start.eq(go.exit), xu.groups.eq(d.groups), xu.lanes_last.eq(d.lanes_last),
-            xu.acc_rdata.eq(Cat(*(bank.acc_rdata for bank in pe))),
-            xu.par_rdata.eq(fu.par_rdata),
+            xu.acc_rdata.eq(pe.acc_rdata), xu.par_rdata.eq(pe.par),
         ]
         # the fire unit's events, written from the event memory's own copies (it
         # sits far from the fire unit) at d.ebase + events written so far
@@ -226,25 +193,24 @@ class Accelerator(wiring.Component):
             m.d.sync += ev_addr.eq(ev_addr + 1)
         registered_write(m, ev_w, fu.events.valid, ev_addr, fu.events.payload, "ev")
 
-        # ------------------------------------------------------------ PE banks
-        for b, bank in enumerate(pe):
-            m.d.comb += [
-                bank.op_valid.eq(sc.op_valid), bank.op.eq(sc.op),
-                bank.target.eq(seq.target), bank.wsel.eq(seq.wsel),
-                bank.fire_go.eq(go.fire), bank.scatter_go.eq(go.scatter),
-                bank.fire_mem_addr.eq(fu.mem_addr),
-                bank.exit_phase.eq(seq.flags.exit), bank.exit_addr.eq(xu.acc_addr),
-                bank.result_phase.eq(seq.flags.result), bank.result_addr.eq(sender.acc_addr),
-                bank.fire_wr_en.eq(fu.wr_en), bank.fire_wr_addr.eq(fu.wr_addr),
-                bank.fire_wr_data.eq(fu.wr_data.as_value()[b * G * B:(b + 1) * G * B]),
-                bank.exit_wr_en.eq(xu.wr_en), bank.exit_wr_addr.eq(xu.wr_addr),
-                bank.exit_wr_data.eq(xu.wr_data.as_value()[b * G * A:(b + 1) * G * A]),
-                bank.init_valid.eq(walker.valid), bank.init_addr.eq(walker.addr),
-                bank.init_mem_addr.eq(walker.mem_addr),
-                bank.par_start.eq(go.init | go.fire | go.exit),
-                bank.par_step.eq(walker.next_group | fu.next_group | xu.next_group),
-                bank.pbase.eq(d.pbase), bank.load.eq(wr),
-            ]
+        # ------------------------------------------------------------ PE array
+        m.d.comb += [
+            pe.op_valid.eq(sc.op_valid), pe.op.eq(sc.op),
+            pe.target.eq(seq.target), pe.wsel.eq(seq.wsel),
+            pe.fire_go.eq(go.fire), pe.scatter_go.eq(go.scatter),
+            pe.fire_mem_addr.eq(fu.mem_addr),
+            pe.exit_phase.eq(seq.flags.exit), pe.exit_group.eq(xu.acc_addr),
+            pe.result_phase.eq(seq.flags.result), pe.result_group.eq(sender.acc_addr),
+            pe.fire_wr_en.eq(fu.wr_en), pe.fire_wr_addr.eq(fu.wr_addr),
+            pe.fire_wr_data.eq(fu.wr_data),
+            pe.exit_wr_en.eq(xu.wr_en), pe.exit_wr_group.eq(xu.wr_addr),
+            pe.exit_wr_data.eq(xu.wr_data),
+            pe.init_valid.eq(walker.valid), pe.init_banks.eq(walker.banks),
+            pe.init_addr.eq(walker.addr), pe.init_mem_addr.eq(walker.mem_addr),
+            pe.par_start.eq(go.init | go.fire | go.exit),
+            pe.par_step.eq(walker.next_group | fu.next_group | xu.next_group),
+            pe.pbase.eq(d.pbase), pe.load.eq(wr),
+        ]
 
         # ------------------------------------------------------------ counters, result out
         wiring.connect(m, sender.result, wiring.flipped(self.result))
@@ -256,7 +222,7 @@ class Accelerator(wiring.Component):
             sender.start.eq(seq.send), sender.winner.eq(seq.winner), sender.steps.eq(seq.t),
             sender.cycles.eq(seq.cycles), sender.sops.eq(cnt.sops),
             sender.classes.eq(glob.classes), sender.n_layers.eq(glob.n_layers),
-            sender.acc_rdata.eq(xu.acc_rdata),
+            sender.acc_rdata.eq(pe.acc_rdata),
             sender.spikes.eq(cnt.spikes), sender.pooled.eq(cnt.pooled),
         ]
         return m

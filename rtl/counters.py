@@ -48,12 +48,12 @@ class SpikeCounters(wiring.Component):
     def __init__(self, config):
         self.config = config
         NL = config.max_layers
-        P = config.lanes
+        L = config.array_lanes
         super().__init__({
             "clear": In(1), "layer": In(4),
             "fire_start": In(1), "fire": In(1), "fire_end": In(1),
-            "fired": In(range(P + 1)), "pooled_fired": In(range(P + 1)), "events": In(16),
-            "op_valid": In(1), "op_lanes": In(config.lane_bits + 1), "sent": In(1),
+            "fired": In(range(L + 1)), "pooled_fired": In(range(L + 1)), "events": In(16),
+            "op_valid": In(1), "op_lanes": In(range(L + 1)), "sent": In(1),
             "spikes": Out(data.ArrayLayout(32, NL)), "pooled": Out(data.ArrayLayout(32, NL)),
             "counts": Out(data.ArrayLayout(16, NL)), "sops": Out(32),
             "images_done": Out(32), "sops_total": Out(64), "spikes_total": Out(64),

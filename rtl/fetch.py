@@ -5,6 +5,7 @@ from amaranth.lib import wiring, stream, data, fifo
 from amaranth.lib.wiring import In, Out
 
 from .config import EventLayout, InputLayout, ScatterEventLayout, SRC_INPUT
+from .kernel_axis import div_const
 
 __all__ = ["EventFetch"]
 
@@ -97,9 +98,17 @@ class EventFetch(wiring.Component):
         ev_rd = Signal(EventLayout(cfg), reset_less=True)
         in_rd = Signal(InputLayout(cfg), reset_less=True)
         m.d.sync += [ev_rd.eq(self.event_data), in_rd.eq(self.input_data)]
+        # an input entry at (y, x) is a spike of block (y div K, x div K), bank
+        # (y mod K, x mod K) (docs/architecture.md)
+        K = cfg.grid
+        by, a = div_const(in_rd.y, K, len(in_rd.y))
+        bx, b = div_const(in_rd.x, K, len(in_rd.x))
+        bank = Signal(range(max(cfg.banks, 2)))
+        m.d.comb += bank.eq(a * K + b)
         with m.If(is_input):
-            m.d.comb += [event.mask.eq(in_rd.mask), event.group.eq(in_rd.group),
-                         event.y.eq(in_rd.y), event.x.eq(in_rd.x), event.wpos.eq(in_rd.group),
+            m.d.comb += [event.mask.eq(in_rd.mask << (bank * cfg.lanes)),
+                         event.group.eq(in_rd.group),
+                         event.y.eq(by), event.x.eq(bx), event.wpos.eq(in_rd.group),
                          event.value.eq(in_rd.value)]
         with m.Else():
             m.d.comb += [event.mask.eq(ev_rd.mask), event.group.eq(ev_rd.group),

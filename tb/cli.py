@@ -131,7 +131,7 @@ def cmd_sim(args):
                 build_root=args.build_dir, progress=len(x) * (2 if args.backpressure else 1))
         except RuntimeError as exc:
             raise AtsnnError(f"{exc} (build directory {args.build_dir or 'build/sim'})") from None
-    summary = summarize(records, y, config.lanes)
+    summary = summarize(records, y, config.array_lanes)
     if not ok and not summary["mismatches"]:
         summary["mismatches"] = 1
         summary["details"].append("the testbench failed (see the simulator log above)")

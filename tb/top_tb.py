@@ -87,7 +87,7 @@ class ModelWork:
         self.load_words = [int(w) for w in compiler.compile_model(self.image, config)]
         inputs = np.load(inputs_path)
         self.images = [[int(w) for w in compiler.encode_input(self.plan, x)] for x in inputs]
-        gold = run(self.image, inputs, lanes=config.lanes)
+        gold = run(self.image, inputs, lanes=config.lanes, grid=config.grid)
         names = [layer.name for layer in self.image.layers]
         self.expected = []
         for i in range(len(inputs)):

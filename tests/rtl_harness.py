@@ -47,9 +47,9 @@ def run_core(image, inputs, config=SMALL, extra=None):
     return results, state
 
 
-def compare(image, inputs, results, lanes):
+def compare(image, inputs, results, lanes, grid=1):
     """Assert the core's results equal the golden model's, exactly."""
-    g = engine.run(image, np.asarray(inputs), lanes=lanes)
+    g = engine.run(image, np.asarray(inputs), lanes=lanes, grid=grid)
     names = [l.name for l in image.layers]
     for i, r in enumerate(results):
         where = f"sample {i}"

@@ -1,6 +1,8 @@
 """The Accelerator core in Amaranth's simulator against the golden model: class,
 exit timestep, U, spikes per layer, SOPs and cycles must be equal, exactly."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -22,14 +24,15 @@ KINDS = {
 }
 
 
-def _check(kind, seed, samples):
+def _check(kind, seed, samples, grid=1):
     rng = np.random.default_rng(seed)
     image = KINDS[kind](rng)
     x = inputs_for(rng, image, samples)
-    results, state = run_core(image, x)
+    config = dataclasses.replace(SMALL, grid=grid)
+    results, state = run_core(image, x, config=config)
     assert state["loaded"] and state["errors"].as_value().value == 0
     assert len(results) == samples and state["images_done"] == samples
-    compare(image, x, results, SMALL.lanes)
+    compare(image, x, results, SMALL.lanes, grid)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -37,25 +40,34 @@ def test_random_network_matches_golden(kind):
     _check(kind, 100, 2)
 
 
+@pytest.mark.parametrize("grid", [2, 3])
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_random_network_matches_golden_on_the_bank_grid(kind, grid):
+    """The kernel-parallel array (K x K position banks): results and cycles
+    equal the golden model at that grid."""
+    _check(kind, 200 + grid, 2, grid)
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("grid", [1, 2, 3])
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_many_random_networks_match_golden(kind, seed):
-    _check(kind, seed, 3)
+def test_many_random_networks_match_golden(kind, seed, grid):
+    _check(kind, seed, 3, grid)
 
 
 def _hypothesis_networks(examples):
     @settings(max_examples=examples, deadline=None, derandomize=examples < 20,
               suppress_health_check=[HealthCheck.too_slow])
     @given(kind=st.sampled_from(sorted(KINDS)), seed=st.integers(0, 2**32 - 1),
-           samples=st.integers(1, 3))
-    def check(kind, seed, samples):
-        _check(kind, seed, samples)
+           samples=st.integers(1, 3), grid=st.sampled_from([1, 2, 3]))
+    def check(kind, seed, samples, grid):
+        _check(kind, seed, samples, grid)
     return check
 
 
 def test_hypothesis_networks_match_golden():
-    """Hypothesis draws the network kind, its seed and the batch: 12 examples by
+    """Hypothesis draws the network kind, its seed, the batch and the bank grid: 12 examples by
     default (derandomized, so CI is repeatable), 200 in the slow tier."""
     _hypothesis_networks(12)()
 
