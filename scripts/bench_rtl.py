@@ -1,12 +1,12 @@
 """Accelerator throughput per array configuration (P lanes, K x K bank grid).
 
 For each network and configuration: cycles per image (the golden cycle model,
-which the RTL cycle counter equals at grid 1), images/s at 100 MHz, operations
+which the RTL cycle counter equals at every grid), images/s at 100 MHz, operations
 (SOPs and first-layer MACs) per cycle over the image, and per layer the
 operations per cycle of its scatter phases and their share of the array's
-P x K^2 lanes. Grids above 1 are the cycle model of the kernel-parallel array
-(docs/architecture.md). With --sim K, K images of each MNIST network also run
-through the RTL under Verilator at P = 16 (grid 1): RTL cycles vs the model and
+P x K^2 lanes. Grids above 1 are the kernel-parallel array (docs/architecture.md).
+With --sim N, N images of each MNIST network also run through the RTL under
+Verilator at P = 16 and grid --sim-grid (default 3): RTL cycles vs the model and
 simulated cycles per second.
 
 The `vgg16` and `resnet19` presets are built at CIFAR-10 shapes, untrained, their
@@ -14,7 +14,7 @@ batch norms calibrated on CIFAR-10 subset images, quantized to int8 and run on
 the golden model only (they do not fit the on-chip memories).
 
     python scripts/bench_rtl.py [--model NAME ...] [--images 200] [--cifar-images 2]
-                                [--sim 8] [--amaranth] [--json]
+                                [--sim 8] [--sim-grid 3] [--amaranth] [--json]
 """
 
 import argparse
@@ -71,14 +71,15 @@ def config_row(image, x, lanes, grid):
             "layers": layers}
 
 
-def verilator_row(model_path, x):
-    """K images through the RTL at P = 16 (grid 1), with the model's count beside it."""
+def verilator_row(model_path, x, grid):
+    """Images through the RTL at P = 16 on a ``grid`` x ``grid`` array, with the
+    model's count beside it."""
     from atsnn.rtl.compiler import plan
     from atsnn.rtl.config import HwConfig
     from atsnn.tb.cli import summarize
     from atsnn.tb.runner import run_testbench
     image = load(model_path)
-    config = HwConfig(lanes=16)
+    config = HwConfig(lanes=16, grid=grid)
     plan(image, config)
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "inputs.npy"
@@ -87,9 +88,10 @@ def verilator_row(model_path, x):
         ok, records = run_testbench(config, [{"model": str(model_path), "inputs": str(inputs)}],
                                     testcase="images_match_golden")
         wall = time.perf_counter() - start
-    summary = summarize(records, np.zeros(len(x), np.int64), config.lanes)
+    summary = summarize(records, np.zeros(len(x), np.int64), config.array_lanes)
     summary.pop("details")
-    summary["model_cycles_per_image"] = float(run(image, x, lanes=16).cycles.mean())
+    summary["grid"] = grid
+    summary["model_cycles_per_image"] = float(run(image, x, lanes=16, grid=grid).cycles.mean())
     summary["wall_s_total"] = wall
     summary["ok"] = ok
     return summary
@@ -114,8 +116,10 @@ def main(argv=None):
     ap.add_argument("--images", type=int, default=200, help="MNIST test images per network")
     ap.add_argument("--cifar-images", type=int, default=2,
                     help="CIFAR-10 subset test images per paper preset (0: skip them)")
-    ap.add_argument("--sim", type=int, default=0, metavar="K",
-                    help="also run K images of each MNIST network through the RTL (Verilator)")
+    ap.add_argument("--sim", type=int, default=0, metavar="N",
+                    help="also run N images of each MNIST network through the RTL (Verilator)")
+    ap.add_argument("--sim-grid", type=int, default=3, choices=(1, 2, 3, 4),
+                    help="the bank grid of the --sim runs (default 3)")
     ap.add_argument("--amaranth", action="store_true",
                     help="also time one image of the first network in Amaranth's simulator")
     ap.add_argument("--json", action="store_true")
@@ -137,7 +141,7 @@ def main(argv=None):
         rows = [config_row(image, x, lanes, grid) for lanes, grid in CONFIGS]
         entry = {"network": name, "images": len(x), "rows": rows}
         if args.sim and path is not None:
-            entry["verilator"] = verilator_row(path, x[:args.sim])
+            entry["verilator"] = verilator_row(path, x[:args.sim], args.sim_grid)
         out["networks"].append(entry)
     if args.amaranth:
         out["amaranth_cycles_per_s"] = amaranth_speed(networks[0][1], xm[:1])
@@ -145,8 +149,8 @@ def main(argv=None):
     if args.json:
         print(json.dumps(out))
         return 0
-    print(f"cycle model at {CLOCK_HZ / 1e6:.0f} MHz (grid 1 = the RTL built today; its "
-          f"counter equals the model)")
+    print(f"cycle model at {CLOCK_HZ / 1e6:.0f} MHz (the RTL's cycle counter equals it at "
+          f"every grid; grid 1: one (spike, offset) per cycle)")
     for entry in out["networks"]:
         base = entry["rows"][0]["cycles_per_image"]
         print(f"\n{entry['network']}: {entry['images']} test images")
@@ -160,7 +164,7 @@ def main(argv=None):
                   f"{base / r['cycles_per_image']:>7.2f} {r['sops_per_cycle']:>10.2f}   {per_layer}")
         if "verilator" in entry:
             v = entry["verilator"]
-            print(f"  Verilator, P=16, grid 1, {v['images']} images: RTL {v['cycles_per_image']:.1f} "
+            print(f"  Verilator, P=16, grid {v['grid']}, {v['images']} images: RTL {v['cycles_per_image']:.1f} "
                   f"cycles/image vs model {v['model_cycles_per_image']:.1f}, "
                   f"{v['mismatches']} mismatches, {v['sim_cycles_per_s']:.0f} simulated cycles/s")
     if "amaranth_cycles_per_s" in out:

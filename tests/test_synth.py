@@ -316,7 +316,7 @@ def test_mnist_p16_fits_and_meets_100mhz(tmp_path):
                    seed=3, speed=8, timeout=3600)
     assert r["fits"] and r["brams"] <= r["available"]["brams"]
     assert set(r["memories"].values()) <= {"bram", "lutram"}, r["memories"]
-    big = [m for m in r["memories"] if re.fullmatch(r"core\.pe\d+\.(wgt|mem)\.c\d+|core\.ev", m)]
+    big = [m for m in r["memories"] if re.fullmatch(r"core\.array\.pe\d+\.(wgt|mem)\.c\d+|core\.ev", m)]
     # each of 4 banks in block-RAM columns: 32 weight, 11 membrane
     assert len(big) == 4 * (32 + 11) + 1, r["memories"]
     assert {r["memories"][m] for m in big} == {"bram"}
