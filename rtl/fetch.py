@@ -5,7 +5,7 @@ from amaranth.lib import wiring, stream, data, fifo
 from amaranth.lib.wiring import In, Out
 
 from .config import EventLayout, InputLayout, ScatterEventLayout, SRC_INPUT
-from .kernel_axis import div_const
+from .const_div import div_const
 
 __all__ = ["EventFetch"]
 

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import LoadWriteLayout, OpLayout, ParamLayout, WriteSelectLayout
 from .sequencer import Target
-from .kernel_axis import div_const
+from .const_div import div_const
 from .pe_bank import PeBank, bank_layouts
 from .replica import registered_write
 from .bram import blocks, column_plan

@@ -5,7 +5,7 @@ from amaranth.lib import wiring, stream, data
 from amaranth.lib.wiring import In, Out
 
 from .config import DIM_BITS, VALUE_BITS, DescriptorLayout, EdgeLayout, OpLayout, ScatterEventLayout
-from .kernel_axis import div_const
+from .const_div import div_const
 
 __all__ = ["SpikeScatter"]
 
