@@ -14,8 +14,13 @@ KEYS = ("images", "mismatches", "accuracy", "avg_timesteps", "cycles_per_image",
 @pytest.mark.verilator
 def test_sim_json_on_real_images(capsys):
     rc = main(["sim", "--model", "mnist-mlp", "--images", "2", "--offset", "5", "--json"])
-    out = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
     assert rc == 0
+    # the stages on stderr, the JSON alone on stdout (issue 15)
+    assert "Verilog: " in captured.err and "atsnn_top.v" in captured.err
+    assert "verilator: building the simulator" in captured.err
+    assert "images:" in captured.err
     for key in KEYS:
         assert key in out, key
     assert out["images"] == 2 and out["mismatches"] == 0
