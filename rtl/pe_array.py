@@ -23,8 +23,13 @@ MAX_LANE_GROUPS = 4
 MIN_GROUP_LANES = 4
 
 
-def lane_groups(lanes):
-    """Lane groups per position bank at ``lanes`` lanes."""
+def lane_groups(lanes, grid=1):
+    """Lane groups per position bank at ``lanes`` lanes: one on a grid, whose
+    position banks already split the array (and a whole bank's word maps to
+    block RAM more tightly: 15 DP16KD for a 128-bit weight word, 16 as four
+    32-bit groups)."""
+    if grid > 1:
+        return 1
     return max(1, min(MAX_LANE_GROUPS, lanes // MIN_GROUP_LANES))
 
 
@@ -99,7 +104,7 @@ class PeArray(wiring.Component):
         B = cfg.membrane_bits
         A = cfg.acc_bits
         ma = cfg.membrane_addr_bits
-        NG = lane_groups(P)
+        NG = lane_groups(P, cfg.grid)
         G = P // NG
         lay = bank_layouts(cfg, G)
         # the deep memories are built from block-RAM columns where the device

@@ -131,7 +131,9 @@ class SpikeScatter(wiring.Component):
                 out.slot.eq((lo_b << f["shift"]) + b.r),
                 out.lo.eq(b.lo), out.hi.eq(b.hi), out.jk.eq(lo_b * K),
             ]
-            for i in range(K):
+            m.d.comb += [out.banks[0].t.eq(qm),
+                         out.banks[0].word.eq(Mux(f["linear"], 0, qd - lo_b))]
+            for i in range(1, K):
                 m.d.comb += [
                     out.banks[i].t.eq(Mux(qm >= i, qm - i, qm + K - i)),
                     out.banks[i].word.eq(Mux(f["linear"], 0, qd - lo_b - (qm < i))),

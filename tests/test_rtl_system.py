@@ -157,3 +157,36 @@ def test_shipped_model_matches_golden(tmp_path, name):
 @pytest.mark.parametrize("model", real_models(), ids=lambda p: p.name)
 def test_real_models_match_golden(tmp_path, model):
     run_real(tmp_path, model, images=50, backpressure=True)
+
+
+@pytest.mark.slow
+def test_random_networks_match_golden_on_the_bank_grid(tmp_path):
+    """The kernel-parallel array (3 x 3 position banks): 16 random networks x 4
+    inputs, plain and under back-pressure, with the register, reset and
+    malformed-load tests, through one Verilator build."""
+    import dataclasses
+    from rtl_harness import SMALL
+    config = dataclasses.replace(SMALL, grid=3)
+    jobs = random_jobs(tmp_path, seed=2025, networks=16, images=4)
+    ok, records = run_testbench(config, jobs, backpressure=True, seed=6)
+    check_all(records, 16, 4, passes=2)
+    assert ok
+
+
+@pytest.mark.slow
+def test_real_models_match_golden_on_the_bank_grid(tmp_path):
+    """Every shipped model on the kernel-parallel array (P = 16, 3 x 3 position
+    banks), 20 test images each, plain and under back-pressure, in one build."""
+    import numpy as np
+    from atsnn.model_image import load
+    from atsnn.tb.cli import sim_inputs
+    config = HwConfig(grid=3)
+    jobs = []
+    for i, model in enumerate(real_models()):
+        image = load(model, membrane_bits=config.membrane_bits, acc_bits=config.acc_bits)
+        x, _ = sim_inputs(image, 20)
+        np.save(tmp_path / f"inputs{i}.npy", x)
+        jobs.append({"model": str(model), "inputs": str(tmp_path / f"inputs{i}.npy")})
+    ok, records = run_testbench(config, jobs, testcase="images_match_golden", backpressure=True)
+    check_all(records, len(jobs), 20, passes=2)
+    assert ok
