@@ -1,7 +1,5 @@
 """Division by an elaboration-time constant, as a multiply and a shift."""
 
-from amaranth.hdl import *
-
 __all__ = ["div_const"]
 
 

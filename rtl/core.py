@@ -9,7 +9,7 @@ from .config import (HwConfig, WordLayout, ErrorLayout, DescriptorLayout, TauLay
                      InputLayout)
 from .loader import ModelLoader
 from .receiver import ImageReceiver
-from .sequencer import Sequencer, Phase
+from .sequencer import Sequencer
 from .fetch import EventFetch
 from .scatter import SpikeScatter
 from .init import InitWalker
@@ -81,9 +81,6 @@ class Accelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.config
-        P = cfg.lanes
-        B = cfg.membrane_bits
-        A = cfg.acc_bits
         Desc = DescriptorLayout(cfg)
 
         # ------------------------------------------------------------ shared memories

@@ -5,7 +5,8 @@ from amaranth.lib import wiring, data
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .config import LoadWriteLayout, OpLayout, ParamLayout, WriteSelectLayout
+from .config import (LoadWriteLayout, OpLayout, ParamLayout, WriteSelectLayout, EventLayout,
+                     InputLayout)
 from .sequencer import Target
 from .const_div import div_const
 from .pe_bank import PeBank, bank_layouts
@@ -103,13 +104,11 @@ class PeArray(wiring.Component):
         P = cfg.lanes
         B = cfg.membrane_bits
         A = cfg.acc_bits
-        ma = cfg.membrane_addr_bits
         NG = lane_groups(P, cfg.grid)
         G = P // NG
         lay = bank_layouts(cfg, G)
         # the deep memories are built from block-RAM columns where the device
         # has the block RAMs for it (rtl/bram.py)
-        from .config import EventLayout, InputLayout
         columns = column_plan({"wgt": (lay["wgt"].size, cfg.weight_depth, K2 * NG),
                                "mem": (lay["mem"].size, cfg.membrane_depth, K2 * NG)},
                               fixed=(blocks(EventLayout(cfg).size, cfg.event_depth)

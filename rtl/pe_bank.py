@@ -110,8 +110,6 @@ class PeBank(wiring.Component):
         b = self.index
         G = self.lanes
         P = cfg.lanes
-        B = cfg.membrane_bits
-        A = cfg.acc_bits
         ma = cfg.membrane_addr_bits
         lay = bank_layouts(cfg, G)
         BankMem, BankAcc = lay["mem"], lay["acc"]
