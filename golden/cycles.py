@@ -8,8 +8,8 @@ system tests check every image's count against this model.
 
 import numpy as np
 
-#: Kernel-parallel bank grids the cycle model knows (``grid`` x ``grid`` banks; 1 is
-#: the array built today, one (spike, kernel offset) per cycle).
+#: Bank grids of the PE array (``grid`` x ``grid`` position banks, ``HwConfig.grid``;
+#: 1: one (spike, kernel offset) per cycle). The RTL's counter equals the model at each.
 GRIDS = (1, 2, 3, 4)
 
 C_START = 1   # per image: the start state

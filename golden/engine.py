@@ -231,10 +231,9 @@ def check_inputs(image, inputs):
 def run(image, inputs, lanes=16, early_exit=True, batch=256, grid=1):
     """Run `image` on `inputs` (raw pixels [N, *shape] or event frames
     [N, T_max, *shape]); returns a Result. `early_exit=False` disables every tau
-    entry (the fixed-T_max SNN). `grid`: the PE array's bank grid side (1, the
-    array built today; larger grids are the cycle model of the kernel-parallel
-    array, docs/architecture.md); results other than cycles and event counts do
-    not depend on it."""
+    entry (the fixed-T_max SNN). `grid`: the PE array's bank grid side
+    (`HwConfig.grid`; docs/architecture.md, "Kernel-parallel PE array"); results
+    other than cycles and event counts do not depend on it."""
     if not isinstance(lanes, (int, np.integer)) or lanes < 1:
         raise AtsnnError(f"lanes must be a positive integer, not {lanes!r}")
     grid = cyc.check_grid(grid)
