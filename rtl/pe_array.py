@@ -165,7 +165,7 @@ class PeArray(wiring.Component):
             weights = Array(pe[wn, l].wgt_rdata for wn in range(K2))
             m.d.comb += [
                 bank.op_valid.eq(self.op_valid), bank.op.eq(self.op),
-                bank.wgt.eq(weights[sel[n]] if K2 > 1 else bank.wgt_rdata),
+                bank.weights.eq(weights[sel[n]] if K2 > 1 else bank.wgt_rdata),
                 bank.par.eq(par[l]),
                 bank.target.eq(self.target), bank.wsel.eq(self.wsel),
                 bank.fire_go.eq(self.fire_go), bank.scatter_go.eq(self.scatter_go),

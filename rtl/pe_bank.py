@@ -37,7 +37,7 @@ class PeBank(wiring.Component):
     Each bank has its own copy of the pipeline's control registers, so that its
     block RAMs and lanes can sit together on the die. In stage (cycle) q0 the
     op is in the bank's registers and its weight read is issued; q1: weight out
-    of the block RAM (``wgt_rdata``; the array hands back, in ``wgt``, the lanes
+    of the block RAM (``wgt_rdata``; the array hands back, in ``weights``, the lanes
     of the weight bank the op selected, then registered), target read issued;
     q2: target out, selected into ``base``, product into ``prod``; q3: the add;
     q4: the bank's write registers; q5: the write. Every block-RAM output is
@@ -53,7 +53,7 @@ class PeBank(wiring.Component):
         ``op.banks[bank].valid``, at word ``op.banks[bank].m``.
     wgt_rdata : Out
         This bank's weight lanes of the word read (q1).
-    wgt : In
+    weights : In
         The weight lanes the op takes (q1): ``wgt_rdata`` of the weight bank it selected.
     par : In
         The parameter word of the group walked (theta, bias of these lanes).
@@ -90,7 +90,7 @@ class PeBank(wiring.Component):
         lay = bank_layouts(config, lanes)
         super().__init__({
             "op_valid": In(1), "op": In(OpLayout(config)),
-            "wgt_rdata": Out(lay["wgt"]), "wgt": In(lay["wgt"]), "par": In(lay["par"]),
+            "wgt_rdata": Out(lay["wgt"]), "weights": In(lay["wgt"]), "par": In(lay["par"]),
             "target": In(Target), "wsel": In(WriteSelectLayout),
             "fire_go": In(1), "scatter_go": In(1),
             "fire_mem_addr": In(ma),
@@ -167,7 +167,7 @@ class PeBank(wiring.Component):
 
         m.d.comb += self.wgt_rdata.eq(r["wgt"].data)
         wq = Signal.like(r["wgt"].data, reset_less=True)
-        m.d.sync += wq.eq(self.wgt)
+        m.d.sync += wq.eq(self.weights)
         prod = Signal(data.ArrayLayout(signed(WEIGHT_BITS + VALUE_BITS), G), reset_less=True)
         base = Signal(BankAcc, reset_less=True)
         for j in range(G):

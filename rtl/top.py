@@ -8,6 +8,7 @@ register map is documented in ``docs/rtl.md`` and mirrored by :data:`REGS`.
 """
 
 from amaranth import *
+from amaranth.hdl import ResetInserter
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -127,19 +128,7 @@ class AtsnnTop(wiring.Component):
 
         soft_reset = Signal()
         m.d.sync += soft_reset.eq(0)
-        # The core's reset is the reset pin registered, or the soft reset: the pin
-        # drives one flip-flop instead of every register's next-state logic (its
-        # fan-out leaves a register, and a simulator no longer re-evaluates that
-        # logic whenever a top-level input changes). No handshake is taken while
-        # the pin or the core's reset is high.
-        pin_q = Signal(init=1, reset_less=True)
-        m.d.sync += pin_q.eq(ResetSignal("sync"))
-        m.domains.core = ClockDomain("core", local=True)
-        hold = Signal()
-        m.d.comb += [ClockSignal("core").eq(ClockSignal("sync")),
-                     ResetSignal("core").eq(pin_q | soft_reset),
-                     hold.eq(pin_q | soft_reset | ResetSignal("sync"))]
-        m.submodules.core = DomainRenamer("core")(core)
+        m.submodules.core = ResetInserter(soft_reset)(core)
         m.submodules.bridge = bridge = AxiLiteSlave(ADDR_WIDTH)
 
         for name in bridge.axi.signature.members:
@@ -154,14 +143,14 @@ class AtsnnTop(wiring.Component):
             m.d.comb += [
                 stream_.payload.data.eq(getattr(self, f"{prefix}_tdata")),
                 stream_.payload.last.eq(getattr(self, f"{prefix}_tlast")),
-                stream_.valid.eq(getattr(self, f"{prefix}_tvalid") & ~hold),
-                getattr(self, f"{prefix}_tready").eq(stream_.ready & ~hold),
+                stream_.valid.eq(getattr(self, f"{prefix}_tvalid") & ~soft_reset),
+                getattr(self, f"{prefix}_tready").eq(stream_.ready & ~soft_reset),
             ]
         m.d.comb += [
             self.m_axis_result_tdata.eq(core.result.payload.data),
             self.m_axis_result_tlast.eq(core.result.payload.last),
-            self.m_axis_result_tvalid.eq(core.result.valid & ~hold),
-            core.result.ready.eq(self.m_axis_result_tready & ~hold),
+            self.m_axis_result_tvalid.eq(core.result.valid & ~soft_reset),
+            core.result.ready.eq(self.m_axis_result_tready & ~soft_reset),
         ]
 
         errors = Signal(3)

@@ -476,7 +476,7 @@ class _SelfBank(PeBank):
 
     def elaborate(self, platform):
         m = super().elaborate(platform)
-        m.d.comb += self.wgt.eq(self.wgt_rdata)
+        m.d.comb += self.weights.eq(self.wgt_rdata)
         return m
 
 
