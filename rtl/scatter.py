@@ -238,6 +238,12 @@ class SpikeScatter(wiring.Component):
         for n in range(K2):
             a, c = divmod(n, K)
             op = self.op.banks[n]
+            m.d.comb += [op.m.eq(mm[n]), op.wsel.eq(spike.wsel[n])]
+            if K == 1:
+                # one bank: every pass applies one valid offset to one output group
+                m.d.comb += op.valid.eq(1)
+                lanes.append(Mux(last_go, f["lanes_last"], P))
+                continue
             group_ok = Signal(name=f"group_ok{n}")
             last = Signal(name=f"last{n}")
             m.d.comb += [
@@ -245,7 +251,6 @@ class SpikeScatter(wiring.Component):
                 last.eq(Mux(f["linear"], pk + n == f["groups"] - 1, last_go)),
                 op.valid.eq(Mux(f["linear"], group_ok,
                                 in_run(spike.y, jky, a) & in_run(spike.x, jkx, c))),
-                op.m.eq(mm[n]), op.wsel.eq(spike.wsel[n]),
             ]
             lanes.append(Mux(op.valid, Mux(last, f["lanes_last"], P), 0))
         m.d.comb += self.op_lanes.eq(sum(lanes))
