@@ -123,3 +123,34 @@ def test_tau_override_port_changes_the_exit():
     image.tau = [-1000] + [None] * (image.t_max - 2)
     compare(image, x, [seen["result"]], SMALL.lanes)
     assert seen["result"]["exit_t"] == 1
+
+
+@pytest.mark.parametrize("built,compiled", [(3, 1), (1, 3), (2, 3)])
+def test_a_load_for_another_grid_is_refused(built, compiled):
+    """A load stream compiled for another bank grid never reports loaded (its
+    layout would give silently wrong results): its weight entries are K^2 P
+    lanes wide, so the stream's length or its sections do not match the core's,
+    and the flag says which."""
+    from amaranth.sim import Simulator
+    from atsnn.rtl.core import Accelerator
+    from atsnn.rtl.compiler import compile_model
+    from rtl_harness import stream_put
+    rng = np.random.default_rng(3)
+    image = KINDS["conv-pool"](rng)
+    dut = Accelerator(dataclasses.replace(SMALL, grid=built))
+    load = compile_model(image, dataclasses.replace(SMALL, grid=compiled))
+    state = {}
+
+    async def bench(ctx):
+        await stream_put(ctx, dut.load, load)
+        for _ in range(4):
+            await ctx.tick()
+        state["loaded"] = ctx.get(dut.loaded)
+        state["errors"] = ctx.get(dut.errors)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not state["loaded"]
+    assert state["errors"].bad_descriptor or state["errors"].bad_load_length
