@@ -176,15 +176,23 @@ class PeBank(wiring.Component):
             m.d.sync += [base[j].eq(r["mem"].data[j]) for j in range(G)]
         with m.Else():
             m.d.sync += base.eq(r["acc"].data)
+        # The forwarding select, one-hot and registered a stage early: the most
+        # recent sum to the same word wins, else the word read. The operand is
+        # then an AND-OR of five words, not a chain of four multiplexers.
+        hits = [qv[k] & (q[2].m == q[k].m) for k in range(3, 7)]
         fwd = Signal(4)
-        m.d.sync += fwd.eq(Cat(*(qv[k] & (q[2].m == q[k].m) for k in range(3, 7))))
+        none = Signal()
+        m.d.sync += [fwd.eq(Cat(*(hits[k] & ~Cat(*hits[:k]).any() if k else hits[0]
+                                  for k in range(4)))),
+                     none.eq(~Cat(*hits).any())]
         sums = [Signal(BankAcc, name=f"sum{k}", reset_less=True) for k in range(4)]
         m.d.sync += [sums[k].eq(sums[k - 1]) for k in range(1, 4)]
         pe_rdata = Signal(BankAcc)
-        m.d.comb += pe_rdata.eq(base)
-        for k in reversed(range(4)):
-            with m.If(fwd[k]):
-                m.d.comb += pe_rdata.eq(sums[k])
+        width = len(base.as_value())
+        operand = base.as_value() & none.replicate(width)
+        for k in range(4):
+            operand = operand | (sums[k].as_value() & fwd[k].replicate(width))
+        m.d.comb += pe_rdata.eq(operand)
         m.d.sync += [sums[0][j].eq(pe_rdata[j] + prod[j]) for j in range(G)]
 
         # the write registers: membranes, accumulators
