@@ -16,11 +16,13 @@ SMALL = HwConfig(lanes=4, weight_depth=1024, membrane_depth=512, event_depth=256
                  max_layers=5)
 
 
-def run_core(image, inputs, config=SMALL, extra=None):
-    """Load `image`, run every sample of `inputs`; returns (decoded results, dut state)."""
+def run_core(image, inputs, config=SMALL, extra=None, load=None):
+    """Load `image` (or the words `load`), run every sample of `inputs`; returns
+    (decoded results, dut state)."""
     dut = Accelerator(config)
     p = plan(image, config)
-    load = compile_model(image, config)
+    if load is None:
+        load = compile_model(image, config)
     results = []
     state = {}
 

@@ -131,26 +131,9 @@ def test_a_load_for_another_grid_is_refused(built, compiled):
     layout would give silently wrong results): its weight entries are K^2 P
     lanes wide, so the stream's length or its sections do not match the core's,
     and the flag says which."""
-    from amaranth.sim import Simulator
-    from atsnn.rtl.core import Accelerator
     from atsnn.rtl.compiler import compile_model
-    from rtl_harness import stream_put
-    rng = np.random.default_rng(3)
-    image = KINDS["conv-pool"](rng)
-    dut = Accelerator(dataclasses.replace(SMALL, grid=built))
+    image = KINDS["conv-pool"](np.random.default_rng(3))
     load = compile_model(image, dataclasses.replace(SMALL, grid=compiled))
-    state = {}
-
-    async def bench(ctx):
-        await stream_put(ctx, dut.load, load)
-        for _ in range(4):
-            await ctx.tick()
-        state["loaded"] = ctx.get(dut.loaded)
-        state["errors"] = ctx.get(dut.errors)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    _, state = run_core(image, [], config=dataclasses.replace(SMALL, grid=built), load=load)
     assert not state["loaded"]
     assert state["errors"].bad_descriptor or state["errors"].bad_load_length

@@ -493,6 +493,23 @@ async def _load_entry(ctx, dut, section, index, entry):
     ctx.set(dut.load.entry, 0)
 
 
+async def _apply_ops(ctx, dut, weights, target, ops):
+    """Load the weight words, select ``target`` for the PE writes, then drive one
+    op per cycle (None: no op)."""
+    for a, wv in weights.items():
+        await _load_entry(ctx, dut, "weight", a, _pack(wv, WEIGHT_BITS))
+    ctx.set(dut.target, target)
+    ctx.set(dut.wsel[WSEL_PE[target]], 1)
+    for _ in range(3):
+        await ctx.tick()
+    for op in ops:
+        ctx.set(dut.op_valid, op is not None)
+        if op is not None:
+            ctx.set(dut.op, op)
+        await ctx.tick()
+    ctx.set(dut.op_valid, 0)
+
+
 async def _read_word(ctx, dut, target, addr):
     """A word back through the bank's read outputs (the fire unit's ports or the
     exit unit's accumulator address)."""
@@ -538,18 +555,7 @@ def test_pe_bank_accumulates_with_forwarding(target, columns):
     got = {}
 
     async def bench(ctx):
-        for a, wv in weights.items():
-            await _load_entry(ctx, dut, "weight", a, _pack(wv, WEIGHT_BITS))
-        ctx.set(dut.target, target)
-        ctx.set(dut.wsel[WSEL_PE[target]], 1)
-        for _ in range(3):
-            await ctx.tick()
-        for op in ops:
-            ctx.set(dut.op_valid, op is not None)
-            if op is not None:
-                ctx.set(dut.op, _op(*op))
-            await ctx.tick()
-        ctx.set(dut.op_valid, 0)
+        await _apply_ops(ctx, dut, weights, target, [op and _op(*op) for op in ops])
         got["busy"] = ctx.get(dut.busy)
         for _ in range(8):
             await ctx.tick()
@@ -703,18 +709,7 @@ def test_pe_array_banks_take_the_weight_bank_they_select(target):
     got = {}
 
     async def bench(ctx):
-        for a, wv in weights.items():
-            await _load_entry(ctx, dut, "weight", a, _pack(wv, WEIGHT_BITS))
-        ctx.set(dut.target, target)
-        ctx.set(dut.wsel[WSEL_PE[target]], 1)
-        for _ in range(3):
-            await ctx.tick()
-        for op in ops:
-            ctx.set(dut.op_valid, op is not None)
-            if op is not None:
-                ctx.set(dut.op, op)
-            await ctx.tick()
-        ctx.set(dut.op_valid, 0)
+        await _apply_ops(ctx, dut, weights, target, ops)
         for _ in range(8):
             await ctx.tick()
         ctx.set(dut.wsel[WSEL_PE[target]], 0)
