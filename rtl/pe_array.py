@@ -137,14 +137,16 @@ class PeArray(wiring.Component):
             m.d.comb += [self.par.theta.as_value()[l * G * B:(l + 1) * G * B].eq(rp.data.theta),
                          self.par.bias.as_value()[l * G * A:(l + 1) * G * A].eq(rp.data.bias)]
 
-        # an output group is read (exit unit, else result sender) and written at
-        # bank g mod K^2, word g div K^2
-        read_group = Signal.like(self.exit_group)
-        m.d.comb += read_group.eq(Mux(self.exit_phase, self.exit_group, self.result_group))
-        read_word, bank_now = div_const(read_group, K2, len(read_group))
-        wr_word, wr_bank = div_const(self.exit_wr_group, K2, len(self.exit_wr_group))
+        # an output group's bank and word
+        def group_word(g):
+            word, bank = div_const(g, K2, len(g))
+            return word, bank
+
+        exit_word, exit_bank = group_word(self.exit_group)
+        result_word, result_bank = group_word(self.result_group)
+        wr_word, wr_bank = group_word(self.exit_wr_group)
         read_bank = Signal(range(max(K2, 2)))
-        m.d.sync += read_bank.eq(bank_now)
+        m.d.sync += read_bank.eq(Mux(self.exit_phase, exit_bank, result_bank))
 
         # the weight bank each position bank takes: the op's wsel, delayed to q1
         sel = []
@@ -168,8 +170,8 @@ class PeArray(wiring.Component):
                 bank.target.eq(self.target), bank.wsel.eq(self.wsel),
                 bank.fire_go.eq(self.fire_go), bank.scatter_go.eq(self.scatter_go),
                 bank.fire_mem_addr.eq(self.fire_mem_addr),
-                bank.exit_phase.eq(self.exit_phase), bank.exit_addr.eq(read_word),
-                bank.result_phase.eq(self.result_phase), bank.result_addr.eq(read_word),
+                bank.exit_phase.eq(self.exit_phase), bank.exit_addr.eq(exit_word),
+                bank.result_phase.eq(self.result_phase), bank.result_addr.eq(result_word),
                 bank.fire_wr_en.eq(self.fire_wr_en[n]), bank.fire_wr_addr.eq(self.fire_wr_addr),
                 bank.fire_wr_data.eq(self.fire_wr_data[n].as_value()[l * G * B:(l + 1) * G * B]),
                 bank.exit_wr_en.eq(self.exit_wr_en & (wr_bank == n)),
