@@ -51,8 +51,14 @@ def add_commands(subparsers):
     p.add_argument("--threads", type=int, default=d["threads"])
     p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--out", required=True, help="run directory")
-    p.set_defaults(func=train_command)
+    p.add_argument("--save-every", type=int, default=d["save_every"],
+                   help="save the training position (RUN/resume.pt) every N batches and at "
+                        "every epoch's end")
+    p.add_argument("--resume", metavar="RUN", default=None,
+                   help="continue the interrupted run in RUN from its last saved position "
+                        "(its options; --threads and --quiet may change)")
+    p.add_argument("--out", default=None, help="run directory")
+    p.set_defaults(func=train_command, train_parser=p)
 
     e = subparsers.add_parser("export", help="write the model image of a trained checkpoint")
     e.add_argument("checkpoint", help="RUN/checkpoint.pt written by atsnn train")
@@ -70,7 +76,9 @@ def check_train_args(args):
     def bad(flag, value, want):
         raise AtsnnError(f"--{flag} must be {want}, not {value!r}")
 
-    for flag in ("time_steps", "batch_size", "threads"):
+    if args.out is None:
+        raise AtsnnError("--out RUN is required (or --resume RUN)")
+    for flag in ("time_steps", "batch_size", "threads", "save_every"):
         v = getattr(args, flag)
         if v < 1:
             bad(flag.replace("_", "-"), v, "at least 1")
@@ -103,6 +111,9 @@ def check_train_args(args):
     if done:
         raise AtsnnError(f"--out {args.out}: already holds a run ({', '.join(done)}); "
                          "remove it or name another directory")
+    if (out / train.STATE).exists():
+        raise AtsnnError(f"--out {args.out}: holds an interrupted run ({train.STATE}); continue "
+                         f"it with --resume {args.out}, or remove it")
 
 
 def check_widths(args):
@@ -132,13 +143,21 @@ def check_preset_dataset(preset, dataset):
 
 
 def train_command(args):
-    check_train_args(args)
-    if args.device == "cuda":
+    cfg = resume_config(args) if args.resume else new_config(args)
+    if cfg["device"] == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             raise AtsnnError("--device cuda: no CUDA device is available")
-    cfg = train.config_with(
+    m = train.run(cfg)
+    print(summary(m))
+    return 0
+
+
+def new_config(args, check=True):
+    if check:
+        check_train_args(args)
+    return train.config_with(
         preset=args.preset, dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
         qat_epochs=args.qat_epochs, time_steps=args.time_steps, batch_size=args.batch_size,
         lr=args.lr, schedule=args.schedule, accumulate=not args.per_step_loss,
@@ -148,10 +167,47 @@ def train_command(args):
         max_drop=args.max_drop, limit_train=args.limit_train, limit_test=args.limit_test,
         membrane_bits=args.membrane_bits, acc_bits=args.acc_bits, lanes=args.lanes,
         golden=not args.no_golden, device=args.device, threads=args.threads, seed=args.seed,
-        progress=not args.quiet, out=args.out)
-    m = train.run(cfg)
-    print(summary(m))
-    return 0
+        progress=not args.quiet, save_every=args.save_every, out=args.out)
+
+
+# may differ between an interrupted run and its --resume (the result does not
+# depend on them, except --threads: float reduction order)
+FREE_ON_RESUME = ("resume", "out", "quiet", "threads", "save_every", "func", "train_parser")
+
+
+def resume_config(args):
+    """The interrupted run's own options. Flags given with --resume (other than
+    --threads, --quiet, --save-every) must repeat them: the same command line plus
+    --resume continues, a changed option is refused."""
+    run = Path(args.resume)
+    if args.out is not None and Path(args.out).resolve() != run.resolve():
+        raise AtsnnError(f"--out {args.out} and --resume {args.resume} name different runs")
+    if not run.is_dir():
+        raise AtsnnError(f"--resume {args.resume}: no such run directory")
+    if (run / "metrics.json").exists():
+        raise AtsnnError(f"--resume {args.resume}: that run has finished (metrics.json)")
+    saved = train.load_state(run)["config"]
+    defaults = vars(args.train_parser.parse_args([]))
+    given = [k for k, v in vars(args).items()
+             if k in defaults and k not in FREE_ON_RESUME and v != defaults[k]]
+    if given:
+        args.out = args.resume
+        cmd = new_config(args, check=False)
+        keep = set(FREE_ON_RESUME) | {"progress"}
+        diff = [f"{k} {cmd[k]!r} (was {saved[k]!r})" for k in saved
+                if k not in keep and cmd.get(k) != saved[k]]
+        if diff:
+            raise AtsnnError(f"--resume {args.resume}: options differ from the interrupted "
+                             f"run's (repeat its command line, or give only --resume): "
+                             f"{', '.join(diff)}")
+    cfg = dict(saved, resume=True, out=str(run), progress=not args.quiet,
+               save_every=args.save_every)
+    if args.threads != defaults["threads"]:
+        cfg["threads"] = args.threads
+    for flag in ("threads", "save_every"):
+        if cfg[flag] < 1:
+            raise AtsnnError(f"--{flag.replace('_', '-')} must be at least 1, not {cfg[flag]!r}")
+    return cfg
 
 
 def summary(m):

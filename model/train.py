@@ -7,6 +7,8 @@ dict; ``config`` is a plain dict (see :data:`DEFAULTS`)."""
 import copy
 import json
 import math
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +26,8 @@ DEFAULTS = dict(
     spiking_output=False, leak_shift=1, reset="subtract", surrogate=None, s2nn=False,
     weight_bits=8, width=1.0, val_fraction=0.1, max_drop=0.001, limit_train=None,
     limit_test=None, membrane_bits=24, acc_bits=32, seed=0, threads=2, device="cpu",
-    golden=True, export=True, lanes=16, out=None, progress=True, augment=None,
+    golden=True, export=True, lanes=16, out=None, progress=True, augment=None, save_every=50,
+    resume=False,
 )
 
 
@@ -88,9 +91,15 @@ def _augment(xb, kind, rng):
     return out
 
 
-def fit(net, x, y, cfg, epochs, lr, desc="train"):
+def fit(net, x, y, cfg, epochs, lr, desc="train", resume=None, save=None):
     """Adam with cosine decay on the time-dependent loss. ``epochs`` may be
-    fractional (the last epoch stops early, e.g. a quarter epoch of QAT)."""
+    fractional (the last epoch stops early, e.g. a quarter epoch of QAT).
+
+    ``save(position)`` is called after every ``cfg['save_every']`` batches and at
+    the end of every epoch with the training position: epoch, batches done in it,
+    the shuffling RNG at the epoch's start and now, optimizer, scheduler and torch
+    RNG states. ``resume`` (such a position, the model already loaded) continues
+    from there exactly as if never interrupted."""
     device = cfg["device"]
     net.to(device).train()
     rng = np.random.default_rng(cfg["seed"])
@@ -100,13 +109,28 @@ def fit(net, x, y, cfg, epochs, lr, desc="train"):
         return net
     opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    first_epoch = 0
+    if resume:
+        opt.load_state_dict(resume["optimizer"])
+        sched.load_state_dict(resume["scheduler"])
+        torch.set_rng_state(resume["torch_rng"])
+        first_epoch = resume["epoch"]
     n_epochs = math.ceil(steps / per_epoch)
-    for epoch in range(n_epochs):
+    for epoch in range(first_epoch, n_epochs):
+        again = resume is not None and epoch == first_epoch
+        if again:
+            rng.bit_generator.state = resume["epoch_rng"]
+        epoch_rng = rng.bit_generator.state
         batches = _batches(len(y), cfg["batch_size"], True, rng)[:steps - epoch * per_epoch]
-        bar = tqdm(batches, desc=f"{desc} {epoch + 1}/{n_epochs}", disable=not cfg["progress"],
-                   leave=False)
+        start = 0
+        if again:
+            rng.bit_generator.state = resume["rng"]
+            start = resume["batch"]
+        bar = tqdm(range(start, len(batches)), desc=f"{desc} {epoch + 1}/{n_epochs}",
+                   disable=not cfg["progress"], leave=False)
         total = 0.0
-        for i, b in enumerate(bar):
+        for i in bar:
+            b = batches[i]
             xb = networks.input_tensor(_augment(x[b], cfg["augment"], rng), net.input_kind).to(device)
             yb = torch.as_tensor(y[b]).to(device)
             out = net(xb, cfg["time_steps"])
@@ -116,8 +140,30 @@ def fit(net, x, y, cfg, epochs, lr, desc="train"):
             opt.step()
             sched.step()
             total += l.item()
-            bar.set_postfix(loss=f"{total / (i + 1):.4f}")
+            bar.set_postfix(loss=f"{total / (i + 1 - start):.4f}")
+            done = i + 1
+            if save and (done % cfg["save_every"] == 0 or done == len(batches)):
+                save(dict(epoch=epoch, batch=done, epoch_rng=epoch_rng, rng=rng.bit_generator.state,
+                          optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+                          torch_rng=torch.get_rng_state()))
+            _interruption_for_tests()
     return net
+
+
+_steps_this_process = 0
+
+
+def _interruption_for_tests():
+    """``ATSNN_INTERRUPT_AFTER=k``: end the process abruptly (``os._exit(75)``, as a
+    kill would: nothing flushed, no cleanup) after its k-th training batch, counted
+    over float training and QAT. Used by tests/test_train_resume.py."""
+    global _steps_this_process
+    _steps_this_process += 1
+    k = os.environ.get("ATSNN_INTERRUPT_AFTER")
+    if k and _steps_this_process == int(k):
+        sys.stderr.write(f"atsnn train: interrupted after {k} batches (ATSNN_INTERRUPT_AFTER)\n")
+        sys.stderr.flush()
+        os._exit(75)
 
 
 def recalibrate_bn(net, x, cfg, n=4096):
@@ -205,37 +251,68 @@ def golden_agreement(img, x_test, u_test, tau, lanes):
     return res, agree
 
 
+STATE = "resume.pt"   # RUN/resume.pt: the last saved training position (removed when done)
+
+
 def run(cfg):
-    """Train, quantize, calibrate, export and check one network; write ``cfg['out']``."""
+    """Train, quantize, calibrate, export and check one network; write ``cfg['out']``.
+
+    While training, ``RUN/resume.pt`` holds the last saved position (phase float
+    or QAT, model, optimizer, scheduler, RNG states, epoch and batch, the metrics
+    so far); ``cfg['resume']`` continues from it, to the same result as an
+    uninterrupted run."""
     torch.manual_seed(cfg["seed"])
     torch.set_num_threads(cfg["threads"])
     out_dir = Path(cfg["out"]) if cfg["out"] else None
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
+    state = load_state(out_dir) if cfg["resume"] else None
     t0, c0 = time.time(), time.process_time()
     x, y, xv, yv, xt, yt = load_data(cfg)
     classes = networks.PRESETS[cfg["preset"]]["classes"]
     n_classes = int(max(y.max(), yt.max())) + 1
     if n_classes != len(classes):
         classes = [str(i) for i in range(n_classes)]
-    net = build_net(cfg, classes)
     T = cfg["time_steps"]
-    m = {"config": {k: v for k, v in cfg.items()}, "n_train": int(len(y)), "n_val": int(len(yv)),
-         "n_test": int(len(yt))}
-    fit(net, x, y, cfg, cfg["epochs"], cfg["lr"])
-    recalibrate_bn(net, x, cfg)
-    m["time_float_train_s"] = round(time.time() - t0, 1)
-    out_f, _, _ = infer(net, xt, cfg, desc="float test")
-    m["accuracy_float_per_t"] = exits.accuracy_per_t(np.cumsum(out_f, 0), yt).tolist()
-    if cfg["spiking_output"] or not cfg["export"]:
-        m["accuracy_fixed"] = m["accuracy_float_per_t"][-1]
-        m["time_total_s"] = round(time.time() - t0, 1)
-        m["cpu_total_s"] = round(time.process_time() - c0, 1)
-        _write(out_dir, m, net=net, cfg=cfg)
-        return m
 
-    qnet = quantized_copy(net, cfg["weight_bits"])
-    fit(qnet, x, y, cfg, cfg["qat_epochs"], cfg["qat_lr"], desc="qat")
+    def saver(phase, model):
+        def save(position):
+            if out_dir:
+                save_state(out_dir, dict(phase=phase, config=cfg, model=model.state_dict(),
+                                         fit=position, metrics=m))
+        return save
+
+    if state is None or state["phase"] == "float":
+        m = {"config": {k: v for k, v in cfg.items()}, "n_train": int(len(y)),
+             "n_val": int(len(yv)), "n_test": int(len(yt))}
+        net = build_net(cfg, classes)
+        if state:
+            net.load_state_dict(state["model"])
+            m["resumed_from"] = dict(phase="float", epoch=state["fit"]["epoch"],
+                                     batch=state["fit"]["batch"])
+        fit(net, x, y, cfg, cfg["epochs"], cfg["lr"], resume=state and state["fit"],
+            save=saver("float", net))
+        recalibrate_bn(net, x, cfg)
+        m["time_float_train_s"] = round(time.time() - t0, 1)
+        out_f, _, _ = infer(net, xt, cfg, desc="float test")
+        m["accuracy_float_per_t"] = exits.accuracy_per_t(np.cumsum(out_f, 0), yt).tolist()
+        if cfg["spiking_output"] or not cfg["export"]:
+            m["accuracy_fixed"] = m["accuracy_float_per_t"][-1]
+            m["time_total_s"] = round(time.time() - t0, 1)
+            m["cpu_total_s"] = round(time.process_time() - c0, 1)
+            _write(out_dir, m, net=net, cfg=cfg)
+            return m
+        qnet = quantized_copy(net, cfg["weight_bits"])
+        qat_state = None
+    else:
+        m = dict(state["metrics"], config=dict(cfg))
+        m["resumed_from"] = dict(phase="qat", epoch=state["fit"]["epoch"],
+                                 batch=state["fit"]["batch"])
+        qnet = quantized_copy(build_net(cfg, classes), cfg["weight_bits"])
+        qnet.load_state_dict(state["model"])
+        qat_state = state["fit"]
+    fit(qnet, x, y, cfg, cfg["qat_epochs"], cfg["qat_lr"], desc="qat", resume=qat_state,
+        save=saver("qat", qnet))
     qnet.cpu()
     uv, _, _ = exact_outputs(qnet, xv, cfg, desc="exact val")
     ut, ops, macs = exact_outputs(qnet, xt, cfg, desc="exact test")
@@ -301,6 +378,28 @@ def _write(out_dir, m, net, cfg, tau=None):
     (out_dir / "metrics.json").write_text(json.dumps(m, indent=1, default=_json))
     from atsnn.model import plots
     plots.write_all(out_dir, m)
+    (out_dir / STATE).unlink(missing_ok=True)
+
+
+def save_state(out_dir, state):
+    """Write ``RUN/resume.pt`` atomically (a kill while writing keeps the last one)."""
+    tmp = out_dir / (STATE + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, out_dir / STATE)
+
+
+def load_state(out_dir):
+    """The saved training position of an interrupted run, or an AtsnnError."""
+    path = Path(out_dir) / STATE
+    if not path.is_file():
+        raise AtsnnError(f"{out_dir}: no interrupted run to resume ({STATE} is missing)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise AtsnnError(f"{path}: unreadable ({type(e).__name__}: {_first_line(e)})") from None
+    if not isinstance(state, dict) or state.get("phase") not in ("float", "qat"):
+        raise AtsnnError(f"{path}: not a training position written by atsnn train")
+    return state
 
 
 def _json(o):
