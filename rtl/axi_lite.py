@@ -94,10 +94,12 @@ class AxiLiteSlave(wiring.Component):
             axi.awready.eq(~aw_full),
             axi.wready.eq(~w_full),
         ]
-        with m.If(axi.awvalid & axi.awready):
-            m.d.sync += [aw_full.eq(1), aw_addr.eq(axi.awaddr)]
-        with m.If(axi.wvalid & axi.wready):
-            m.d.sync += [w_full.eq(1), w_data.eq(axi.wdata), w_strb.eq(axi.wstrb)]
+        aw_take = axi.awvalid & axi.awready
+        w_take = axi.wvalid & axi.wready
+        with m.If(aw_take):
+            m.d.sync += aw_addr.eq(axi.awaddr)
+        with m.If(w_take):
+            m.d.sync += [w_data.eq(axi.wdata), w_strb.eq(axi.wstrb)]
 
         m.d.comb += [
             regs.w_stb.eq(aw_full & w_full & ~axi.bvalid),
@@ -105,28 +107,28 @@ class AxiLiteSlave(wiring.Component):
             regs.w_data.eq(w_data),
             regs.w_strb.eq(w_strb),
         ]
+        # The flags' next values are plain logic, not an ``If`` that clears
+        # them: Yosys would make ``w_stb``, which reads them, their flip-flops'
+        # synchronous reset, a loop through the reset pin that ABC9 reports
+        # as an SCC (and, on some netlists, fails on).
+        m.d.sync += [
+            aw_full.eq((aw_full & ~regs.w_stb) | aw_take),
+            w_full.eq((w_full & ~regs.w_stb) | w_take),
+            axi.bvalid.eq(regs.w_stb | (axi.bvalid & ~axi.bready)),
+        ]
         with m.If(regs.w_stb):
-            m.d.sync += [
-                aw_full.eq(0),
-                w_full.eq(0),
-                axi.bvalid.eq(1),
-                axi.bresp.eq(Mux(regs.w_err, SLVERR, OKAY)),
-            ]
-        with m.Elif(axi.bvalid & axi.bready):
-            m.d.sync += axi.bvalid.eq(0)
+            m.d.sync += axi.bresp.eq(Mux(regs.w_err, SLVERR, OKAY))
 
         m.d.comb += [
             axi.arready.eq(~axi.rvalid),
             regs.r_stb.eq(axi.arvalid & axi.arready),
             regs.r_addr.eq(axi.araddr),
         ]
+        m.d.sync += axi.rvalid.eq(regs.r_stb | (axi.rvalid & ~axi.rready))
         with m.If(regs.r_stb):
             m.d.sync += [
-                axi.rvalid.eq(1),
                 axi.rdata.eq(Mux(regs.r_err, 0, regs.r_data)),
                 axi.rresp.eq(Mux(regs.r_err, SLVERR, OKAY)),
             ]
-        with m.Elif(axi.rvalid & axi.rready):
-            m.d.sync += axi.rvalid.eq(0)
 
         return m

