@@ -25,6 +25,8 @@ def add_commands(subparsers):
     p.add_argument("--time-steps", type=int, default=d["time_steps"], help="T_max")
     p.add_argument("--batch-size", type=int, default=d["batch_size"])
     p.add_argument("--lr", type=float, default=d["lr"])
+    p.add_argument("--weight-decay", type=float, default=d["weight_decay"],
+                   help="decoupled weight decay (AdamW); 0: plain Adam")
     p.add_argument("--schedule", default=d["schedule"], choices=loss.SCHEDULES,
                    help="time-dependent loss weights")
     p.add_argument("--per-step-loss", action="store_true",
@@ -90,6 +92,8 @@ def check_train_args(args):
         v = getattr(args, flag)
         if not math.isfinite(v) or v <= 0:
             bad(flag.replace("_", "-"), v, "a finite number above 0")
+    if not math.isfinite(args.weight_decay) or args.weight_decay < 0:
+        bad("weight-decay", args.weight_decay, "a finite number, 0 or more")
     if not math.isfinite(args.qat_epochs) or args.qat_epochs < 0:
         bad("qat-epochs", args.qat_epochs, "a finite number, 0 or more")
     if not (0 < args.val_fraction < 1):
@@ -149,8 +153,13 @@ def train_command(args):
 
         if not torch.cuda.is_available():
             raise AtsnnError("--device cuda: no CUDA device is available")
-    m = train.run(cfg)
-    print(summary(m))
+    from atsnn.model import distributed
+    try:
+        m = train.run(cfg)
+    finally:
+        distributed.finish()
+    if m is not None:   # rank 0 (or the only process)
+        print(summary(m))
     return 0
 
 
@@ -160,7 +169,8 @@ def new_config(args, check=True):
     return train.config_with(
         preset=args.preset, dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
         qat_epochs=args.qat_epochs, time_steps=args.time_steps, batch_size=args.batch_size,
-        lr=args.lr, schedule=args.schedule, accumulate=not args.per_step_loss,
+        lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
+        accumulate=not args.per_step_loss,
         spiking_output=args.spiking_output, leak_shift=args.leak_shift, reset=args.reset,
         surrogate=args.surrogate, s2nn=args.s2nn, weight_bits=args.weight_bits,
         width=args.width, augment=args.augment, val_fraction=args.val_fraction,
@@ -200,8 +210,8 @@ def resume_config(args):
             raise AtsnnError(f"--resume {args.resume}: options differ from the interrupted "
                              f"run's (repeat its command line, or give only --resume): "
                              f"{', '.join(diff)}")
-    cfg = dict(saved, resume=True, out=str(run), progress=not args.quiet,
-               save_every=args.save_every)
+    cfg = dict(train.DEFAULTS, **saved)   # options added since keep their defaults
+    cfg.update(resume=True, out=str(run), progress=not args.quiet, save_every=args.save_every)
     if args.threads != defaults["threads"]:
         cfg["threads"] = args.threads
     for flag in ("threads", "save_every"):

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from atsnn import AtsnnError
-from atsnn.model import quant
+from atsnn.model import distributed, quant
 from atsnn.model.neurons import LIF
 
 
@@ -39,7 +39,7 @@ class Edge(nn.Module):
             y = F.linear(x.flatten(1), weight)
         else:
             y = F.conv2d(x, weight, stride=self.op.stride, padding=self.op.padding)
-        return self.bn(y) if self.bn is not None else y
+        return distributed.batch_norm(self.bn, y) if self.bn is not None else y
 
 
 class Weighted(nn.Module):

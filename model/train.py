@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from atsnn import AtsnnError
 from atsnn import data as datasets
-from atsnn.model import exits, loss, networks, quant
+from atsnn.model import distributed, exits, loss, networks, quant
 
 DEFAULTS = dict(
     preset="mnist-tiny", dataset=None, data_dir=None, epochs=1, qat_epochs=0.1, time_steps=4,
@@ -27,7 +27,7 @@ DEFAULTS = dict(
     weight_bits=8, width=1.0, val_fraction=0.1, max_drop=0.001, limit_train=None,
     limit_test=None, membrane_bits=24, acc_bits=32, seed=0, threads=2, device="cpu",
     golden=True, export=True, lanes=16, out=None, progress=True, augment=None, save_every=50,
-    resume=False,
+    resume=False, weight_decay=0.0,
 )
 
 
@@ -99,7 +99,10 @@ def fit(net, x, y, cfg, epochs, lr, desc="train", resume=None, save=None):
     the end of every epoch with the training position: epoch, batches done in it,
     the shuffling RNG at the epoch's start and now, optimizer, scheduler and torch
     RNG states. ``resume`` (such a position, the model already loaded) continues
-    from there exactly as if never interrupted."""
+    from there exactly as if never interrupted.
+
+    Under several processes (torchrun) every rank draws the same global batches
+    and trains on its slice of each (model/distributed.py)."""
     device = cfg["device"]
     net.to(device).train()
     rng = np.random.default_rng(cfg["seed"])
@@ -107,8 +110,11 @@ def fit(net, x, y, cfg, epochs, lr, desc="train", resume=None, save=None):
     steps = math.ceil(epochs * per_epoch)
     if steps == 0:
         return net
-    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr)
+    params = [p for p in net.parameters() if p.requires_grad]
+    wd = cfg["weight_decay"]
+    opt = torch.optim.AdamW(params, lr, weight_decay=wd) if wd else torch.optim.Adam(params, lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    model = distributed.wrap(net)
     first_epoch = 0
     if resume:
         opt.load_state_dict(resume["optimizer"])
@@ -127,22 +133,25 @@ def fit(net, x, y, cfg, epochs, lr, desc="train", resume=None, save=None):
             rng.bit_generator.state = resume["rng"]
             start = resume["batch"]
         bar = tqdm(range(start, len(batches)), desc=f"{desc} {epoch + 1}/{n_epochs}",
-                   disable=not cfg["progress"], leave=False)
+                   disable=not (cfg["progress"] and distributed.is_main()), leave=False)
         total = 0.0
         for i in bar:
             b = batches[i]
-            xb = networks.input_tensor(_augment(x[b], cfg["augment"], rng), net.input_kind).to(device)
-            yb = torch.as_tensor(y[b]).to(device)
-            out = net(xb, cfg["time_steps"])
+            xa = _augment(x[b], cfg["augment"], rng)   # the whole global batch: same RNG stream
+            mine = distributed.shard(len(b))
+            xb = networks.input_tensor(xa[mine], net.input_kind).to(device)
+            yb = torch.as_tensor(y[b][mine]).to(device)
+            out = model(xb, cfg["time_steps"])
             l = loss.time_dependent(out, yb, cfg["schedule"], cfg["gamma"], cfg["accumulate"])
             opt.zero_grad()
-            l.backward()
+            # DDP averages over ranks: weight by this slice's share of the global batch
+            (l * (len(yb) * distributed.world_size() / len(b))).backward()
             opt.step()
             sched.step()
             total += l.item()
             bar.set_postfix(loss=f"{total / (i + 1 - start):.4f}")
             done = i + 1
-            if save and (done % cfg["save_every"] == 0 or done == len(batches)):
+            if save and distributed.is_main() and (done % cfg["save_every"] == 0 or done == len(batches)):
                 save(dict(epoch=epoch, batch=done, epoch_rng=epoch_rng, rng=rng.bit_generator.state,
                           optimizer=opt.state_dict(), scheduler=sched.state_dict(),
                           torch_rng=torch.get_rng_state()))
@@ -181,6 +190,7 @@ def recalibrate_bn(net, x, cfg, n=4096):
     idx = np.random.default_rng(cfg["seed"]).permutation(len(x))[:n]
     with torch.no_grad():
         for b in _batches(len(idx), cfg["batch_size"], False, None):
+            b = b[distributed.shard(len(b))]   # global-batch statistics under several processes
             net(networks.input_tensor(x[idx[b]], net.input_kind).to(cfg["device"]),
                 cfg["time_steps"])
     for bn in bns:
@@ -260,11 +270,17 @@ def run(cfg):
     While training, ``RUN/resume.pt`` holds the last saved position (phase float
     or QAT, model, optimizer, scheduler, RNG states, epoch and batch, the metrics
     so far); ``cfg['resume']`` continues from it, to the same result as an
-    uninterrupted run."""
+    uninterrupted run.
+
+    Under torchrun with several processes, every rank trains (float and QAT, data
+    parallel); rank 0 alone evaluates, calibrates, exports, writes ``RUN`` and
+    returns the metrics, the other ranks return None after QAT."""
+    cfg = distributed.setup(cfg)
+    main = distributed.is_main()
     torch.manual_seed(cfg["seed"])
     torch.set_num_threads(cfg["threads"])
     out_dir = Path(cfg["out"]) if cfg["out"] else None
-    if out_dir:
+    if out_dir and main:
         out_dir.mkdir(parents=True, exist_ok=True)
     state = load_state(out_dir) if cfg["resume"] else None
     t0, c0 = time.time(), time.process_time()
@@ -294,9 +310,12 @@ def run(cfg):
             save=saver("float", net))
         recalibrate_bn(net, x, cfg)
         m["time_float_train_s"] = round(time.time() - t0, 1)
-        out_f, _, _ = infer(net, xt, cfg, desc="float test")
-        m["accuracy_float_per_t"] = exits.accuracy_per_t(np.cumsum(out_f, 0), yt).tolist()
+        if main:
+            out_f, _, _ = infer(net, xt, cfg, desc="float test")
+            m["accuracy_float_per_t"] = exits.accuracy_per_t(np.cumsum(out_f, 0), yt).tolist()
         if cfg["spiking_output"] or not cfg["export"]:
+            if not main:
+                return None
             m["accuracy_fixed"] = m["accuracy_float_per_t"][-1]
             m["time_total_s"] = round(time.time() - t0, 1)
             m["cpu_total_s"] = round(time.process_time() - c0, 1)
@@ -313,6 +332,8 @@ def run(cfg):
         qat_state = state["fit"]
     fit(qnet, x, y, cfg, cfg["qat_epochs"], cfg["qat_lr"], desc="qat", resume=qat_state,
         save=saver("qat", qnet))
+    if not main:
+        return None
     qnet.cpu()
     uv, _, _ = exact_outputs(qnet, xv, cfg, desc="exact val")
     ut, ops, macs = exact_outputs(qnet, xt, cfg, desc="exact test")
