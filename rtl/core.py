@@ -124,9 +124,8 @@ class Accelerator(wiring.Component):
         wr = loader.write
         m.d.comb += [loader.enable.eq(main_idle), loader.image_error.eq(recv.error),
                      recv.enable.eq(loader.idle & seq.idle), recv.loaded.eq(loader.loaded),
-                     recv.glob.eq(glob),
-                     desc_w.en.eq(wr.strobe.descriptor), desc_w.addr.eq(wr.index),
-                     desc_w.data.eq(wr.entry[:Desc.size])]
+                     recv.glob.eq(glob)]
+        registered_write(m, desc_w, wr.strobe.descriptor, wr.index, wr.entry[:Desc.size], "desc")
         host_we = Signal()
         host_addr = Signal.like(self.tau_addr)
         host_data = Signal.like(self.tau_data)

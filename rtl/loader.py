@@ -78,45 +78,54 @@ class ModelLoader(wiring.Component):
         m.d.comb += [self.write.strobe.eq(wr), self.write.index.eq(wr_index),
                      self.write.entry.eq(buf), self.glob.eq(glob)]
 
-        # The word at ``chunk`` is captured every cycle, accepted or not (an
-        # unaccepted word is overwritten by the one accepted later), so no wide
+        # An accepted word is parsed the cycle after: the checks and error
+        # flags hang off these registers, not off ``enable``, which the rest
+        # of the core decodes from its state machines.
+        accept = Signal()
+        m.d.comb += [ld.ready.eq(self.enable), accept.eq(ld.valid & ld.ready)]
+        took = Signal()
+        word = Signal(WordLayout, reset_less=True)
+        m.d.sync += took.eq(accept)
+        with m.If(accept):
+            m.d.sync += word.eq(ld.payload)
+
+        # The word at ``chunk`` is captured every cycle, taken or not (a word
+        # not taken is overwritten by the one taken later), so no wide
         # enable hangs off the handshake.
         for i in range(max_chunks):
             with m.If(chunk == i):
-                m.d.sync += buf[32 * i:32 * i + 32].eq(ld.payload.data)
+                m.d.sync += buf[32 * i:32 * i + 32].eq(word.data)
         m.d.sync += wr.eq(0)
         with m.If(wr["global"]):
             m.d.sync += glob.eq(buf[:len(glob.as_value())])
-        accept = Signal()
-        m.d.comb += [ld.ready.eq(self.enable), accept.eq(ld.valid & ld.ready)]
         with m.If(self.image_error):
             m.d.sync += errors.bad_image.eq(1)
 
         def bad(flag, stay=None):
-            reject(m, [getattr(errors, flag).eq(1), load_bad.eq(1)], ld.payload.last, "DRAIN", stay)
+            reject(m, [getattr(errors, flag).eq(1), load_bad.eq(1)], word.last, "DRAIN", stay)
 
         with m.FSM(name="loader"):
             with m.State("MAGIC"):
-                m.d.comb += self.idle.eq(~ld.valid)
-                with m.If(accept):
+                m.d.comb += self.idle.eq(~ld.valid & ~took)
+                with m.If(took):
                     m.d.sync += [self.loaded.eq(0), errors.eq(0), load_bad.eq(0)]
-                    with m.If(ld.payload.data != LOAD_MAGIC):
+                    with m.If(word.data != LOAD_MAGIC):
                         bad("bad_descriptor")
-                    with m.Elif(ld.payload.last):
+                    with m.Elif(word.last):
                         bad("bad_load_length")
                     with m.Else():
                         m.next = "LENGTH"
             with m.State("LENGTH"):
-                with m.If(accept):
-                    m.d.sync += remaining.eq(ld.payload.data)
-                    with m.If(ld.payload.last | (ld.payload.data == 0)):
+                with m.If(took):
+                    m.d.sync += remaining.eq(word.data)
+                    with m.If(word.last | (word.data == 0)):
                         bad("bad_load_length")
                     with m.Else():
                         m.next = "SECTION"
             with m.State("SECTION"):
-                with m.If(accept):
-                    code = ld.payload.data[24:]
-                    count = ld.payload.data[:24]
+                with m.If(took):
+                    code = word.data[24:]
+                    count = word.data[:24]
                     m.d.sync += [remaining.eq(remaining - 1), section.eq(code),
                                  entries.eq(count), index.eq(0), chunk.eq(0)]
                     known = Signal()
@@ -126,22 +135,22 @@ class ModelLoader(wiring.Component):
                             m.d.sync += nchunks.eq(-(-sizes[name] // 32))
                     with m.If(~known):
                         bad("bad_descriptor", stay="MAGIC")
-                    with m.Elif(ld.payload.last | (remaining == 1)):
-                        with m.If(~ld.payload.last | (remaining != 1) | (count != 0)):
+                    with m.Elif(word.last | (remaining == 1)):
+                        with m.If(~word.last | (remaining != 1) | (count != 0)):
                             bad("bad_load_length", stay="MAGIC")
                         with m.Else():
                             m.next = "CHECK"
                     with m.Elif(count != 0):
                         m.next = "DATA"
             with m.State("DATA"):
-                with m.If(accept):
+                with m.If(took):
                     m.d.sync += [remaining.eq(remaining - 1), chunk.eq(chunk + 1)]
                     with m.If(chunk == nchunks - 1):
                         m.d.sync += [chunk.eq(0), index.eq(index + 1), wr_index.eq(index)]
                         m.d.sync += [wr[name].eq(section == SECTION[name]) for name in sizes]
                     section_done = (chunk == nchunks - 1) & (index == entries - 1)
-                    with m.If(ld.payload.last | (remaining == 1)):
-                        with m.If(~ld.payload.last | (remaining != 1) | ~section_done):
+                    with m.If(word.last | (remaining == 1)):
+                        with m.If(~word.last | (remaining != 1) | ~section_done):
                             bad("bad_load_length", stay="MAGIC")
                         with m.Else():
                             m.next = "SETTLE"
@@ -158,6 +167,6 @@ class ModelLoader(wiring.Component):
                     m.d.sync += self.loaded.eq(1)
                 m.next = "MAGIC"
             with m.State("DRAIN"):
-                with m.If(accept & ld.payload.last):
+                with m.If(took & word.last):
                     m.next = "MAGIC"
         return m
