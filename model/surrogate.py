@@ -93,11 +93,21 @@ class S2NN(Surrogate):
         return torch.where(x < 0, neg, pos)
 
 
-SURROGATES = {cls.name: cls for cls in (Sigmoid, ATan, Triangular, S2NN)}
+class STE(Surrogate):
+    """Straight-through estimator: the step passes the gradient unchanged
+    (d spike / dx = 1 everywhere), as in binary networks."""
+
+    name = "ste"
+
+    def grad(self, x):
+        return torch.ones_like(x)
+
+
+SURROGATES = {cls.name: cls for cls in (Sigmoid, ATan, Triangular, S2NN, STE)}
 
 
 def get(name, **kw):
-    """Surrogate by name (``sigmoid``, ``atan``, ``triangular``, ``s2nn``)."""
+    """Surrogate by name (``sigmoid``, ``atan``, ``triangular``, ``s2nn``, ``ste``)."""
     from atsnn import AtsnnError
 
     if isinstance(name, Surrogate):

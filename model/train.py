@@ -383,6 +383,7 @@ def run(cfg):
             m["golden_matches_torch"] = bool(agree.all())
             m["golden_avg_timesteps"] = float(res.exit_t.mean())
             m["golden_sops_mean"] = float(res.sops.mean())
+            m["golden_spikes_mean"] = float(res.spikes.sum(axis=(1, 2)).mean())
             m["golden_cycles_mean"] = float(res.cycles.mean())
     m["time_total_s"] = round(time.time() - t0, 1)
     m["cpu_total_s"] = round(time.process_time() - c0, 1)

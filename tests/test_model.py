@@ -46,6 +46,12 @@ def test_sigmoid_surrogate_gradient_is_derivative_of_sigmoid():
     torch.testing.assert_close(x.grad, y.grad)
 
 
+def test_ste_surrogate_passes_the_gradient_unchanged():
+    x = torch.tensor([-50.0, -1.0, 0.0, 0.3, 7.0], requires_grad=True)
+    (surrogate.get("ste")(x) * torch.arange(1.0, 6.0)).sum().backward()
+    assert x.grad.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
 def test_unknown_surrogate_is_refused():
     with pytest.raises(AtsnnError, match="unknown surrogate"):
         surrogate.get("relu")
