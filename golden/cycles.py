@@ -87,15 +87,29 @@ def image_cycles(image, lanes, scatter, exit_t, grid=1):
     ``layer_words(l, lanes, grid)``).
     """
     exit_t = np.asarray(exit_t, dtype=np.int64)
-    init = sum(layer_words(l, lanes, grid) + C_PHASE for l in image.layers if l.kind != "maxpool")
-    per_t = 0
-    for l in image.layers:
-        if l.kind == "maxpool":
-            continue
-        per_t += len(l.inputs) * C_PHASE                   # one scatter phase per edge
-        per_t += layer_words(l, lanes, grid) + C_PHASE if l.spiking else 0
-    per_t += 2 * groups(image.output.shape[0], lanes) + C_EXIT
+    init = int(init_cycles(image, lanes, grid).sum())
+    per_t = int(step_cycles(image, lanes, grid).sum()) + exit_cycles(image, lanes)
     return C_START + init + exit_t * per_t + np.asarray(scatter, dtype=np.int64).sum(axis=(1, 2))
+
+
+def init_cycles(image, lanes, grid=1):
+    """int [n_layers]: per layer, its init walk and phase (0 for maxpool)."""
+    return np.array([0 if l.kind == "maxpool" else layer_words(l, lanes, grid) + C_PHASE
+                     for l in image.layers], dtype=np.int64)
+
+
+def step_cycles(image, lanes, grid=1):
+    """int [n_layers]: per layer, the cycles of one timestep besides its scatter
+    work: a phase per input edge, and the fire walk and its phase if it spikes."""
+    return np.array([0 if l.kind == "maxpool" else
+                     len(l.inputs) * C_PHASE
+                     + (layer_words(l, lanes, grid) + C_PHASE if l.spiking else 0)
+                     for l in image.layers], dtype=np.int64)
+
+
+def exit_cycles(image, lanes):
+    """Cycles of one timestep's exit phase: the output groups' tree and merge."""
+    return 2 * groups(image.output.shape[0], lanes) + C_EXIT
 
 
 def utilization(ops, scatter_cycles, lanes, grid=1):

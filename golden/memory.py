@@ -1,0 +1,157 @@
+"""External memory: the traffic, stall and throughput model of the batched,
+weight-streaming accelerator (docs/architecture.md, "External memory"), in one
+place.
+
+The scheme it models (issue 14): every weight lives in DRAM and streams through
+double-buffered on-chip tiles; the membranes of the layers that do not fit the
+on-chip membrane SRAM live in DRAM too, read and written back per timestep. A
+batch of ``slots`` images runs in rounds: in a round every occupied slot
+advances its image by one timestep, layer by layer, and each layer's weights
+are fetched once per round for all the slots (a layer's weights are the same at
+every timestep, so slots at different timesteps share them). An image that
+exits at the end of a round frees its slot, and the next image takes it in the
+next round: early exits still save compute, traffic and time. A layer of a
+round costs ``max(compute, bytes / bytes_per_cycle) + latency``: fetching
+overlaps compute except the first burst's latency. Per image results are those
+of running it alone (each slot's state is its own).
+
+Every figure is a model (there is no RTL port yet): it says which bound, the
+array or the memory, holds a configuration.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from atsnn.golden import cycles as cyc
+
+CLOCK_HZ = 100e6
+
+#: pJ per byte of DRAM traffic: 20 pJ/bit, the low end of Horowitz, "Computing's
+#: energy problem", ISSCC 2014 (a 64-bit DRAM access, 1.3 to 2.6 nJ). An ESTIMATE.
+DRAM_PJ_PER_BYTE = 160.0
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """One AXI4 port to DRAM, as the model sees it.
+
+    bytes_per_cycle: sustained bytes per core cycle, reads and writes together.
+    latency: cycles from a layer's first burst request to its first beat.
+    burst_bytes: bytes per AXI4 INCR burst (counted, not timed).
+    membrane_bytes: on-chip membrane SRAM for all the slots together.
+    """
+    bytes_per_cycle: float = 12.8
+    latency: int = 40
+    burst_bytes: int = 256
+    membrane_bytes: int = 256 * 1024
+
+
+#: A 16-bit DDR3-800 (ECP5 boards: 400 MHz DDR I/O, 1.6 GB/s peak) at 80 %
+#: sustained efficiency, seen from a 100 MHz core: 12.8 bytes per cycle.
+DDR3_16BIT = MemoryModel()
+
+
+def weight_bytes(layer):
+    """Bytes of a layer's weights in DRAM (``weight_bits`` each, packed)."""
+    if layer.kind == "maxpool":
+        return 0
+    n = sum(int(np.asarray(e.weight).size) for e in layer.inputs)
+    return -(-n * int(layer.weight_bits) // 8)
+
+
+def membrane_bytes(layer, membrane_bits):
+    """Bytes of one image's membranes of a spiking layer (0 otherwise: the output
+    layer's accumulators stay on chip)."""
+    if not layer.spiking:
+        return 0
+    return -(-int(np.prod(layer.shape)) * int(membrane_bits) // 8)
+
+
+def placement(image, slots, model, membrane_bits=24):
+    """bool [n_layers]: the layers whose membranes live in DRAM. Layers keep their
+    membranes on chip in network order while all the slots' copies fit
+    ``model.membrane_bytes``."""
+    left = model.membrane_bytes
+    off = []
+    for layer in image.layers:
+        need = slots * membrane_bytes(layer, membrane_bits)
+        fits = need <= left
+        left -= need if fits else 0
+        off.append(not fits)
+    return np.array(off, dtype=bool)
+
+
+def stream(image, scatter, exit_t, lanes, grid, slots, model=DDR3_16BIT, membrane_bits=24,
+           images=None):
+    """Run a stream of images through the batched scheme.
+
+    scatter: int [N, T_max, n_layers], a golden Result's ``scatter_cycles`` (with
+    exits disabled, so every timestep's work is known); exit_t: int [N], each
+    image's exit timestep. The stream is ``images`` images (default N), image k
+    being sample ``k mod N``. Returns a dict: ``cycles`` (whole stream),
+    ``images_per_s`` at :data:`CLOCK_HZ`, per image ``read_bytes``,
+    ``written_bytes``, ``bursts``, ``stall_cycles`` (cycles a layer waited on
+    the memory), ``compute_cycles``, and ``memory_bound_share`` (the share of
+    layer-rounds the memory held).
+    """
+    scatter = np.asarray(scatter, dtype=np.int64)
+    exit_t = np.asarray(exit_t, dtype=np.int64)
+    n = len(exit_t)
+    total = n if images is None else int(images)
+    layers = image.layers
+    step = cyc.step_cycles(image, lanes, grid)
+    init = cyc.init_cycles(image, lanes, grid)
+    exit_cost = cyc.exit_cycles(image, lanes)
+    wbytes = np.array([weight_bytes(l) for l in layers], dtype=np.int64)
+    mbytes = np.array([membrane_bytes(l, membrane_bits) for l in layers], dtype=np.int64)
+    off = placement(image, slots, model, membrane_bits)
+
+    queue = iter(range(total))
+    occupant = [next(queue, None) for _ in range(slots)]
+    t_of = [0] * slots
+    cycles = compute_total = cyc.C_START * sum(k is not None for k in occupant)
+    stall = bursts = 0
+    read = written = 0
+    rounds_mem = rounds = 0
+    while any(k is not None for k in occupant):
+        active = [(s, k % n) for s, k in enumerate(occupant) if k is not None]
+        for li in range(len(layers)):
+            if layers[li].kind == "maxpool":
+                continue
+            compute = 0
+            r = int(wbytes[li])
+            w = 0
+            for s, i in active:
+                t = t_of[s]
+                compute += int(scatter[i, t, li]) + int(step[li]) + (int(init[li]) if t == 0 else 0)
+                if off[li]:
+                    r += int(mbytes[li]) if t > 0 else 0    # a fresh membrane is not read
+                    w += int(mbytes[li])
+            moved = r + w
+            mem = int(np.ceil(moved / model.bytes_per_cycle)) + (model.latency if moved else 0)
+            cycles += max(compute, mem)
+            stall += max(0, mem - compute)
+            compute_total += compute
+            rounds += 1
+            rounds_mem += mem > compute
+            read += r
+            written += w
+            bursts += -(-r // model.burst_bytes) + -(-w // model.burst_bytes)
+        cycles += exit_cost * len(active)
+        compute_total += exit_cost * len(active)
+        for s, i in active:
+            t_of[s] += 1
+            if t_of[s] >= exit_t[i]:
+                occupant[s], t_of[s] = next(queue, None), 0
+                if occupant[s] is not None:
+                    cycles += cyc.C_START
+                    compute_total += cyc.C_START
+    return {"slots": slots, "images": total, "cycles": cycles,
+            "cycles_per_image": cycles / total, "images_per_s": CLOCK_HZ * total / cycles,
+            "read_bytes": read / total, "written_bytes": written / total,
+            "bursts": bursts / total, "stall_cycles": stall / total,
+            "compute_cycles": compute_total / total,
+            "memory_bound_share": rounds_mem / rounds if rounds else 0.0,
+            "offchip_membrane_layers": [l.name for l, o in zip(layers, off) if o],
+            "dram_energy_uj": (read + written) / total * DRAM_PJ_PER_BYTE * 1e-6}

@@ -1,0 +1,101 @@
+"""The paper's networks with their weights in external memory: images/s at 100 MHz
+per configuration (P lanes, K x K bank grid, batch slots, DRAM bytes per cycle,
+mean exit timestep), with the ATSNN paper's figures beside them and the bound
+that holds each point (golden/memory.py's model; docs/architecture.md).
+
+The `vgg16` and `resnet19` presets are built at CIFAR-10 shapes, untrained, batch
+norms calibrated on CIFAR-10 subset images, int8 (scripts/bench_rtl.py). Their
+exits are not calibrated (untrained), so the exit timestep is a parameter: a
+mean m is realised as images exiting at floor(m) and ceil(m) in proportion.
+
+    python scripts/bench_memory.py [--model vgg16 resnet19] [--cifar-images 2]
+                                   [--exit-steps 4 2 1.6] [--json]
+"""
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_rtl import preset_image  # noqa: E402
+
+from atsnn.data import load_dataset  # noqa: E402
+from atsnn.golden import run  # noqa: E402
+from atsnn.golden.memory import DDR3_16BIT, stream  # noqa: E402
+
+#: images/s of the ATSNN paper's accelerator on CIFAR-10 (its Table 3)
+PAPER = {"vgg16": 248, "resnet19": 212}
+ARRAYS = ((8, 3), (16, 3), (32, 3))
+SLOTS = (1, 4, 8, 16)
+BYTES_PER_CYCLE = (6.4, 12.8, 25.6)
+
+
+def exit_steps(mean, n, t_max):
+    """int [n]: exit timesteps whose mean is ``mean`` (floor and ceil mixed)."""
+    lo = max(1, min(t_max, math.floor(mean)))
+    hi = min(t_max, lo + 1)
+    k = round((mean - lo) * n) if hi > lo else 0
+    return np.array([hi] * k + [lo] * (n - k), dtype=np.int64)
+
+
+def rows(name, image, x, steps_list, images=64):
+    out = []
+    for lanes, grid in ARRAYS:
+        g = run(image, x, lanes=lanes, grid=grid, early_exit=False)
+        for mean in steps_list:
+            exit_t = exit_steps(mean, len(x), image.t_max)
+            for bpc in BYTES_PER_CYCLE:
+                model = replace(DDR3_16BIT, bytes_per_cycle=bpc)
+                for slots in SLOTS:
+                    s = stream(image, g.scatter_cycles, exit_t, lanes, grid, slots, model,
+                               images=max(images, 2 * slots))
+                    bound = "memory" if s["memory_bound_share"] > 0.5 else "compute"
+                    out.append({"model": name, "lanes": lanes, "grid": grid, "slots": slots,
+                                "bytes_per_cycle": bpc, "mean_exit_t": mean,
+                                "images_per_s": s["images_per_s"], "paper_images_per_s": PAPER[name],
+                                "bound": bound, "memory_bound_share": s["memory_bound_share"],
+                                "mb_per_image": (s["read_bytes"] + s["written_bytes"]) / 1e6,
+                                "stall_cycles": s["stall_cycles"],
+                                "compute_cycles": s["compute_cycles"],
+                                "dram_energy_uj": s["dram_energy_uj"],
+                                "offchip_membrane_layers": len(s["offchip_membrane_layers"])})
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", nargs="+", default=list(PAPER), choices=list(PAPER))
+    p.add_argument("--cifar-images", type=int, default=2)
+    p.add_argument("--exit-steps", type=float, nargs="+", default=[4, 2, 1.6])
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    if args.cifar_images < 1 or any(not 1 <= m <= 4 for m in args.exit_steps):
+        print("bench_memory: --cifar-images must be >= 1 and --exit-steps within 1..4",
+              file=sys.stderr)
+        return 2
+    x_cal = load_dataset("cifar10-subset", "train")[0][:256]
+    x = load_dataset("cifar10-subset", "test")[0][:args.cifar_images]
+    table = []
+    for name in args.model:
+        image = preset_image(name, x_cal)
+        table += rows(name, image, x, args.exit_steps)
+    if args.json:
+        print(json.dumps(table, indent=1))
+        return 0
+    print(f"{'model':9} {'P':>3} {'K':>2} {'slots':>5} {'B/cyc':>6} {'exit t':>6} "
+          f"{'img/s':>8} {'paper':>6} {'bound':>8} {'MB/img':>7} {'DRAM uJ':>8}")
+    for r in table:
+        print(f"{r['model']:9} {r['lanes']:>3} {r['grid']:>2} {r['slots']:>5} "
+              f"{r['bytes_per_cycle']:>6.1f} {r['mean_exit_t']:>6.2f} {r['images_per_s']:>8.1f} "
+              f"{r['paper_images_per_s']:>6} {r['bound']:>8} {r['mb_per_image']:>7.2f} "
+              f"{r['dram_energy_uj']:>8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
