@@ -12,7 +12,7 @@ import numpy as np
 from atsnn import AtsnnError
 from atsnn.model_image import Layer, ModelImage, layer_bound_bits
 from .config import (HwConfig, GlobalLayout, DescriptorLayout, ParamLayout, WeightLayout,
-                     TauLayout, SRC_INPUT, SECTION, LOAD_MAGIC, IMAGE_MAGIC, STEP_MAGIC,
+                     TauLayout, SECTION, LOAD_MAGIC, IMAGE_MAGIC, STEP_MAGIC,
                      RESULT_MAGIC, DIM_BITS, VALUE_BITS, WEIGHT_BITS, MAX_EDGES)
 
 __all__ = ["compile_model", "encode_input", "decode_result", "plan", "Plan", "HwLayer", "HwEdge"]
@@ -38,7 +38,7 @@ class HwEdge:
     The weight memory fields are 0 until `Plan` allocates.
     """
     source: str                 # image name of the source: "input" or a layer
-    source_index: int           # hardware layer of the source, or SRC_INPUT
+    source_index: int           # hardware layer of the source, or config.src_input
     linear: bool                # linear edge (else conv)
     weight: np.ndarray = field(repr=False)   # the image's weight array
     source_shape: tuple         # (C, H, W) the edge reads, (N, 1, 1) for a flat source
@@ -177,7 +177,7 @@ class Plan:
                 else:
                     k, stride, pad = int(e.kernel), int(e.stride), int(e.padding)
                 edge = HwEdge(source=e.source,
-                              source_index=SRC_INPUT if src_hw is None else src_hw,
+                              source_index=config.src_input if src_hw is None else src_hw,
                               linear=linear, weight=e.weight, source_shape=src_shape,
                               kernel=k, stride=stride, padding=pad)
                 if not linear:
@@ -261,7 +261,7 @@ class Plan:
                     e.group_step = e.padded_inputs
                     e.column_step = e.row_step = 0
                     e.slots = 1
-                    src_conv = (e.source_index != SRC_INPUT
+                    src_conv = (e.source_index != config.src_input
                                 and not self.layers[e.source_index].flat)
                     e.source_width = Ws if src_conv else 0
                     e.weight_words = hw.bank_groups * e.group_step

@@ -17,7 +17,7 @@ __all__ = [
     "GlobalLayout", "EventLayout", "ScatterEventLayout", "InputLayout", "ParamLayout",
     "WeightLayout", "TauLayout", "LoadWriteLayout", "BankOpLayout", "OpLayout", "WriteSelectLayout",
     "PhaseFlagsLayout", "UnitStartLayout",
-    "SRC_INPUT", "SECTION", "LOAD_MAGIC", "IMAGE_MAGIC", "RESULT_MAGIC",
+    "SECTION", "LOAD_MAGIC", "IMAGE_MAGIC", "RESULT_MAGIC",
     "STEP_MAGIC", "DIM_BITS", "VALUE_BITS", "WEIGHT_BITS", "MAX_EDGES",
 ]
 
@@ -35,7 +35,6 @@ DIM_BITS = 8          # channel groups, heights, widths (each < 256)
 VALUE_BITS = 18       # static input value (pixel - zero_point), signed
 WEIGHT_BITS = 8       # weights are stored as int8 lanes
 MAX_EDGES = 2         # main path + one residual edge
-SRC_INPUT = 0xF       # edge source code of the network input
 
 LOAD_MAGIC = 0xA75E0001
 IMAGE_MAGIC = 0xA5
@@ -88,8 +87,8 @@ class HwConfig:
                 raise TypeError(f"{name} must be an integer from 1 to 65536, not {value!r}")
         if not isinstance(self.t_max, int) or not 1 <= self.t_max <= 255:
             raise TypeError(f"Largest T_max must be an integer from 1 to 255, not {self.t_max!r}")
-        if not isinstance(self.max_layers, int) or not 1 <= self.max_layers <= 15:
-            raise TypeError(f"Layer count must be an integer from 1 to 15, not "
+        if not isinstance(self.max_layers, int) or not 1 <= self.max_layers <= 32:
+            raise TypeError(f"Layer count must be an integer from 1 to 32, not "
                             f"{self.max_layers!r}")
         if isinstance(self.grid, bool) or self.grid not in GRIDS:
             raise TypeError(f"Bank grid must be one of {', '.join(map(str, GRIDS))}, not "
@@ -118,6 +117,17 @@ class HwConfig:
         return (self.lanes - 1).bit_length()
 
     @property
+    def layer_bits(self):
+        """Bits of a hardware layer index (and of the layer count): 4 up to 15
+        layers, so that the load format of those is unchanged, 6 up to 32."""
+        return max(4, self.max_layers.bit_length())
+
+    @property
+    def src_input(self):
+        """The edge source code of the network input: all ones."""
+        return (1 << self.layer_bits) - 1
+
+    @property
     def weight_addr_bits(self):
         return _bits(self.weight_depth) + 1
 
@@ -134,10 +144,6 @@ class HwConfig:
         return _bits(self.param_depth) + 1
 
     @property
-    def layer_bits(self):
-        return 4
-
-    @property
     def count_bits(self):
         """Bits of a per-image counter (cycles, SOPs, spikes)."""
         return 32
@@ -147,7 +153,7 @@ def EdgeLayout(config):
     """One input edge of a layer, as the scatter unit reads it."""
     wa = config.weight_addr_bits
     return data.StructLayout({
-        "src": 4,           # source hardware layer, or SRC_INPUT
+        "src": config.layer_bits,  # source hardware layer, or config.src_input
         "linear": 1,        # linear edge: spike index = wpos * P + lane
         "k": 4,             # kernel size (1 for linear)
         "shift": 2,         # stride = 1 << shift
@@ -197,7 +203,7 @@ def DescriptorLayout(config):
 def GlobalLayout(config):
     """Network-wide fields."""
     return data.StructLayout({
-        "n_layers": 4,      # hardware layers, the output layer last
+        "n_layers": config.layer_bits,  # hardware layers, the output layer last
         "t_max": 8,
         "static": 1,        # static input (else events)
         "classes": 16,

@@ -50,7 +50,7 @@ class SpikeCounters(wiring.Component):
         NL = config.max_layers
         L = config.array_lanes
         super().__init__({
-            "clear": In(1), "layer": In(4),
+            "clear": In(1), "layer": In(config.layer_bits),
             "fire_start": In(1), "fire": In(1), "fire_end": In(1),
             "fired": In(range(L + 1)), "pooled_fired": In(range(L + 1)), "events": In(16),
             "op_valid": In(1), "op_lanes": In(range(L + 1)), "sent": In(1),

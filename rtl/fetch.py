@@ -4,7 +4,7 @@ from amaranth.hdl import *
 from amaranth.lib import wiring, stream, data, fifo
 from amaranth.lib.wiring import In, Out
 
-from .config import EventLayout, InputLayout, ScatterEventLayout, SRC_INPUT
+from .config import EventLayout, InputLayout, ScatterEventLayout
 from .const_div import div_const
 
 __all__ = ["EventFetch"]
@@ -44,7 +44,7 @@ class EventFetch(wiring.Component):
         self.config = config
         steps = data.ArrayLayout(16, config.t_max + 1)
         super().__init__({
-            "start": In(1), "src": In(4),
+            "start": In(1), "src": In(config.layer_bits),
             "ebase": In(config.event_addr_bits),
             "static": In(1), "t": In(8), "entries": In(16),
             "step_first": In(steps), "step_len": In(steps),
@@ -74,7 +74,7 @@ class EventFetch(wiring.Component):
         t_q = Signal.like(self.t, reset_less=True)
         in_count = Signal(17)
         in_base = Signal.like(base)
-        m.d.sync += [from_input.eq(self.src == SRC_INPUT),
+        m.d.sync += [from_input.eq(self.src == cfg.src_input),
                      src_count.eq(counts[self.src]), t_q.eq(self.t),
                      in_count.eq(Mux(self.static, self.entries, step_len[t_q])),
                      in_base.eq(Mux(self.static, 0, step_first[t_q]))]

@@ -35,7 +35,7 @@ class ResultSender(wiring.Component):
         NL = config.max_layers
         super().__init__({
             "start": In(1), "winner": In(16), "steps": In(8), "cycles": In(32), "sops": In(32),
-            "classes": In(16), "n_layers": In(4),
+            "classes": In(16), "n_layers": In(config.layer_bits),
             "acc_addr": Out(config.membrane_addr_bits),
             "acc_rdata": In(data.ArrayLayout(signed(config.acc_bits), config.lanes)),
             "spikes": In(data.ArrayLayout(32, NL)), "pooled": In(data.ArrayLayout(32, NL)),
@@ -52,7 +52,7 @@ class ResultSender(wiring.Component):
         pooled = Array(self.pooled[i] for i in range(NL))
         u_k = Signal(16)            # the class being sent
         u_ready = Signal()          # its word is read
-        r_l = Signal(5)             # spiking layer * 2 (+ 1: pooled)
+        r_l = Signal(range(2 * NL))  # spiking layer * 2 (+ 1: pooled)
         m.d.comb += self.acc_addr.eq(u_k >> LB)
         with m.FSM(name="sender"):
             with m.State("IDLE"):

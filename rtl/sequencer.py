@@ -82,7 +82,7 @@ class Sequencer(wiring.Component):
         super().__init__({
             "start": In(1), "idle": Out(1),
             "glob": In(GlobalLayout(config)), "desc": In(DescriptorLayout(config)),
-            "layer": Out(4), "edge": Out(2), "t": Out(8),
+            "layer": Out(config.layer_bits), "edge": Out(2), "t": Out(8),
             "phase": Out(Phase), "flags": Out(PhaseFlagsLayout), "go": Out(UnitStartLayout),
             "target": Out(Target), "wsel": Out(WriteSelectLayout),
             "init_busy": In(1), "drained": In(1), "fire_done": In(1), "exit_done": In(1),

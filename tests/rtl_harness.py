@@ -95,6 +95,29 @@ def linear_events_net(rng, t_max=3):
     return image
 
 
+def deep_linear_net(rng, depth, t_max=3):
+    """``depth`` hardware layers: a chain of spiking linear layers from an event
+    input, the later ones with a second edge from three layers back, then the
+    output layer (layer and source indices past 4 bits)."""
+    n_in = int(rng.integers(3, 8))
+    layers, widths, prev, width = [], [], "input", n_in
+    for i in range(depth - 1):
+        h = int(rng.integers(2, 7))
+        edges = [gi.linear_edge(prev, _w(rng, (h, width), -4, 7))]
+        if i >= 3 and i % 2:
+            edges.append(gi.linear_edge(layers[i - 3].name, _w(rng, (h, widths[i - 3]), -3, 4)))
+        widths.append(h)
+        layer = _spiking(rng, f"fc{i + 1}", "linear", edges, h)
+        layer.theta = rng.integers(2, 6, size=h)
+        layers.append(layer)
+        prev, width = layer.name, h
+    k = int(rng.integers(2, 5))
+    layers.append(gi.output_layer("out", [gi.linear_edge(prev, _w(rng, (k, width)))],
+                                  bias=_w(rng, k, -2, 3)))
+    return gi.build("deep", gi.Input(kind="events", shape=(n_in,), bits=1), layers, t_max,
+                    tau=_tau(rng, t_max))
+
+
 def event_inputs(rng, image, n, density=0.4):
     shape = (n, image.t_max) + tuple(image.input.shape)
     return (rng.random(shape) < density).astype(np.uint8)

@@ -12,7 +12,7 @@ from atsnn import model_image as gi
 from atsnn.golden import cycles as cyc
 from atsnn.golden.engine import _Edge
 from atsnn.rtl.compiler import _descriptor, _every_input_reaches, compile_model, plan
-from atsnn.rtl.config import (HwConfig, SECTION, SRC_INPUT, DescriptorLayout, GlobalLayout,
+from atsnn.rtl.config import (HwConfig, SECTION, DescriptorLayout, GlobalLayout,
                               ParamLayout, WeightLayout, WEIGHT_BITS)
 
 LANES = 4
@@ -236,7 +236,7 @@ def _check(image, grid, rng):
             x = (rng.random((2,) + src_shape) < 0.3).astype(np.int64)
             golden = _Edge(image, layer, layer.inputs[ei], P, grid)
             want = golden.current(x)
-            src_desc = None if e.source_index == SRC_INPUT else descs[e.source_index]
+            src_desc = None if e.source_index == p.config.src_input else descs[e.source_index]
             assert edge["wbase"] == e.weight_base
             for m in range(len(x)):
                 if e.linear:

@@ -5,7 +5,7 @@ import pytest
 
 from atsnn import model_image as gi
 from atsnn.rtl.compiler import HwEdge, HwLayer, plan
-from atsnn.rtl.config import HwConfig, SRC_INPUT
+from atsnn.rtl.config import HwConfig
 
 
 def _conv_pool_net():
@@ -34,7 +34,7 @@ def test_plan_layers_and_edges_are_typed():
     assert p.hw_of == {"conv1": 0, "pool1": 0, "fc1": 1, "out": 2}
     assert p.pool_of == {0: "pool1"} and p.spike_names == ["conv1", "pool1", "fc1", None]
     e0, = conv.edges
-    assert isinstance(e0, HwEdge) and e0.source_index == SRC_INPUT and not e0.linear
+    assert isinstance(e0, HwEdge) and e0.source_index == p.config.src_input and not e0.linear
     assert (e0.kernel, e0.stride, e0.padding, e0.padded_inputs) == (3, 1, 1, 4)
     assert e0.weight is image.layer("conv1").inputs[0].weight
     e1, = fc.edges
@@ -109,7 +109,7 @@ def _old_layout(p):
                           "s_row": s_row,
                           # the new fields at grid 1
                           "slots": e.kernel,
-                          "src_w": (Ws if e.linear and e.source_index != SRC_INPUT
+                          "src_w": (Ws if e.linear and e.source_index != p.config.src_input
                                     and p.layers[e.source_index].kind == "conv" else 0)})
             wbase += s_go * G
         flat_layer = hw.kind != "conv"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from rtl_harness import (SMALL, run_core, compare, linear_events_net, static_linear_net,
-                         conv_net, inputs_for)
+                         conv_net, deep_linear_net, inputs_for)
 
 KINDS = {
     "linear-events": lambda rng: linear_events_net(rng),
@@ -93,6 +93,21 @@ def test_wide_layers_use_every_lane(static):
     assert state["loaded"] and len(results) == 2
     g = compare(image, x, results, wide.lanes)
     assert g.spikes[:, :, 0].sum() > 0
+
+
+def test_thirty_two_layers_match_golden():
+    """32 hardware layers (issue 14): layer indices, edge sources and the layer
+    count take 6 bits, the input's source code is 63; results and cycles exact."""
+    deep = dataclasses.replace(SMALL, max_layers=32, param_depth=64)
+    assert deep.layer_bits == 6 and deep.src_input == 63 and SMALL.layer_bits == 4
+    rng = np.random.default_rng(32)
+    image = deep_linear_net(rng, 32)
+    assert len(image.layers) == 32
+    x = inputs_for(rng, image, 2)
+    results, state = run_core(image, x, config=deep)
+    assert state["loaded"] and state["errors"].as_value().value == 0 and len(results) == 2
+    g = compare(image, x, results, deep.lanes)
+    assert g.spikes[:, :, 30].sum() > 0, "the deepest layer never fired: a weak test"
 
 
 def test_tau_override_port_changes_the_exit():

@@ -14,7 +14,7 @@ from atsnn.golden.cycles import C_PHASE
 from atsnn.rtl.bram import column_width
 from atsnn.rtl.compiler import compile_model, encode_input, decode_result, plan
 from atsnn.rtl.config import (SECTION, LOAD_MAGIC, IMAGE_MAGIC, STEP_MAGIC, RESULT_MAGIC,
-                              SRC_INPUT, WEIGHT_BITS, section_bits)
+                              WEIGHT_BITS, section_bits)
 from atsnn.rtl.counters import SpikeCounters
 from atsnn.rtl.fetch import EventFetch
 from atsnn.rtl.init import InitWalker
@@ -992,8 +992,8 @@ def test_event_fetch_reads_each_source_in_order(ready):
         first[2], lens[2] = 7, 3
         first[3], lens[3] = 20, 1
         await fetch(ctx, 5, src=2, ebase=10, counts=counts, static=0, t=1)
-        await fetch(ctx, 4, src=SRC_INPUT, static=1, entries=4)
-        await fetch(ctx, 3, src=SRC_INPUT, static=0, t=2, step_first=first,
+        await fetch(ctx, 4, src=cfg.src_input, static=1, entries=4)
+        await fetch(ctx, 3, src=cfg.src_input, static=0, t=2, step_first=first,
                     step_len=lens)
         await fetch(ctx, 1, t=3)                # a single entry: empty only once it is out
         await fetch(ctx, 0, src=1, t=1)          # no events from layer 1
