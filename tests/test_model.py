@@ -161,7 +161,8 @@ def test_time_dependent_loss_uses_normalized_accumulated_output():
 
 # ---------------------------------------------------------------- networks
 
-@pytest.mark.parametrize("name", ["mnist-tiny", "cifar-small", "nmnist-small", "digits-tiny"])
+@pytest.mark.parametrize("name", ["mnist-tiny", "cifar-small", "cifar10", "nmnist-small",
+                                  "digits-tiny"])
 def test_presets_run_a_forward_pass(name):
     net = networks.preset(name, t_max=3)
     x = torch.rand(2, *net.input_shape)
@@ -308,6 +309,14 @@ def test_quantized_torch_equals_golden(case):
     tau = [int(np.median(margin[0])), None, int(np.median(margin[2]))]
     _, res, _ = check_agreement(net, x, tau)
     assert 1 < len(np.unique(res.exit_t))
+
+
+def test_cifar10_preset_exports_and_equals_golden():
+    p = networks.PRESETS["cifar10"]
+    assert p["dataset"] == "cifar10-subset"
+    net = quantized_random(p["spec"], input_shape=p["input_shape"])
+    x = np.random.default_rng(2).integers(0, 256, size=(8, 3, 32, 32), dtype=np.uint8)
+    check_agreement(net, x, [None] * 3)
 
 
 def test_event_input_torch_equals_golden():
