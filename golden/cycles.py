@@ -68,6 +68,15 @@ def conv_passes(in_hw, kernel, stride, padding, out_hw, grid=1):
                     axis_passes(in_hw[1], out_hw[1], kernel, stride, padding, grid))
 
 
+def conv_spike_cycles(in_hw, kernel, stride, padding, out_hw, out_groups, grid=1):
+    """int [H_in, W_in]: the scatter's cycles for a spike at each input position of
+    a conv edge: a pass per output group, and one step for a spike that reaches
+    no output (a 1 x 1 stride-2 shortcut's odd rows and columns), which the
+    scatter carries through without an operation."""
+    passes = conv_passes(in_hw, kernel, stride, padding, out_hw, grid)
+    return np.where(passes > 0, passes * int(out_groups), 1)
+
+
 def linear_passes(out_groups, grid=1):
     """Cycles of a spike on a linear edge: its output groups spread over the
     ``grid * grid`` banks."""

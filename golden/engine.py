@@ -110,14 +110,15 @@ class _Edge:
             w = w.T
         self.wt = np.ascontiguousarray(w.reshape(-1, w.shape[-1]).astype(self.dtype))
         conv = self.op == "conv"
-        # per input position: valid kernel offsets (operations), and the passes
-        # the array spends on them (cycles, per output group)
+        # per input position: valid kernel offsets (operations), and the
+        # scatter's cycles on a spike there
         self.nvalid = (cyc.conv_passes(src[1:], self.k, self.s, self.p, layer.shape[1:]).ravel()
-                       .astype(np.float64) if conv else None)
-        self.passes = (cyc.conv_passes(src[1:], self.k, self.s, self.p, layer.shape[1:], grid).ravel()
                        .astype(np.float64) if conv else None)
         self.c_out = int(layer.shape[0])
         self.g_out = cyc.groups(layer.shape[0], lanes)
+        self.spike_cycles = (cyc.conv_spike_cycles(src[1:], self.k, self.s, self.p, layer.shape[1:],
+                                                   self.g_out, grid).ravel()
+                             .astype(np.float64) if conv else None)
         self.linear_cycles = cyc.linear_passes(self.g_out, grid)
 
     def current(self, x):
@@ -153,7 +154,7 @@ class _Edge:
         count, per_pos, _ = ev
         if self.op == "linear":
             return count * self.linear_cycles
-        return (per_pos @ self.passes).astype(np.int64) * self.g_out
+        return (per_pos @ self.spike_cycles).astype(np.int64)
 
 
 def _lif_blocks(v, current, theta, layer):

@@ -185,12 +185,6 @@ class Plan:
                         _fail(f"layer {name!r}: kernel {k} / padding {pad} exceed 15")
                     if stride not in (1, 2, 4, 8):
                         _fail(f"layer {name!r}: stride {stride} is not 1, 2, 4 or 8")
-                    for n_in, n_out in ((src_shape[1], H), (src_shape[2], W)):
-                        if not _every_input_reaches(n_in, n_out, k, stride, pad):
-                            _fail(f"layer {name!r}: some input rows or columns of "
-                                  f"{e.source!r} reach no output (kernel {k}, "
-                                  f"stride {stride}, padding {pad}); the "
-                                  f"scatter unit needs every input position to reach one")
                 if src_hw is None and self.static:
                     hw.static = True
                 hw.edges.append(edge)
@@ -319,13 +313,6 @@ def _slots(k, s, K):
     grid K: the largest ``jb * s + r + 1`` over the offsets ``ky = r + s * (jb * K +
     wa) < k`` (``r < s``, ``wa < K``); k at K = 1."""
     return max((j // K) * s + r + 1 for r in range(min(s, k)) for j in range((k - 1 - r) // s + 1))
-
-
-def _every_input_reaches(n_in, n_out, k, s, p):
-    for y in range(n_in):
-        if not any((y + p - ky) % s == 0 and 0 <= (y + p - ky) // s < n_out for ky in range(k)):
-            return False
-    return True
 
 
 def plan(image, config=None):

@@ -150,10 +150,15 @@ class Accelerator(wiring.Component):
                      src_r.addr.eq(e.src), src.eq(src_r.data)]
 
         # ------------------------------------------------------------ sequencer
+        # the scatter's steps of the last six cycles, the PE pipeline's depth:
+        # a phase drains six cycles after its last step, an operation's or a
+        # step without one, so every step costs one cycle (golden/cycles.py)
+        stepped = Signal(6)
+        m.d.sync += stepped.eq(Cat(sc.step, stepped[:-1]))
         m.d.comb += [
             seq.start.eq(recv.done), seq.glob.eq(glob), seq.desc.eq(d),
             seq.init_busy.eq(walker.run | walker.valid),
-            seq.drained.eq(sc.idle & fetch.empty & ~pe.busy),
+            seq.drained.eq(sc.idle & fetch.empty & ~pe.busy & ~stepped.any()),
             seq.fire_done.eq(fu.done), seq.exit_done.eq(xu.done),
             seq.margin.eq(xu.margin), seq.index.eq(xu.index),
             tau_r.addr.eq(seq.tau_addr), seq.tau.eq(tau_r.data), seq.sent.eq(sender.done),

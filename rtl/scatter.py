@@ -36,6 +36,10 @@ class SpikeScatter(wiring.Component):
         The operation's lanes over all banks, counted as synaptic operations.
     idle : Out(1)
         Nothing held and nothing being issued.
+    step : Out(1)
+        The pass iterator issues a step this cycle, an operation or a spike
+        that reaches no output (a 1 x 1 stride-2 shortcut's odd rows and
+        columns: one step, no operation).
     """
 
     def __init__(self, config):
@@ -46,7 +50,7 @@ class SpikeScatter(wiring.Component):
             "edge": In(EdgeLayout(config)), "layer": In(DescriptorLayout(config)),
             "op_valid": Out(1), "op": Out(OpLayout(config)),
             "op_lanes": Out(range(config.array_lanes + 1)),
-            "idle": Out(1),
+            "idle": Out(1), "step": Out(1),
         })
 
     def elaborate(self, platform):
@@ -226,6 +230,7 @@ class SpikeScatter(wiring.Component):
             self.events.ready.eq(~cur_valid | (pick & cur_one)),
             self.idle.eq(~cur_valid & ~a1_valid & ~a2_valid & ~a3_valid & ~b1_valid & ~b_valid & ~active),
             self.op_valid.eq(active & spike.ops),
+            self.step.eq(active),
             self.op.w.eq(w),
             self.op.value.eq(spike.value),
         ]

@@ -144,10 +144,13 @@ def static_linear_net(rng, t_max=3):
                     layers, t_max, tau=_tau(rng, t_max))
 
 
-def conv_net(rng, static=False, pool=False, residual=False, t_max=3, channels=None):
+def conv_net(rng, static=False, pool=False, residual=False, t_max=3, channels=None,
+             downsample=False):
     """input [C, H, W] -> conv (k, stride, pad) [-> maxpool 2] [-> conv with a
-    residual edge] -> linear -> output. ``channels`` fixes the first conv's
-    output channels (default: 2 to 6)."""
+    residual edge; ``downsample``: both stride 2, the residual a 1 x 1 shortcut
+    whose odd input rows and columns reach no output] -> linear -> output.
+    ``channels`` fixes the first conv's output channels (default: 2 to 6)."""
+    residual = residual or downsample
     cin = int(rng.integers(1, 3))
     hw = int(rng.choice([4, 6]))
     k = int(rng.choice([1, 3])) if not static else 3
@@ -167,9 +170,11 @@ def conv_net(rng, static=False, pool=False, residual=False, t_max=3, channels=No
         src, size = "pool1", size // 2
     if residual:
         c2 = int(rng.integers(2, 6))
-        edges = [gi.conv_edge(src, _w(rng, (c2, c1, 3, 3)), 1, 1),
-                 gi.conv_edge(src, _w(rng, (c2, c1, 1, 1)), 1, 0)]
-        if not static and not pool:
+        s2 = 2 if downsample else 1
+        edges = [gi.conv_edge(src, _w(rng, (c2, c1, 3, 3)), s2, 1),
+                 gi.conv_edge(src, _w(rng, (c2, c1, 1, 1)), s2, 0)]
+        size = (size - 1) // s2 + 1
+        if not static and not pool and not downsample:
             edges[1] = gi.conv_edge("input", _w(rng, (c2, cin, 1, 1)), 1, 0)
         layers.append(_spiking(rng, "conv2", "conv", edges, c2))
         src = "conv2"

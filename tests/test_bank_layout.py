@@ -11,7 +11,7 @@ import pytest
 from atsnn import model_image as gi
 from atsnn.golden import cycles as cyc
 from atsnn.golden.engine import _Edge
-from atsnn.rtl.compiler import _descriptor, _every_input_reaches, compile_model, plan
+from atsnn.rtl.compiler import _descriptor, compile_model, plan
 from atsnn.rtl.config import (HwConfig, SECTION, DescriptorLayout, GlobalLayout,
                               ParamLayout, WeightLayout, WEIGHT_BITS)
 
@@ -36,13 +36,13 @@ def _spiking(rng, name, kind, edges):
 
 
 def _conv_geometry(rng, n_in):
-    """(k, stride, pad, n_out) with every input position reaching an output."""
+    """(k, stride, pad, n_out), some input positions perhaps reaching no output."""
     while True:
         k = int(rng.integers(1, 6))
         s = int(rng.choice([1, 2]))
         pad = int(rng.integers(0, k))
         n_out = (n_in + 2 * pad - k) // s + 1
-        if n_out >= 1 and _every_input_reaches(n_in, n_out, k, s, pad):
+        if n_out >= 1:
             return k, s, pad, n_out
 
 
@@ -59,7 +59,7 @@ def conv_network(rng):
         while True:
             k, s, pad, ho = _conv_geometry(rng, h)
             wo = (w + 2 * pad - k) // s + 1
-            if wo >= 1 and _every_input_reaches(w, wo, k, s, pad):
+            if wo >= 1:
                 break
     c1 = int(rng.integers(1, 10))
     layers = [_spiking(rng, "conv1", "conv", [gi.conv_edge("input", _w(rng, (c1, cin, k, k)), s, pad)])]

@@ -19,6 +19,8 @@ KINDS = {
     "conv-static-pool": lambda rng: conv_net(rng, static=True, pool=True),
     "conv-residual": lambda rng: conv_net(rng, residual=True),
     "conv-pool-residual": lambda rng: conv_net(rng, pool=True, residual=True),
+    "conv-downsample": lambda rng: conv_net(rng, downsample=True),
+    "conv-static-downsample": lambda rng: conv_net(rng, static=True, downsample=True),
     "s2nn-static": lambda rng: conv_net(rng, static=True, pool=True, t_max=1),
     "s2nn-events": lambda rng: conv_net(rng, t_max=1),
 }
