@@ -53,16 +53,19 @@ def cmd_lint(args):
 
 def sim_inputs(image, count, offset=0, data_dir=None):
     """``count`` test inputs (and labels) for a model image: MNIST test images for a
-    static 1x28x28 input, N-MNIST test recordings as frames for an event input."""
+    static 1x28x28 input, CIFAR-10 subset test images for 3x32x32, N-MNIST test recordings as frames for an event input."""
     from atsnn import data
     if count < 1 or offset < 0:
         raise AtsnnError(f"need at least 1 image from offset 0 or more, not {count} from {offset}")
     shape = tuple(image.input.shape)
     if image.input.kind == "static":
-        if shape != (1, 28, 28):
+        if shape == (3, 32, 32):
+            x, y = data.load_cifar10_subset(data_dir, "test")
+        elif shape == (1, 28, 28):
+            x, y = data.load_mnist(data_dir, "test")
+        else:
             raise AtsnnError(f"no test set for a static input of shape {list(shape)} "
-                             "(atsnn sim knows MNIST, 1x28x28)")
-        x, y = data.load_mnist(data_dir, "test")
+                             "(atsnn sim knows MNIST, 1x28x28, and the CIFAR-10 subset, 3x32x32)")
     else:
         if len(shape) != 3 or shape[0] != 2 or 34 % shape[1]:
             raise AtsnnError(f"no test set for an event input of shape {list(shape)} "
@@ -118,9 +121,14 @@ def cmd_sim(args):
     config = config_from_args(args)
     path = resolve_model(args.model)
     image = load(path, membrane_bits=config.membrane_bits, acc_bits=config.acc_bits)
-    from atsnn.rtl.compiler import plan
-    plan(image, config)      # refuse a model that does not fit before building
+    from atsnn.rtl.compiler import encode_input, plan
+    p = plan(image, config)      # refuse a model or an input that does not fit before building
     x, y = sim_inputs(image, args.images, args.offset, args.data_dir)
+    for i, sample in enumerate(x):
+        try:
+            encode_input(p, sample)
+        except AtsnnError as exc:
+            raise AtsnnError(f"test image {args.offset + i}: {exc}") from None
     with tempfile.TemporaryDirectory(prefix="atsnn-sim-") as tmp:
         inputs = Path(tmp) / "inputs.npy"
         np.save(inputs, x)

@@ -43,6 +43,9 @@ def test_sim_refuses_bad_input(capsys, tmp_path):
     assert "weight words exceed the hardware's 1024" in err
     err = _error(capsys, ["sim", "--model", "mnist-mlp", "--offset", "9999", "--images", "5"])
     assert "the test set has 10000" in err
+    # a test image with more non-zero pixels than the input memory holds
+    err = _error(capsys, ["sim", "--model", "mnist-mlp", "--input-depth", "64", "--images", "1"])
+    assert "test image 0: input has" in err and "the hardware holds 64" in err
 
 
 def test_sim_failure_is_one_clear_line(capsys, tmp_path, monkeypatch):
@@ -101,3 +104,15 @@ def test_progress_bar_counts_image_records_as_they_are_written(tmp_path, capsys)
     assert bar.bar.n == 2
     bar.stop()
     assert "2/3" in capsys.readouterr().err
+
+
+def test_sim_inputs_for_a_cifar_model():
+    """A static 3x32x32 model runs on the CIFAR-10 subset's test images."""
+    from types import SimpleNamespace
+    from atsnn.data import load_cifar10_subset
+    from atsnn.tb.cli import sim_inputs
+    image = SimpleNamespace(input=SimpleNamespace(kind="static", shape=(3, 32, 32)))
+    x, y = sim_inputs(image, 3, offset=2)
+    want_x, want_y = load_cifar10_subset(None, "test")
+    assert x.shape == (3, 3, 32, 32)
+    assert (x == want_x[2:5]).all() and (y == want_y[2:5]).all()
