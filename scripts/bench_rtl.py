@@ -37,15 +37,15 @@ MNIST_MODELS = ("mnist-tiny", "reference")
 CIFAR_PRESETS = ("vgg16", "resnet19")
 
 
-def preset_image(name, x_calib, seed=0):
+def preset_image(name, x_calib, seed=0, width=1.0):
     """A paper preset at CIFAR-10 shapes as a model image: random weights, batch
-    norms calibrated on ``x_calib``, int8."""
+    norms calibrated on ``x_calib``, int8; ``width`` scales its channels."""
     import torch
     from atsnn.model import export, networks, train
     from atsnn.model_image import MAX_ACC_BITS
     torch.manual_seed(seed)
-    net = networks.preset(name)
-    cfg = train.config_with(preset=name, device="cpu", batch_size=64, seed=seed)
+    net = networks.preset(name, width=width)
+    cfg = train.config_with(preset=name, device="cpu", batch_size=64, seed=seed, width=width)
     train.recalibrate_bn(net, x_calib, cfg, n=len(x_calib))
     qnet = train.quantized_copy(net, 8)
     return export.to_image(qnet, membrane_bits=MAX_ACC_BITS, acc_bits=MAX_ACC_BITS)

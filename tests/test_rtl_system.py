@@ -190,3 +190,28 @@ def test_real_models_match_golden_on_the_bank_grid(tmp_path):
     ok, records = run_testbench(config, jobs, testcase="images_match_golden", backpressure=True)
     check_all(records, len(jobs), 20, passes=2)
     assert ok
+
+
+@pytest.mark.slow
+def test_width_scaled_vgg16_on_cifar10_matches_golden(tmp_path):
+    """The paper's VGG16 at CIFAR-10 shapes, channels scaled by 1/8 so that its
+    weights fit on chip (untrained, batch norms calibrated, int8): 15 hardware
+    layers (past the default 8; 6-bit layer fields at --max-layers 32), a CIFAR-10 subset test image through RTL and
+    golden, bit- and cycle-exact (about 500,000 cycles)."""
+    import numpy as np
+    from script_module import load_script
+    from atsnn.data import load_cifar10_subset
+    from atsnn.model_image import save
+    from atsnn.rtl.compiler import plan
+    x_cal = load_cifar10_subset(None, "train")[0][:256]
+    x = load_cifar10_subset(None, "test")[0][:1]
+    image = load_script("bench_rtl").preset_image("vgg16", x_cal, width=0.125)
+    config = HwConfig(weight_depth=32768, event_depth=4096, input_depth=4096, max_layers=32)
+    assert len(plan(image, config).layers) == 15 and config.layer_bits == 6
+    save(image, tmp_path / "vgg16-w8.npz")
+    np.save(tmp_path / "inputs.npy", x)
+    ok, records = run_testbench(config, [{"model": str(tmp_path / "vgg16-w8.npz"),
+                                          "inputs": str(tmp_path / "inputs.npy")}],
+                                testcase="images_match_golden")
+    check_all(records, 1, 1, passes=1)
+    assert ok
