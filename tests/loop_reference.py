@@ -51,8 +51,9 @@ def flat_index(idx, shape):
 
 def scatter(edge, src_values, src_shape, dst_shape, acc, lanes):
     """Walk the non-zero inputs of one edge, adding W * value into acc.
-    Returns (ops, cycles)."""
-    ops = cycles = 0
+    Returns (ops, cycles, words): a spike that reaches no output costs the
+    scatter one cycle and reads no word."""
+    ops = cycles = words = 0
     c_out = dst_shape[0]
     groups = ceil_div(c_out, lanes)
     w = edge.weight
@@ -66,8 +67,10 @@ def scatter(edge, src_values, src_shape, dst_shape, acc, lanes):
                 acc[(i,)] += int(w[i, j]) * v
             ops += c_out
             cycles += groups
+            words += groups
             continue
         c, y, x = idx
+        reached = False
         k, s, p = edge.kernel, edge.stride, edge.padding
         for dy in range(k):
             for dx in range(k):
@@ -81,7 +84,10 @@ def scatter(edge, src_values, src_shape, dst_shape, acc, lanes):
                     acc[(co, oy, ox)] += int(w[co, c, dy, dx]) * v
                 ops += c_out
                 cycles += groups
-    return ops, cycles
+                words += groups
+                reached = True
+        cycles += 0 if reached else 1
+    return ops, cycles, words
 
 
 def run_one(image, x, lanes):
@@ -130,15 +136,15 @@ def run_one(image, x, lanes):
             acc = {i: int(layer.bias[i[0]]) for i in indices(shape)}
             for e in layer.inputs:
                 src_shape = in_shape if e.source == "input" else tuple(image.layer(e.source).shape)
-                ops, cycles = scatter(e, s_maps[e.source], src_shape, shape, acc, lanes)
+                ops, cycles, word_ops = scatter(e, s_maps[e.source], src_shape, shape, acc, lanes)
                 if static and e.source == "input":
                     r["first_layer_macs"] = ops          # the same every timestep
                 else:
                     r["sops"] += ops
                 r["scatter_cycles"][t - 1][li] += cycles
-                r["weight_reads"] += cycles
-                r["membrane_reads"] += cycles
-                r["membrane_writes"] += cycles
+                r["weight_reads"] += word_ops
+                r["membrane_reads"] += word_ops
+                r["membrane_writes"] += word_ops
                 r["event_reads"] += ev[e.source]
             v = V[layer.name]
             if layer.kind == "output":
