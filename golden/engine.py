@@ -43,6 +43,7 @@ class Result:
     event_writes: np.ndarray
     cycles: np.ndarray
     layer_ops: np.ndarray
+    scatter_work: np.ndarray
     lanes: int
     grid: int
 
@@ -120,6 +121,8 @@ class _Edge:
                                                    self.g_out, grid).ravel()
                              .astype(np.float64) if conv else None)
         self.linear_cycles = cyc.linear_passes(self.g_out, grid)
+        self.passes = (cyc.conv_passes(src[1:], self.k, self.s, self.p, layer.shape[1:], grid)
+                       .ravel() if conv else None)
 
     def current(self, x):
         """int64 [m, *out_shape] = W * x for channels-first x [m, *source shape]."""
@@ -148,6 +151,17 @@ class _Edge:
         number of (input, offset) pairs the scatter walks); `ev` from _events."""
         count, per_pos, _ = ev
         return count if self.op == "linear" else (per_pos @ self.nvalid).astype(np.int64)
+
+    def work(self, ev):
+        """int [m, 2]: per sample, the scatter's work as ``(A, Z)``: cycles = ``A x
+        steps + Z`` over ``steps`` output groups (a linear edge: passes); ``A``
+        sums the spikes' passes (a linear edge: counts its spikes), ``Z`` counts
+        the spikes that reach no output (golden/memory.py ``port_cycles``)."""
+        count, per_pos, _ = ev
+        if self.op == "linear":
+            return np.stack([count, np.zeros_like(count)], axis=1).astype(np.int64)
+        return np.stack([per_pos @ self.passes, per_pos @ (self.passes == 0)],
+                        axis=1).round().astype(np.int64)
 
     def cycles(self, ev):
         """Per sample: the scatter's cycles on these events."""
@@ -296,6 +310,7 @@ def _run_chunk(image, plan, x, lanes, early_exit, grid=1):
         "u": np.zeros((n, image.output.shape[0]), np.int64),
         "spikes": np.zeros((n, t_max, n_layers), np.int64),
         "scatter_cycles": np.zeros((n, t_max, n_layers), np.int64),
+        "scatter_work": np.zeros((n, t_max, n_layers, 2, 2), np.int64),
         "sops": np.zeros(n, np.int64), "first_layer_macs": np.zeros(n, np.int64),
         "layer_ops": np.zeros((n, n_layers), np.int64), "word_ops": np.zeros(n, np.int64),
         "event_reads": np.zeros(n, np.int64), "event_writes": np.zeros(n, np.int64),
@@ -310,7 +325,7 @@ def _run_chunk(image, plan, x, lanes, early_exit, grid=1):
         # the input entries (non-zero values), written once and scattered again
         # at every timestep run
         ev0 = _events((xs != 0).astype(np.float32), lanes)
-        reach0, cycles0 = e0.reach(ev0), e0.cycles(ev0)
+        reach0, cycles0, work0 = e0.reach(ev0), e0.cycles(ev0), e0.work(ev0)
         out["first_layer_macs"] = reach0 * e0.c_out
         out["event_writes"] += ev0[0]
         frames = None
@@ -344,11 +359,12 @@ def _run_chunk(image, plan, x, lanes, early_exit, grid=1):
                 out["layer_ops"][idx, 0] += reach0[idx] * e0.c_out
                 out["word_ops"][idx] += reach0[idx] * e0.g_out
                 out["scatter_cycles"][idx, t - 1, 0] = cycles0[idx]
+                out["scatter_work"][idx, t - 1, 0, 0] = work0[idx]
                 out["event_reads"][idx] += ev0[0][idx]
             else:
                 current = bias
                 scatter = 0
-                for e in edges:
+                for j, e in enumerate(edges):
                     ev = events[e.source]
                     current = current + e.forward(acts[e.source]).astype(dtype, copy=False)
                     reach = e.reach(ev)
@@ -356,6 +372,7 @@ def _run_chunk(image, plan, x, lanes, early_exit, grid=1):
                     out["layer_ops"][idx, li] += reach * e.c_out
                     out["word_ops"][idx] += reach * e.g_out
                     scatter = scatter + e.cycles(ev)
+                    out["scatter_work"][idx, t - 1, li, j] = e.work(ev)
                     out["event_reads"][idx] += ev[2]
                 out["scatter_cycles"][idx, t - 1, li] = scatter
             if layer.kind == "output":

@@ -27,6 +27,18 @@ from atsnn.golden import cycles as cyc
 
 CLOCK_HZ = 100e6
 
+#: The weight port's largest AXI4 burst, and every tile's DRAM alignment (so
+#: that no burst crosses a 4 KB page); rtl/config.py reads both from here.
+BURST_BYTES = 256
+#: Bursts the weight port keeps in flight (3 cover 40 cycles of latency at 16
+#: beats a burst).
+MAX_BURSTS = 4
+#: The weight streamer's cycles from seeing a free tile buffer to its first AR
+#: (the table read), and the sequencer's from a scatter phase's start to the
+#: cycle it checks its tile (rtl/weight_stream.py, rtl/sequencer.py).
+C_TABLE = 2
+C_CHECK = 1
+
 #: pJ per byte of DRAM traffic: 20 pJ/bit, the low end of Horowitz, "Computing's
 #: energy problem", ISSCC 2014 (a 64-bit DRAM access, 1.3 to 2.6 nJ). An ESTIMATE.
 DRAM_PJ_PER_BYTE = 160.0
@@ -155,3 +167,70 @@ def stream(image, scatter, exit_t, lanes, grid, slots, model=DDR3_16BIT, membran
             "memory_bound_share": rounds_mem / rounds if rounds else 0.0,
             "offchip_membrane_layers": [l.name for l, o in zip(layers, off) if o],
             "dram_energy_uj": (read + written) / total * DRAM_PJ_PER_BYTE * 1e-6}
+
+
+def port_cycles(image, result, tiles, latency, burst_beats):
+    """int [N]: the cycles per image with the weight port (one slot, weights
+    streamed, docs/architecture.md "The weight port, as built first"), against a
+    memory that returns the first beat of a burst ``latency`` cycles after its
+    AR at the earliest, then one beat per cycle, bursts in order.
+
+    ``result``: the golden Result (its ``scatter_work`` and ``exit_t``);
+    ``tiles``: the compiler's tiles in table order (``layer``: the hardware
+    layer, maxpools not counted; ``edge``,
+    ``steps``, ``beats``; ``atsnn.rtl.compiler.plan(...).tiles``); burst_beats:
+    beats of a full burst (``BURST_BYTES / axi_bytes``). The RTL's cycle counter
+    equals this exactly.
+    """
+    lanes, grid = result.lanes, result.grid
+    init = int(cyc.init_cycles(image, lanes, grid).sum())
+    of_edge = {}
+    for k, t in enumerate(tiles):
+        of_edge.setdefault((t.layer, t.edge), []).append(k)
+    n_tiles = len(tiles)
+
+    def fetch(start, beats):
+        """Cycle of a tile's last beat, its first AR at ``start``."""
+        ends = []
+        ar = start - 1
+        for j in range(-(-beats // burst_beats)):
+            n = min(burst_beats, beats - j * burst_beats)
+            ar = max(ar + 1, ends[j - MAX_BURSTS] + 1 if j >= MAX_BURSTS else 0)
+            first = max(ar + latency, ends[-1] + 1 if ends else 0)
+            ends.append(first + n - 1)
+        return ends[-1]
+
+    out = np.zeros(len(result.exit_t), dtype=np.int64)
+    for i, exit_t in enumerate(result.exit_t):
+        done, release = [], []      # per tile fetched: its last beat; its release
+
+        def ready(k):
+            """Cycle from which tile ``k`` (counted over the image) is seen in."""
+            while len(done) <= k:
+                n = len(done)
+                wait = 1 if n == 0 else done[n - 1] + 1
+                if n >= 2:
+                    wait = max(wait, release[n - 2] + 1)
+                done.append(fetch(wait + C_TABLE, tiles[n % n_tiles].beats))
+            return done[k] + 1
+
+        c = cyc.C_START + init
+        k = 0
+        for t in range(int(exit_t)):
+            hw = -1     # the hardware layer: maxpools are fused into their conv
+            for li, layer in enumerate(image.layers):
+                if layer.kind == "maxpool":
+                    continue
+                hw += 1
+                for j in range(len(layer.inputs)):
+                    a, z = (int(v) for v in result.scatter_work[i, t, li, j])
+                    for kk in of_edge[(hw, j)]:
+                        stall = max(0, ready(k) - (c + C_CHECK))
+                        c += cyc.C_PHASE + a * tiles[kk].steps + z + stall
+                        release.append(c - 1)
+                        k += 1
+                if layer.spiking:
+                    c += cyc.layer_words(layer, lanes, grid) + cyc.C_PHASE
+            c += cyc.exit_cycles(image, lanes)
+        out[i] = c
+    return out

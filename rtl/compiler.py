@@ -12,10 +12,11 @@ import numpy as np
 from atsnn import AtsnnError
 from atsnn.model_image import Layer, ModelImage, layer_bound_bits
 from .config import (HwConfig, GlobalLayout, DescriptorLayout, ParamLayout, WeightLayout,
-                     TauLayout, SECTION, LOAD_MAGIC, IMAGE_MAGIC, STEP_MAGIC,
+                     TauLayout, TileLayout, BURST_BYTES, SECTION, LOAD_MAGIC, IMAGE_MAGIC, STEP_MAGIC,
                      RESULT_MAGIC, DIM_BITS, VALUE_BITS, WEIGHT_BITS, MAX_EDGES)
 
-__all__ = ["compile_model", "encode_input", "decode_result", "plan", "Plan", "HwLayer", "HwEdge"]
+__all__ = ["compile_model", "dram_image", "encode_input", "decode_result", "plan", "Plan",
+           "HwLayer", "HwEdge", "Tile"]
 
 
 def _model_image(image):
@@ -58,6 +59,24 @@ class HwEdge:
                                 # spikes all sit in bank 0, so the field is never used)
     weight_words: int = 0       # weight words of the edge
     weight_base: int = 0        # first weight word
+    # streamed weights (weight port, Plan.stream): the edge's tiles, whole output
+    # groups (linear: whole passes) each, as many as a tile buffer holds
+    tiles: list = field(default_factory=list)   # Tile, in order
+    tile_steps: int = 0         # output groups (linear: passes) of a full tile
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One weight tile of a streamed edge: its first output group step (a conv
+    edge's group, a linear edge's pass) and step count, its words, and its
+    place in DRAM (bytes from ``dram_base``, a ``BURST_BYTES`` boundary)."""
+    layer: int
+    edge: int
+    first: int
+    steps: int
+    words: int
+    offset: int
+    beats: int
 
 
 @dataclass(eq=False)     # eq=False: comparing would compare the image layer's arrays
@@ -101,8 +120,9 @@ class Plan:
     re-planning per image).
     """
 
-    def __init__(self, config, image):
+    def __init__(self, config, image, stream=None):
         self.config = config
+        self._stream = stream
         self.image = image
         self.t_max = int(image.t_max)
         self.static = image.input.kind == "static"
@@ -274,11 +294,17 @@ class Plan:
         self.event_words = ebase
         self.param_words = pbase
         self.weight_words = wbase
+        if self._stream and not config.weight_port:
+            _fail("streamed weights need a weight port (HwConfig.weight_port)")
+        self.stream = (config.weight_port and wbase > config.weight_depth
+                       if self._stream is None else bool(self._stream))
+        self.tiles = self._tile() if self.stream else []
         self.out_words = self.layers[-1].bank_groups
         if self.layers[-1].kind != "output":
             _fail("the last layer must be the output layer")
         for used, depth, what in (
-                (self.weight_words, config.weight_depth, "weight words"),
+                (0 if self.stream else self.weight_words, config.weight_depth, "weight words"),
+                (len(self.tiles), config.tile_depth, "weight tiles"),
                 (self.membrane_words, config.membrane_depth, "membrane words"),
                 (self.event_words, config.event_depth, "event queue words"),
                 (self.param_words, config.param_depth, "parameter words"),
@@ -289,6 +315,35 @@ class Plan:
             pwords = hw.groups * hw.pooled_shape[1] * hw.pooled_shape[2]
             if pwords > 1 << 16:
                 _fail(f"layer {hw.name!r}: {pwords} output words exceed 65536")
+
+    def _tile(self):
+        """Cut every edge's weights into tiles for the weight port, in the order
+        the sequencer scatters them (docs/architecture.md, "The weight port")."""
+        config = self.config
+        half = config.tile_words
+        tiles, offset = [], 0
+        for i, hw in enumerate(self.layers):
+            for j, e in enumerate(hw.edges):
+                steps = hw.bank_groups if e.linear else hw.groups
+                e.tile_steps = min(steps, half // e.group_step)
+                if e.tile_steps == 0:
+                    _fail(f"layer {hw.name!r}: one output group's {e.group_step} weight words "
+                          f"exceed a tile buffer's {half} by {e.group_step - half}")
+                mstep = e.tile_steps * (1 if hw.flat else hw.block_shape[0] * hw.block_shape[1])
+                if mstep >= 1 << 16:
+                    _fail(f"layer {hw.name!r}: {mstep} membrane words per tile exceed 65535")
+                for first in range(0, steps, e.tile_steps):
+                    n = min(e.tile_steps, steps - first)
+                    words = n * e.group_step
+                    beats = words * config.array_lanes // config.axi_bytes
+                    e.tiles.append(Tile(i, j, first, n, words, offset, beats))
+                    offset += -(-beats * config.axi_bytes // BURST_BYTES) * BURST_BYTES
+                if len(e.tiles) > 255:
+                    _fail(f"layer {hw.name!r}: {len(e.tiles)} weight tiles exceed 255")
+                e.weight_base = 0
+                tiles += e.tiles
+        self.dram_bytes = offset
+        return tiles
 
     # --- names ----------------------------------------------------------------
 
@@ -315,12 +370,16 @@ def _slots(k, s, K):
     return max((j // K) * s + r + 1 for r in range(min(s, k)) for j in range((k - 1 - r) // s + 1))
 
 
-def plan(image, config=None):
-    """Map a model image onto the hardware, or raise AtsnnError saying what does not fit."""
+def plan(image, config=None, stream=None):
+    """Map a model image onto the hardware, or raise AtsnnError saying what does not fit.
+
+    ``stream``: with the weight port, stream the weights from DRAM (True), keep
+    them on chip (False), or stream them when they exceed the weight memory
+    (None)."""
     if config is None:
         config = HwConfig()
     image = _model_image(image)
-    p = Plan(config, image)
+    p = Plan(config, image, stream)
     _check_bounds(p)
     return p
 
@@ -381,15 +440,28 @@ def _section(code, layout, entries):
     return words
 
 
-def _edge_fields(e):
+def _edge_fields(e, hw, config=None):
     """The EdgeLayout fields of an HwEdge."""
-    return {"src": e.source_index, "linear": int(e.linear), "k": e.kernel,
-            "shift": e.stride.bit_length() - 1, "pad": e.padding, "wbase": e.weight_base,
-            "cin_pad": e.padded_inputs, "s_go": e.group_step, "s_col": e.column_step,
-            "s_row": e.row_step, "slots": e.slots, "src_w": e.source_width}
+    fields = {"src": e.source_index, "linear": int(e.linear), "k": e.kernel,
+              "shift": e.stride.bit_length() - 1, "pad": e.padding, "wbase": e.weight_base,
+              "cin_pad": e.padded_inputs, "s_go": e.group_step, "s_col": e.column_step,
+              "s_row": e.row_step, "slots": e.slots, "src_w": e.source_width}
+    if config is not None and config.weight_port:
+        K2 = config.banks
+        last = e.tiles[-1].steps if e.tiles else 0
+        fields.update(tiles=len(e.tiles), tile_groups=0, tile_bgroups=0, last_groups=0,
+                      last_bgroups=0, tile_mstep=0)
+        if e.tiles:
+            n = e.tile_steps
+            fields.update(
+                tile_groups=n * K2 if e.linear else n, tile_bgroups=n if e.linear else 1,
+                last_groups=hw.groups - (len(e.tiles) - 1) * n * K2 if e.linear else last,
+                last_bgroups=last if e.linear else 1,
+                tile_mstep=n * (1 if hw.flat else hw.block_shape[0] * hw.block_shape[1]))
+    return fields
 
 
-def _descriptor(hw):
+def _descriptor(hw, config=None):
     """The DescriptorLayout fields of an HwLayer."""
     C, H, W = hw.shape
     Hb, Wb = hw.block_shape
@@ -405,7 +477,7 @@ def _descriptor(hw):
         "pbheight": hw.pooled_blocks[0], "pbwidth": hw.pooled_blocks[1],
         "pplane": hw.pooled_shape[1] * hw.pooled_shape[2],
         "prow": hw.pool * Wb, "pbase": hw.param_base, "lanes_last": hw.last_group_lanes,
-        "ebase": hw.event_base, "edges": [_edge_fields(e) for e in hw.edges],
+        "ebase": hw.event_base, "edges": [_edge_fields(e, hw, config) for e in hw.edges],
     }
 
 
@@ -452,22 +524,24 @@ def _weights(p, hw, e):
     return words.reshape(-1, K2 * P)
 
 
-def compile_model(image, config=None):
+def compile_model(image, config=None, stream=None):
     """Return the load stream words (uint32) of a model image.
 
     Raises AtsnnError, before anything is sent, when the model does not fit.
     """
-    p = plan(image, config)
+    p = plan(image, config, stream)
     config = p.config
     P = config.lanes
     glob = {"n_layers": len(p.layers), "t_max": p.t_max, "static": int(p.static),
             "classes": p.layers[-1].shape[0], "in_groups": p.in_groups,
             "in_height": p.in_shape[1], "in_width": p.in_shape[2]}
+    if config.weight_port:
+        glob["n_tiles"] = len(p.tiles)
     descs, params, weights = [], [], []
     for hw in p.layers:
         C = hw.shape[0]
         layer = hw.image_layer
-        descs.append(_descriptor(hw))
+        descs.append(_descriptor(hw, config))
         bias = np.asarray(layer.bias).astype(np.int64).reshape(-1)
         theta = (np.asarray(layer.theta).astype(np.int64).reshape(-1)
                  if hw.kind != "output" else np.zeros(C, np.int64))
@@ -478,7 +552,8 @@ def compile_model(image, config=None):
             params.append({"theta": [int(theta[c]) for c in lanes] + [1] * (P - len(lanes)),
                            "bias": [int(bias[c]) for c in lanes]})
         for e in hw.edges:
-            weights.append(_weights(p, hw, e))
+            if not p.stream:
+                weights.append(_weights(p, hw, e))
     weight_words = (np.concatenate(weights) if weights
                     else np.zeros((0, config.array_lanes), np.int64))
     taus = []
@@ -500,7 +575,27 @@ def compile_model(image, config=None):
         word = sum(int(v) << (i * WEIGHT_BITS) for i, v in enumerate(row))
         body += _chunks(word, wl.size)
     body += _section("tau", TauLayout(config), taus)
+    if p.stream:
+        body += _section("tile", TileLayout(config),
+                         [{"addr": t.offset, "beats": t.beats} for t in p.tiles])
     return np.array([LOAD_MAGIC, len(body)] + body, dtype=np.uint32)
+
+
+def dram_image(image, config=None, stream=None):
+    """uint8 [bytes]: what the host writes at ``dram_base`` for the weight port:
+    every tile's weight words (``K^2 P`` int8 lanes each, lane 0 first), each tile
+    on a ``BURST_BYTES`` boundary; empty when the weights fit on chip."""
+    p = plan(image, config, stream)
+    out = np.zeros(p.dram_bytes if p.stream else 0, dtype=np.uint8)
+    for hw in p.layers:
+        for e in hw.edges:
+            if not e.tiles:
+                continue
+            words = _weights(p, hw, e).astype(np.int8).view(np.uint8)
+            for t in e.tiles:
+                rows = words[t.first * e.group_step:(t.first + t.steps) * e.group_step]
+                out[t.offset:t.offset + rows.size] = rows.ravel()
+    return out
 
 
 def encode_input(image, x, config=None):

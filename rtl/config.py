@@ -6,14 +6,16 @@ the same numbers.
 """
 
 from dataclasses import dataclass
+from math import gcd
 
 from amaranth.hdl import signed
 from amaranth.lib import data
 
 from atsnn.golden.cycles import GRIDS
+from atsnn.golden.memory import BURST_BYTES, MAX_BURSTS
 
 __all__ = [
-    "HwConfig", "WordLayout", "ErrorLayout", "EdgeLayout", "DescriptorLayout",
+    "HwConfig", "WordLayout", "TileLayout", "BURST_BYTES", "MAX_BURSTS", "ErrorLayout", "EdgeLayout", "DescriptorLayout",
     "GlobalLayout", "EventLayout", "ScatterEventLayout", "InputLayout", "ParamLayout",
     "WeightLayout", "TauLayout", "LoadWriteLayout", "BankOpLayout", "OpLayout", "WriteSelectLayout",
     "PhaseFlagsLayout", "UnitStartLayout",
@@ -41,8 +43,10 @@ IMAGE_MAGIC = 0xA5
 STEP_MAGIC = 0xD5
 RESULT_MAGIC = 0xB5
 
-#: Load stream section codes (header word: code << 24 | entry count).
-SECTION = {"global": 1, "descriptor": 2, "param": 3, "weight": 4, "tau": 5}
+#: Load stream section codes (header word: code << 24 | entry count); ``tile``
+#: only with the weight port.
+SECTION = {"global": 1, "descriptor": 2, "param": 3, "weight": 4, "tau": 5, "tile": 6}
+
 
 
 def _bits(n):
@@ -69,6 +73,8 @@ class HwConfig:
     t_max: int = 16
     max_layers: int = 8
     grid: int = 1
+    weight_port: bool = False
+    tile_depth: int = 256
 
     def __post_init__(self):
         if not isinstance(self.lanes, int) or self.lanes < 2 or self.lanes & (self.lanes - 1) \
@@ -90,6 +96,14 @@ class HwConfig:
         if not isinstance(self.max_layers, int) or not 1 <= self.max_layers <= 32:
             raise TypeError(f"Layer count must be an integer from 1 to 32, not "
                             f"{self.max_layers!r}")
+        if not isinstance(self.weight_port, bool):
+            raise TypeError(f"weight_port must be a bool, not {self.weight_port!r}")
+        if not isinstance(self.tile_depth, int) or not 1 <= self.tile_depth <= 1 << 16:
+            raise TypeError(f"tile_depth must be an integer from 1 to 65536, not "
+                            f"{self.tile_depth!r}")
+        if self.weight_port and self.weight_depth < 2:
+            raise TypeError("The weight port needs a weight depth of at least 2 (two tile "
+                            "buffers)")
         if isinstance(self.grid, bool) or self.grid not in GRIDS:
             raise TypeError(f"Bank grid must be one of {', '.join(map(str, GRIDS))}, not "
                             f"{self.grid!r}")
@@ -105,6 +119,17 @@ class HwConfig:
     def array_lanes(self):
         """Lanes of the whole array: P lanes in each position bank."""
         return self.lanes * self.banks
+
+    @property
+    def axi_bytes(self):
+        """Bytes per beat of the weight port: a power of two that divides a
+        weight word's ``K^2 P`` bytes, at most 16."""
+        return gcd(16, self.array_lanes)
+
+    @property
+    def tile_words(self):
+        """Weight words of one tile buffer (the weight memory holds two)."""
+        return self.weight_depth // 2
 
     @property
     def bank_bits(self):
@@ -165,6 +190,14 @@ def EdgeLayout(config):
         "s_row": wa,        # weight words between row passes (stride * slots * cin_pad)
         "slots": 5,         # weight slots per kernel row: S (k at grid 1)
         "src_w": DIM_BITS,  # linear edge, conv source: its (pooled) width, for the spike index
+        **({
+            "tiles": 8,             # weight tiles (0: the weights are on chip at wbase)
+            "tile_groups": DIM_BITS,   # a full tile's output groups (linear: passes x K^2)
+            "tile_bgroups": DIM_BITS,  # its passes of a linear edge (1 for conv)
+            "last_groups": DIM_BITS,   # the last tile's
+            "last_bgroups": DIM_BITS,
+            "tile_mstep": 16,       # membrane words between tiles' first groups
+        } if config.weight_port else {}),
     })
 
 
@@ -210,6 +243,7 @@ def GlobalLayout(config):
         "in_groups": DIM_BITS,   # input shape as the first edges see it
         "in_height": DIM_BITS,
         "in_width": DIM_BITS,
+        **({"n_tiles": 16} if config.weight_port else {}),   # tile table entries
     })
 
 
@@ -263,11 +297,18 @@ def TauLayout(config):
     return data.StructLayout({"value": signed(32), "enable": 1})
 
 
+def TileLayout(config):
+    """A tile table entry: the tile's DRAM byte offset from ``dram_base`` and its
+    beats (``axi_bytes`` each)."""
+    return data.StructLayout({"addr": 32, "beats": 24})
+
+
 def section_bits(config):
     """Bits of one entry of each load-stream section."""
     return {"global": GlobalLayout(config).size, "descriptor": DescriptorLayout(config).size,
             "param": ParamLayout(config).size, "weight": WeightLayout(config).size,
-            "tau": TauLayout(config).size}
+            "tau": TauLayout(config).size,
+            **({"tile": TileLayout(config).size} if config.weight_port else {})}
 
 
 def LoadWriteLayout(config):

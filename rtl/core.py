@@ -6,7 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import (HwConfig, WordLayout, ErrorLayout, DescriptorLayout, TauLayout, EventLayout,
-                     InputLayout)
+                     InputLayout, TileLayout, LoadWriteLayout)
 from .loader import ModelLoader
 from .receiver import ImageReceiver
 from .sequencer import Sequencer
@@ -19,6 +19,7 @@ from .pe_array import PeArray
 from .counters import SpikeCounters
 from .sender import ResultSender
 from .replica import registered_write
+from .weight_stream import WeightStreamer, axi4_read_signature
 
 __all__ = ["Accelerator", "core_signature"]
 
@@ -42,6 +43,8 @@ def core_signature(config):
         "images_done": Out(32),
         "sops": Out(64),
         "spikes": Out(64),
+        **({"mem": Out(axi4_read_signature(config)), "dram_base": In(32)}
+           if config.weight_port else {}),
     })
 
 
@@ -68,6 +71,9 @@ class Accelerator(wiring.Component):
         Cycle count of the last image (equals :mod:`atsnn.golden.cycles`).
     images_done, sops, spikes : Out
         Totals since reset.
+    mem : Out(axi4_read_signature), dram_base : In(32)
+        With ``weight_port``: the AXI4 read master the weight tiles stream
+        through, and the DRAM byte address the tile table's offsets start from.
     """
 
     def __init__(self, config=None):
@@ -111,7 +117,14 @@ class Accelerator(wiring.Component):
 
         glob = loader.glob
         go = seq.go
-        main_idle = recv.idle & seq.idle
+        stream_idle = C(1)
+        if cfg.weight_port:
+            m.submodules.stream = ws = WeightStreamer(cfg)
+            m.submodules.tiles = tile_mem = Memory(shape=TileLayout(cfg), depth=cfg.tile_depth,
+                                                   init=[])
+            tile_r = tile_mem.read_port()
+            stream_idle = ws.idle
+        main_idle = recv.idle & seq.idle & stream_idle
         m.d.comb += [self.busy.eq(~main_idle), self.loaded.eq(loader.loaded),
                      self.errors.eq(loader.errors), self.cycles.eq(seq.cycles),
                      self.images_done.eq(cnt.images_done), self.sops.eq(cnt.sops_total),
@@ -123,7 +136,8 @@ class Accelerator(wiring.Component):
         wiring.connect(m, recv.write, inp_w)
         wr = loader.write
         m.d.comb += [loader.enable.eq(main_idle), loader.image_error.eq(recv.error),
-                     recv.enable.eq(loader.idle & seq.idle), recv.loaded.eq(loader.loaded),
+                     recv.enable.eq(loader.idle & seq.idle & stream_idle),
+                     recv.loaded.eq(loader.loaded),
                      recv.glob.eq(glob)]
         registered_write(m, desc_w, wr.strobe.descriptor, wr.index, wr.entry[:Desc.size], "desc")
         host_we = Signal()
@@ -176,6 +190,33 @@ class Accelerator(wiring.Component):
             fetch.event_data.eq(ev_r.data), fetch.input_data.eq(inp_r.data),
             sc.start.eq(go.scatter), sc.edge.eq(e), sc.layer.eq(d),
         ]
+        load = wr
+        if cfg.weight_port:
+            # a streamed edge's tile: the buffer it is in, its output groups (a
+            # slice of the layer's) and their membrane words
+            last = seq.tile_last
+            with m.If(e.tiles != 0):
+                m.d.comb += [
+                    sc.edge.wbase.eq(Mux(ws.chalf, cfg.tile_words, 0)),
+                    sc.layer.groups.eq(Mux(last, e.last_groups, e.tile_groups)),
+                    sc.layer.bgroups.eq(Mux(last, e.last_bgroups, e.tile_bgroups)),
+                    sc.layer.mbase.eq(d.mbase + seq.moff),
+                    sc.layer.lanes_last.eq(Mux(last, d.lanes_last, cfg.lanes)),
+                ]
+            wiring.connect(m, ws.mem, wiring.flipped(self.mem))
+            m.d.comb += [
+                ws.start.eq(seq.clear), ws.run.eq(~seq.flags.result),
+                ws.release.eq(seq.tile_done), seq.tile_ready.eq(ws.ready),
+                ws.base.eq(self.dram_base), ws.n_tiles.eq(glob.n_tiles),
+                tile_r.addr.eq(ws.table_addr), ws.table_data.eq(tile_r.data),
+            ]
+            registered_write(m, tile_mem.write_port(), wr.strobe.tile, wr.index,
+                             wr.entry[:TileLayout(cfg).size], "tile")
+            load = Signal(LoadWriteLayout(cfg))
+            m.d.comb += load.eq(wr)
+            with m.If(ws.write_en):
+                m.d.comb += [load.strobe.weight.eq(1), load.index.eq(ws.write_addr),
+                             load.entry.eq(ws.write_data)]
 
         # ------------------------------------------------------------ init, fire, exit
         m.d.comb += [
@@ -210,7 +251,7 @@ class Accelerator(wiring.Component):
             pe.init_addr.eq(walker.addr), pe.init_mem_addr.eq(walker.mem_addr),
             pe.par_start.eq(go.init | go.fire | go.exit),
             pe.par_step.eq(walker.next_group | fu.next_group | xu.next_group),
-            pe.pbase.eq(d.pbase), pe.load.eq(wr),
+            pe.pbase.eq(d.pbase), pe.load.eq(load),
         ]
 
         # ------------------------------------------------------------ counters, result out

@@ -60,7 +60,7 @@ class ModelLoader(wiring.Component):
         cfg = self.config
         sizes = section_bits(cfg)
         depths = {"global": 1, "descriptor": cfg.max_layers, "param": cfg.param_depth,
-                  "weight": cfg.weight_depth, "tau": cfg.t_max}
+                  "weight": cfg.weight_depth, "tau": cfg.t_max, "tile": cfg.tile_depth}
         max_chunks = max(-(-s // 32) for s in sizes.values())
         buf = Signal(32 * max_chunks, reset_less=True)
         chunk = Signal(range(max_chunks + 1))
@@ -129,8 +129,8 @@ class ModelLoader(wiring.Component):
                     m.d.sync += [remaining.eq(remaining - 1), section.eq(code),
                                  entries.eq(count), index.eq(0), chunk.eq(0)]
                     known = Signal()
-                    for name, c in SECTION.items():
-                        with m.If(code == c):
+                    for name in sizes:
+                        with m.If(code == SECTION[name]):
                             m.d.comb += known.eq(count <= depths[name])
                             m.d.sync += nchunks.eq(-(-sizes[name] // 32))
                     with m.If(~known):
@@ -161,7 +161,8 @@ class ModelLoader(wiring.Component):
             with m.State("CHECK"):
                 with m.If((glob.n_layers == 0) | (glob.n_layers > cfg.max_layers)
                           | (glob.t_max == 0) | (glob.t_max > cfg.t_max) | (glob.classes < 2)
-                          | (glob.classes > cfg.out_depth * cfg.lanes) | load_bad):
+                          | (glob.classes > cfg.out_depth * cfg.lanes) | load_bad
+                          | ((glob.n_tiles > cfg.tile_depth) if cfg.weight_port else 0)):
                     m.d.sync += errors.bad_descriptor.eq(1)
                 with m.Else():
                     m.d.sync += self.loaded.eq(1)

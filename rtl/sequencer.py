@@ -75,6 +75,13 @@ class Sequencer(wiring.Component):
         Pulse: the result is sent.
     cycles, winner : Out
         The run's cycle count and class, held until the next run.
+    tile_ready : In(1)
+        With the weight port: the tile buffer scattered next holds its tile.
+    tile_done : Out(1)
+        Pulse: a tile's scatter phase ends, its buffer is released.
+    tile_last, moff : Out
+        The tile scattered is its edge's last; the membrane words from the
+        layer's base to the tile's first output group.
     """
 
     def __init__(self, config):
@@ -90,6 +97,7 @@ class Sequencer(wiring.Component):
             "tau_addr": Out(8), "tau": In(TauLayout(config)),
             "clear": Out(1), "fire_end": Out(1), "send": Out(1), "sent": In(1),
             "cycles": Out(32), "winner": Out(16),
+            "tile_ready": In(1), "tile_done": Out(1), "tile_last": Out(1), "moff": Out(16),
         })
 
     def elaborate(self, platform):
@@ -101,6 +109,16 @@ class Sequencer(wiring.Component):
         phase = Signal(Phase)
         ph = Signal(PhaseFlagsLayout, init={"init": 1})
         m.d.comb += [self.phase.eq(phase), self.flags.eq(ph)]
+        # With the weight port, a streamed edge scatters once per tile and each
+        # tile's phase waits in SETUP, counter 1, until its tile is in.
+        tile = Signal(8)
+        port = self.config.weight_port
+        tiles = d.edges[edge_i].tiles if port else C(0, 8)
+        mstep = d.edges[edge_i].tile_mstep if port else C(0, 16)
+        wait = Signal()
+        m.d.comb += [self.tile_last.eq(tile + 1 == tiles),
+                     wait.eq((phase == Phase.SCATTER) & (edge_i < d.n_edges) & (tiles != 0)
+                             & ~self.tile_ready)]
 
         def set_phase(n):
             return [phase.eq(n), ph.init.eq(n == Phase.INIT),
@@ -135,13 +153,16 @@ class Sequencer(wiring.Component):
                     m.next = "START"
             # --- the cycle counter counts every state from START to DECIDE ---
             with m.State("START"):
-                m.d.sync += [cycles.eq(1), layer.eq(0), edge_i.eq(0), t.eq(0),
+                m.d.sync += [cycles.eq(1), layer.eq(0), edge_i.eq(0), t.eq(0), tile.eq(0),
+                             self.moff.eq(0),
                              *set_phase(Phase.INIT), counter.eq(0)]
                 m.d.comb += self.clear.eq(1)
                 m.next = "SETUP"
             with m.State("SETUP"):
                 m.d.sync += [cycles.eq(cycles + 1), counter.eq(counter + 1)]
-                with m.If(counter == 1):
+                with m.If((counter == 1) & wait):
+                    m.d.sync += counter.eq(counter)
+                with m.Elif(counter == 1):
                     with m.Switch(phase):
                         with m.Case(Phase.INIT):
                             m.d.sync += go.init.eq(1)
@@ -182,7 +203,13 @@ class Sequencer(wiring.Component):
                 with m.If(counter != PHASE_FILL):
                     m.d.sync += counter.eq(counter + 1)
                 with m.If((counter == PHASE_FILL) & self.drained):
-                    m.d.sync += [counter.eq(0), edge_i.eq(edge_i + 1)]
+                    m.d.sync += counter.eq(0)
+                    m.d.comb += self.tile_done.eq(tiles != 0)
+                    with m.If((tiles != 0) & ~self.tile_last):
+                        m.d.sync += [tile.eq(tile + 1),
+                                     self.moff.eq(self.moff + mstep)]
+                    with m.Else():
+                        m.d.sync += [tile.eq(0), self.moff.eq(0), edge_i.eq(edge_i + 1)]
                     m.next = "SETUP"
             with m.State("FIRE"):
                 m.d.sync += cycles.eq(cycles + 1)

@@ -8,7 +8,7 @@ from atsnn import model_image as gi
 from atsnn.golden import engine
 from atsnn.rtl.config import HwConfig
 from atsnn.rtl.core import Accelerator
-from atsnn.rtl.compiler import compile_model, encode_input, decode_result, plan
+from atsnn.rtl.compiler import compile_model, dram_image, encode_input, decode_result, plan
 from atsnn.tb.amaranth_axi import stream_get_packet, stream_put  # noqa: F401 (tests import them here)
 
 SMALL = HwConfig(lanes=4, weight_depth=1024, membrane_depth=512, event_depth=256,
@@ -16,13 +16,50 @@ SMALL = HwConfig(lanes=4, weight_depth=1024, membrane_depth=512, event_depth=256
                  max_layers=5)
 
 
-def run_core(image, inputs, config=SMALL, extra=None, load=None):
+def axi_ram(port, memory, latency, rng=None, base=0):
+    """A testbench for the weight port: an AXI4 read slave over the bytes
+    ``memory`` at ``base``. An AR taken in cycle ``a`` has its first beat in
+    cycle ``a + latency`` at the earliest, one beat per cycle, bursts in order
+    (the memory of golden/memory.py ``port_cycles``). With ``rng``, AR ready and
+    R valid pause at random (cycles may only grow)."""
+    width = len(port.rdata) // 8
+
+    async def bench(ctx):
+        bursts = []     # [ready cycle, address, beats left]
+        cycle = 0
+        while True:
+            ar_ready = 1 if rng is None else int(rng.random() < 0.6)
+            head = bursts[0] if bursts and bursts[0][0] <= cycle else None
+            r_valid = head is not None and (rng is None or rng.random() < 0.7)
+            ctx.set(port.arready, ar_ready)
+            ctx.set(port.rvalid, int(r_valid))
+            if r_valid:
+                addr = head[1] - base
+                ctx.set(port.rdata, int.from_bytes(memory[addr:addr + width].tobytes(), "little"))
+                ctx.set(port.rlast, int(head[2] == 1))
+            if ar_ready and ctx.get(port.arvalid):
+                bursts.append([cycle + latency, ctx.get(port.araddr), ctx.get(port.arlen) + 1])
+            if r_valid and ctx.get(port.rready):
+                head[1] += width
+                head[2] -= 1
+                if head[2] == 0:
+                    bursts.pop(0)
+                    if bursts:
+                        bursts[0][0] = max(bursts[0][0], cycle + 1)
+            await ctx.tick()
+            cycle += 1
+    return bench
+
+
+def run_core(image, inputs, config=SMALL, extra=None, load=None, memory=None, stream=None):
     """Load `image` (or the words `load`), run every sample of `inputs`; returns
-    (decoded results, dut state)."""
+    (decoded results, dut state). ``memory``: the weight port's ``axi_ram``
+    arguments (latency, rng) when the config has one; ``stream``: as
+    :func:`atsnn.rtl.compiler.plan`'s."""
     dut = Accelerator(config)
-    p = plan(image, config)
+    p = plan(image, config, stream)
     if load is None:
-        load = compile_model(image, config)
+        load = compile_model(image, config, stream)
     results = []
     state = {}
 
@@ -45,13 +82,21 @@ def run_core(image, inputs, config=SMALL, extra=None, load=None):
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
+    if config.weight_port:
+        memory = dict(memory or {})
+        sim.add_testbench(axi_ram(dut.mem, dram_image(image, config, stream),
+                                  memory.get("latency", 8),
+                                  memory.get("rng")), background=True)
     sim.run()
     return results, state
 
 
-def compare(image, inputs, results, lanes, grid=1):
-    """Assert the core's results equal the golden model's, exactly."""
+def compare(image, inputs, results, lanes, grid=1, cycles=None):
+    """Assert the core's results equal the golden model's, exactly; ``cycles(g)``
+    gives the expected cycles from the golden Result when they are not its own
+    (the weight port's)."""
     g = engine.run(image, np.asarray(inputs), lanes=lanes, grid=grid)
+    expected = g.cycles if cycles is None else cycles(g)
     names = [l.name for l in image.layers]
     for i, r in enumerate(results):
         where = f"sample {i}"
@@ -61,7 +106,7 @@ def compare(image, inputs, results, lanes, grid=1):
         for name, count in r["spikes"].items():
             assert count == g.spikes[i, :, names.index(name)].sum(), f"{where} layer {name}"
         assert r["sops"] == g.array_ops[i], where
-        assert r["cycles"] == g.cycles[i], f"{where}: cycles {r['cycles']} != {g.cycles[i]}"
+        assert r["cycles"] == expected[i], f"{where}: cycles {r['cycles']} != {expected[i]}"
     return g
 
 
