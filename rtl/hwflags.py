@@ -12,11 +12,17 @@ __all__ = ["add_config_arguments", "config_from_args", "lanes_type"]
 
 
 def add_config_arguments(parser, skip=(), only=None):
-    """One ``--field-name`` flag per integer :class:`HwConfig` field, less ``skip``
-    (or just those in ``only``). :func:`config_from_args` reads them back."""
+    """One ``--field-name`` flag per :class:`HwConfig` field (``--weight-port`` /
+    ``--no-weight-port`` for a bool), less ``skip`` (or just those in ``only``).
+    :func:`config_from_args` reads them back."""
     group = parser.add_argument_group("hardware parameters (HwConfig)")
     for field in dataclasses.fields(HwConfig):
         if field.name in skip or (only is not None and field.name not in only):
+            continue
+        if field.type in (bool, "bool"):
+            group.add_argument(f"--{field.name.replace('_', '-')}", dest=f"hw_{field.name}",
+                               action=argparse.BooleanOptionalAction, default=None,
+                               help=f"default {'on' if field.default else 'off'}")
             continue
         group.add_argument(f"--{field.name.replace('_', '-')}", dest=f"hw_{field.name}",
                            type=int, default=None, metavar="N",

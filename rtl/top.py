@@ -45,6 +45,8 @@ REGS = {
     "SOPS_HI": 0x05C,
     "SPIKES_LO": 0x060,
     "SPIKES_HI": 0x064,
+    "CFG_PORT": 0x068,      # bit 0: weight port; bits 8..15: its bytes per beat
+    "DRAM_BASE": 0x06C,     # weight port: DRAM byte address of the tiles (read/write)
 }
 TAU_VALUE_BASE = 0x400    # + 4 * i: tau[i], signed
 TAU_ENABLE_BASE = 0x800   # + 4 * i: bit 0 enables tau[i]
@@ -59,7 +61,13 @@ ERROR_BITS = {"bad_load_length": 1 << 8, "bad_descriptor": 1 << 9, "bad_image": 
 _STREAMS = (("s_axis_load", In), ("s_axis_image", In), ("m_axis_result", Out))
 
 
-def _axi_ports():
+#: The weight port's AXI4 read master at the top (``m_axi_*``): the core's AR and R
+#: channels, and an ID (always 0) for the interconnect.
+_MEM_PORTS = ("arvalid", "arready", "araddr", "arlen", "arsize", "arburst",
+              "rvalid", "rready", "rdata", "rresp", "rlast")
+
+
+def _axi_ports(config):
     ports = {}
     for name, member in AxiLiteSignature(ADDR_WIDTH).flip().members.items():
         ports[f"s_axil_{name}"] = member
@@ -69,6 +77,12 @@ def _axi_ports():
         ports[f"{prefix}_tlast"] = direction(1)
         ports[f"{prefix}_tvalid"] = direction(1)
         ports[f"{prefix}_tready"] = back(1)
+    if config.weight_port:
+        from .weight_stream import axi4_read_signature
+        for name, member in axi4_read_signature(config).members.items():
+            ports[f"m_axi_{name}"] = member
+        ports["m_axi_arid"] = Out(1)
+        ports["m_axi_rid"] = In(1)
     return ports
 
 
@@ -84,6 +98,7 @@ def config_words(config):
         "CFG_INPUT_DEPTH": config.input_depth,
         "CFG_PARAM_DEPTH": config.param_depth,
         "CFG_OUT_DEPTH": config.out_depth,
+        "CFG_PORT": int(config.weight_port) | (config.axi_bytes if config.weight_port else 0) << 8,
     }
 
 
@@ -108,6 +123,8 @@ class AtsnnTop(wiring.Component):
         Image words; ``tlast`` on the last word of each image.
     m_axis_result_* : AXI4-Stream master
         Result words; ``tlast`` on the last word of each result.
+    m_axi_ar*, m_axi_r* : AXI4 read master (with ``config.weight_port``)
+        The weight tiles (docs/integration.md); ``DRAM_BASE`` says where they are.
     """
 
     def __init__(self, config=None, *, core=None):
@@ -120,7 +137,7 @@ class AtsnnTop(wiring.Component):
             core = Accelerator(config)
         self.config = config
         self.core = core
-        super().__init__(_axi_ports())
+        super().__init__(_axi_ports(config))
 
     def elaborate(self, platform):
         m = Module()
@@ -152,6 +169,10 @@ class AtsnnTop(wiring.Component):
             self.m_axis_result_tvalid.eq(core.result.valid & ~soft_reset),
             core.result.ready.eq(self.m_axis_result_tready & ~soft_reset),
         ]
+
+        dram_base = Signal(32)
+        if config.weight_port:
+            self._weight_port(m, core, soft_reset, dram_base)
 
         errors = Signal(3)
         m.d.comb += errors.eq(Cat(core.errors.bad_load_length, core.errors.bad_descriptor,
@@ -207,6 +228,11 @@ class AtsnnTop(wiring.Component):
                         sops_base.eq(core.sops),
                         spikes_base.eq(core.spikes),
                     ]
+            if config.weight_port:
+                with m.Case(REGS["DRAM_BASE"] >> 2):
+                    m.d.comb += regs.w_err.eq(0)
+                    with m.If(regs.w_stb):
+                        m.d.sync += dram_base.eq((dram_base & ~mask) | w_data)
             with m.Case(REGS["ERRORS"] >> 2):
                 m.d.comb += regs.w_err.eq(0)
                 with m.If(regs.w_stb):
@@ -242,6 +268,7 @@ class AtsnnTop(wiring.Component):
             "SOPS_HI": hi_shadow,
             "SPIKES_LO": spikes[:32],
             "SPIKES_HI": hi_shadow,
+            **({"DRAM_BASE": dram_base} if config.weight_port else {}),
         }
         with m.Switch(regs.r_addr[2:]):
             for name, value in read_values.items():
@@ -261,3 +288,31 @@ class AtsnnTop(wiring.Component):
             m.d.sync += hi_shadow.eq(spikes[32:])
 
         return m
+
+    def _weight_port(self, m, core, soft_reset, dram_base):
+        """Connect the core's AXI4 read master. A soft reset can come with bursts
+        in flight, which the reset core no longer expects: they are counted
+        here (outside the reset) and their beats swallowed, with new ARs held,
+        until the last of them has ended."""
+        from .config import MAX_BURSTS
+        mem = core.mem
+        for name in _MEM_PORTS:
+            top, inner = getattr(self, f"m_axi_{name}"), getattr(mem, name)
+            if mem.signature.members[name].flow == Out:
+                m.d.comb += top.eq(inner)
+            else:
+                m.d.comb += inner.eq(top)
+        owned = Signal(range(MAX_BURSTS + 1))         # the core's bursts in flight
+        drain = Signal(range(2 * MAX_BURSTS + 1))     # bursts left to swallow
+        swallow = drain != 0
+        ar = self.m_axi_arvalid & self.m_axi_arready
+        end = self.m_axi_rvalid & self.m_axi_rready & self.m_axi_rlast
+        m.d.comb += core.dram_base.eq(dram_base)
+        with m.If(swallow):
+            m.d.comb += [self.m_axi_arvalid.eq(0), mem.arready.eq(0),
+                         self.m_axi_rready.eq(1), mem.rvalid.eq(0)]
+        left = owned + ar - (end & ~swallow)
+        with m.If(soft_reset):
+            m.d.sync += [owned.eq(0), drain.eq(drain + left - (end & swallow))]
+        with m.Else():
+            m.d.sync += [owned.eq(left), drain.eq(drain - (end & swallow))]
