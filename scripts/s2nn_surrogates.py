@@ -6,7 +6,9 @@ image). Prints a Markdown table (mean +- standard deviation over the seeds).
     python scripts/s2nn_surrogates.py --preset mnist-tiny --limit-train 10000 --epochs 1 --out runs/s2nn-surrogates
 
 Every run is an ``atsnn train`` run in OUT/SURROGATE-sSEED; a run already there
-(metrics.json) is read, not repeated, so an interrupted grid continues.
+(metrics.json) is read, not repeated, so an interrupted grid continues; one
+trained with other options than the ones asked for is refused (SystemExit naming
+the differences), never silently reused.
 """
 
 import argparse
@@ -29,6 +31,11 @@ def main(argv=None):
     p.add_argument("--qat-epochs", type=float, default=0.1)
     p.add_argument("--limit-train", type=int, default=None)
     p.add_argument("--limit-test", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=train.DEFAULTS["batch_size"])
+    p.add_argument("--lr", type=float, default=train.DEFAULTS["lr"])
+    p.add_argument("--weight-decay", type=float, default=train.DEFAULTS["weight_decay"])
+    p.add_argument("--width", type=float, default=train.DEFAULTS["width"])
+    p.add_argument("--augment", default=None, choices=["crop-flip"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--surrogates", nargs="+", default=list(SURROGATES),
                    choices=sorted(surrogate.SURROGATES))
@@ -41,14 +48,20 @@ def main(argv=None):
         runs = []
         for seed in a.seeds:
             run = out / f"{sg}-s{seed}"
+            cfg = train.config_with(preset=a.preset, dataset=a.dataset, data_dir=a.data_dir,
+                                    epochs=a.epochs, qat_epochs=a.qat_epochs, s2nn=True,
+                                    surrogate=sg, seed=seed, limit_train=a.limit_train,
+                                    limit_test=a.limit_test, batch_size=a.batch_size, lr=a.lr,
+                                    weight_decay=a.weight_decay, width=a.width,
+                                    augment=a.augment, threads=a.threads, progress=False,
+                                    out=str(run))
             if (run / "metrics.json").exists():
                 m = json.loads((run / "metrics.json").read_text())
+                diff = _differences(m["config"], cfg)
+                if diff:
+                    raise SystemExit(f"{run}: trained with other options than asked "
+                                     f"({'; '.join(diff)}); use another --out")
             else:
-                cfg = train.config_with(preset=a.preset, dataset=a.dataset, data_dir=a.data_dir,
-                                        epochs=a.epochs, qat_epochs=a.qat_epochs, s2nn=True,
-                                        surrogate=sg, seed=seed, limit_train=a.limit_train,
-                                        limit_test=a.limit_test, threads=a.threads,
-                                        progress=False, out=str(run))
                 m = train.run(cfg)
             runs.append(dict(seed=seed, accuracy=m["accuracy_fixed"],
                              spikes=m.get("golden_spikes_mean"), sops=m.get("golden_sops_mean"),
@@ -59,6 +72,16 @@ def main(argv=None):
     (out / "s2nn_surrogates.json").write_text(json.dumps(rows, indent=1))
     print(table(rows))
     return rows
+
+
+# options that do not change the trained network
+_IGNORED = ("threads", "progress", "out", "data_dir", "save_every", "resume")
+
+
+def _differences(stored, cfg):
+    """``key: stored -> asked`` for every training option that differs."""
+    return [f"{k}: {stored.get(k)!r} -> {v!r}" for k, v in cfg.items()
+            if k not in _IGNORED and stored.get(k) != v]
 
 
 def _ms(values, scale=1.0, digits=2):

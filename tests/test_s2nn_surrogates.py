@@ -28,3 +28,27 @@ def test_grid_runs_every_surrogate_and_seed_and_continues(tmp_path, capsys):
     again = grid.main(argv)
     assert again == rows
     assert (tmp_path / "ste-s1" / "metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_grid_refuses_a_finished_run_trained_with_other_options(tmp_path):
+    """A run directory from another grid (here: other epochs) must not be read as
+    if it were this grid's run."""
+    import pytest
+
+    grid = load_script("s2nn_surrogates")
+    base = ["--preset", "digits-tiny", "--qat-epochs", "0", "--seeds", "0",
+            "--surrogates", "ste", "--out", str(tmp_path)]
+    grid.main(base + ["--epochs", "1"])
+    with pytest.raises(SystemExit, match="epochs"):
+        grid.main(base + ["--epochs", "2"])
+
+
+def test_grid_passes_the_training_recipe_through(tmp_path):
+    grid = load_script("s2nn_surrogates")
+    grid.main(["--preset", "digits-tiny", "--epochs", "1", "--qat-epochs", "0", "--seeds", "0",
+               "--surrogates", "triangular", "--batch-size", "32", "--lr", "2e-3",
+               "--weight-decay", "0.01", "--augment", "crop-flip", "--out", str(tmp_path)])
+    cfg = json.loads((tmp_path / "triangular-s0" / "metrics.json").read_text())["config"]
+    assert (cfg["batch_size"], cfg["lr"], cfg["weight_decay"], cfg["augment"]) == \
+        (32, 2e-3, 0.01, "crop-flip")
+    assert cfg["time_steps"] == 1 and cfg["surrogate"] == "triangular"
