@@ -9,7 +9,7 @@ export PATH := $(VERILATOR_ROOT)/bin:$(PATH)
 endif
 IMAGES ?= 20
 
-.PHONY: install test test-fast test-slow sim golden synth synth-table verilog lint bench
+.PHONY: install test test-fast test-slow sim golden synth synth-table verilog lint bench paper-models
 
 install:
 	$(PYTHON) -m pip install torch==2.13.0
@@ -28,6 +28,12 @@ test-slow:
 
 golden:
 	atsnn golden --model mnist-tiny --dataset mnist --split test
+
+# the paper's networks at full width (untrained, BN-calibrated, int8), too large
+# to ship: built into the model cache (~/.cache/atsnn/models or
+# $ATSNN_MODEL_CACHE), where `--model vgg16-cifar10` finds them
+paper-models:
+	$(PYTHON) -m atsnn.model.paper vgg16-cifar10 resnet19-cifar10
 
 sim:
 	atsnn sim --model mnist-tiny --images $(IMAGES)

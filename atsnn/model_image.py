@@ -11,6 +11,7 @@ run: a bad image is refused here, once, with a message naming the field and laye
 import difflib
 import importlib.util
 import json
+import os
 import math
 import tokenize
 import zipfile
@@ -74,6 +75,14 @@ MODELS_DIR = Path(importlib.util.find_spec("atsnn.golden").submodule_search_loca
 #: and "reference" for the hand-built MNIST network.
 BUILTIN_MODELS = {"reference": MODELS_DIR / "mnist-ref",
                   **{p.parent.name: p.parent for p in sorted(MODELS_DIR.glob("*/manifest.json"))}}
+#: Model images too large to ship, built by ``make paper-models`` (atsnn.model.paper)
+#: into :func:`model_cache_dir`, where ``--model NAME`` finds them.
+CACHED_MODELS = ("vgg16-cifar10", "resnet19-cifar10")
+
+
+def model_cache_dir():
+    """``$ATSNN_MODEL_CACHE``, or ``~/.cache/atsnn/models``."""
+    return Path(os.environ.get("ATSNN_MODEL_CACHE") or Path.home() / ".cache" / "atsnn" / "models")
 
 
 class ModelImageError(AtsnnError):
@@ -451,9 +460,15 @@ def resolve_model(name_or_path):
     path to an image."""
     if name_or_path in BUILTIN_MODELS:
         return BUILTIN_MODELS[name_or_path]
+    if name_or_path in CACHED_MODELS:
+        path = model_cache_dir() / name_or_path
+        if not (path / "manifest.json").is_file():
+            raise ModelImageError(f"model {name_or_path!r} is not built: run `make paper-models` "
+                                  f"(a few minutes; writes {model_cache_dir()})")
+        return path
     path = Path(name_or_path)
     if not path.exists():
-        names = ", ".join(BUILTIN_MODELS)
+        names = ", ".join([*BUILTIN_MODELS, *CACHED_MODELS])
         raise ModelImageError(f"model {name_or_path!r} is neither a built-in model ({names}) "
                          "nor an existing image path")
     return path

@@ -9,7 +9,12 @@ exits are not calibrated (untrained), so the exit timestep is a parameter: a
 mean m is realised as images exiting at floor(m) and ceil(m) in proportion.
 
     python scripts/bench_memory.py [--model vgg16 resnet19] [--cifar-images 2]
-                                   [--exit-steps 4 2 1.6] [--json]
+                                   [--exit-steps 4 2 1.6] [--json] [--port]
+
+``--port``: the weight port as built (one slot, every weight streamed through
+256 KB of tile buffers, membranes on chip), priced by golden/memory.py
+``port_cycles``, which the RTL's cycle counter equals against a memory of 40
+cycles of latency returning one beat per cycle.
 """
 
 import argparse
@@ -21,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_rtl import preset_image  # noqa: E402
-
 from atsnn.data import load_dataset  # noqa: E402
+from atsnn.model.paper import preset_image  # noqa: E402
 from atsnn.golden import run  # noqa: E402
-from atsnn.golden.memory import DDR3_16BIT, stream  # noqa: E402
+from atsnn.golden.memory import DDR3_16BIT, BURST_BYTES, port_cycles, stream  # noqa: E402
+from atsnn.rtl.compiler import plan  # noqa: E402
+from atsnn.rtl.config import HwConfig  # noqa: E402
 
 #: images/s of the ATSNN paper's accelerator on CIFAR-10 (its Table 3)
 PAPER = {"vgg16": 248, "resnet19": 212}
@@ -67,12 +72,51 @@ def rows(name, image, x, steps_list, images=64):
     return out
 
 
+#: The built port's arrays: P, grid, and its tile buffers (weight memory) in bytes.
+PORT_ARRAYS = ((8, 3), (16, 1), (16, 3))
+TILE_BYTES = 256 * 1024
+LATENCY = 40
+
+
+def port_rows(name, image, x, steps_list):
+    out = []
+    for lanes, grid in PORT_ARRAYS:
+        config = HwConfig(lanes=lanes, grid=grid, weight_port=True, max_layers=32,
+                          weight_depth=TILE_BYTES // (lanes * grid * grid),
+                          membrane_depth=1 << 16, event_depth=1 << 16, input_depth=1 << 16,
+                          param_depth=1 << 10, out_depth=64, tile_depth=1 << 12)
+        p = plan(image, config, stream=True)
+        g = run(image, x, lanes=lanes, grid=grid, early_exit=False)
+        step_bytes = sum(t.beats for t in p.tiles) * config.axi_bytes
+        for mean in steps_list:
+            exit_t = exit_steps(mean, len(x), image.t_max)
+            g.exit_t = exit_t
+            cycles = port_cycles(image, g, p.tiles, LATENCY, BURST_BYTES // config.axi_bytes)
+            alone = cycles_on_chip(image, g, lanes, grid)
+            out.append({"model": name, "lanes": lanes, "grid": grid, "tiles": len(p.tiles),
+                        "axi_bytes": config.axi_bytes, "mean_exit_t": mean,
+                        "cycles": float(cycles.mean()), "on_chip_cycles": float(alone.mean()),
+                        "images_per_s": 100e6 / float(cycles.mean()),
+                        "paper_images_per_s": PAPER[name],
+                        "mb_per_image": float(step_bytes * exit_t.mean() / 1e6),
+                        "port_busy": float(step_bytes / config.axi_bytes * exit_t.mean()
+                                           / cycles.mean())})
+    return out
+
+
+def cycles_on_chip(image, g, lanes, grid):
+    from atsnn.golden.cycles import image_cycles
+    scatter = g.scatter_cycles * (np.arange(image.t_max)[None, :, None] < g.exit_t[:, None, None])
+    return image_cycles(image, lanes, scatter, g.exit_t, grid)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", nargs="+", default=list(PAPER), choices=list(PAPER))
     p.add_argument("--cifar-images", type=int, default=2)
     p.add_argument("--exit-steps", type=float, nargs="+", default=[4, 2, 1.6])
     p.add_argument("--json", action="store_true")
+    p.add_argument("--port", action="store_true", help="the weight port as built, one slot")
     args = p.parse_args(argv)
     if args.cifar_images < 1 or any(not 1 <= m <= 4 for m in args.exit_steps):
         print("bench_memory: --cifar-images must be >= 1 and --exit-steps within 1..4",
@@ -83,9 +127,18 @@ def main(argv=None):
     table = []
     for name in args.model:
         image = preset_image(name, x_cal)
-        table += rows(name, image, x, args.exit_steps)
+        table += (port_rows if args.port else rows)(name, image, x, args.exit_steps)
     if args.json:
         print(json.dumps(table, indent=1))
+        return 0
+    if args.port:
+        print(f"{'model':9} {'P':>3} {'K':>2} {'tiles':>5} {'B/beat':>6} {'exit t':>6} "
+              f"{'cycles':>10} {'on chip':>10} {'img/s':>7} {'paper':>6} {'MB/img':>7} {'port busy':>9}")
+        for r in table:
+            print(f"{r['model']:9} {r['lanes']:>3} {r['grid']:>2} {r['tiles']:>5} "
+                  f"{r['axi_bytes']:>6} {r['mean_exit_t']:>6.2f} {r['cycles']:>10.0f} "
+                  f"{r['on_chip_cycles']:>10.0f} {r['images_per_s']:>7.1f} "
+                  f"{r['paper_images_per_s']:>6} {r['mb_per_image']:>7.2f} {r['port_busy']:>9.2f}")
         return 0
     print(f"{'model':9} {'P':>3} {'K':>2} {'slots':>5} {'B/cyc':>6} {'exit t':>6} "
           f"{'img/s':>8} {'paper':>6} {'bound':>8} {'MB/img':>7} {'DRAM uJ':>8}")

@@ -28,6 +28,7 @@ import numpy as np
 
 from atsnn.data import load_dataset
 from atsnn.golden import run
+from atsnn.model.paper import preset_image
 from atsnn.model_image import load, resolve_model
 
 CLOCK_HZ = 100e6
@@ -35,20 +36,6 @@ CLOCK_HZ = 100e6
 CONFIGS = ((16, 1), (32, 1), (16, 2), (32, 2), (8, 3), (16, 3), (16, 4))
 MNIST_MODELS = ("mnist-tiny", "reference")
 CIFAR_PRESETS = ("vgg16", "resnet19")
-
-
-def preset_image(name, x_calib, seed=0, width=1.0):
-    """A paper preset at CIFAR-10 shapes as a model image: random weights, batch
-    norms calibrated on ``x_calib``, int8; ``width`` scales its channels."""
-    import torch
-    from atsnn.model import export, networks, train
-    from atsnn.model_image import MAX_ACC_BITS
-    torch.manual_seed(seed)
-    net = networks.preset(name, width=width)
-    cfg = train.config_with(preset=name, device="cpu", batch_size=64, seed=seed, width=width)
-    train.recalibrate_bn(net, x_calib, cfg, n=len(x_calib))
-    qnet = train.quantized_copy(net, 8)
-    return export.to_image(qnet, membrane_bits=MAX_ACC_BITS, acc_bits=MAX_ACC_BITS)
 
 
 def config_row(image, x, lanes, grid):

@@ -134,7 +134,9 @@ def test_grid_1_layout_is_the_unbanked_one(name, lanes):
     from atsnn.rtl.compiler import _descriptor, _weights
     from atsnn.rtl.config import DescriptorLayout
     from atsnn import AtsnnError
-    config = HwConfig(lanes=lanes, weight_depth=1 << 16, grid=1)
+    config = HwConfig(lanes=lanes, weight_depth=1 << 16, membrane_depth=1 << 16,
+                      event_depth=1 << 16, input_depth=1 << 16, param_depth=1 << 10,
+                      max_layers=32, grid=1)
     try:
         p = plan(gi.load_model(name), config)
     except AtsnnError as e:     # nmnist-mlp at P = 8: 289 input groups, over DIM_BITS
