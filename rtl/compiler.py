@@ -335,7 +335,7 @@ class Plan:
                 for first in range(0, steps, e.tile_steps):
                     n = min(e.tile_steps, steps - first)
                     words = n * e.group_step
-                    beats = words * config.array_lanes // config.axi_bytes
+                    beats = words * config.word_beats
                     e.tiles.append(Tile(i, j, first, n, words, offset, beats))
                     offset += -(-beats * config.axi_bytes // BURST_BYTES) * BURST_BYTES
                 if len(e.tiles) > 255:
@@ -583,8 +583,9 @@ def compile_model(image, config=None, stream=None):
 
 def dram_image(image, config=None, stream=None):
     """uint8 [bytes]: what the host writes at ``dram_base`` for the weight port:
-    every tile's weight words (``K^2 P`` int8 lanes each, lane 0 first), each tile
-    on a ``BURST_BYTES`` boundary; empty when the weights fit on chip."""
+    every tile's weight words (``K^2 P`` int8 lanes each, lane 0 first, padded
+    with zeros to whole beats), each tile on a ``BURST_BYTES`` boundary; empty
+    when the weights fit on chip."""
     p = plan(image, config, stream)
     out = np.zeros(p.dram_bytes if p.stream else 0, dtype=np.uint8)
     for hw in p.layers:
@@ -592,8 +593,10 @@ def dram_image(image, config=None, stream=None):
             if not e.tiles:
                 continue
             words = _weights(p, hw, e).astype(np.int8).view(np.uint8)
+            padded = np.zeros((len(words), p.config.word_beats * p.config.axi_bytes), np.uint8)
+            padded[:, :words.shape[1]] = words
             for t in e.tiles:
-                rows = words[t.first * e.group_step:(t.first + t.steps) * e.group_step]
+                rows = padded[t.first * e.group_step:(t.first + t.steps) * e.group_step]
                 out[t.offset:t.offset + rows.size] = rows.ravel()
     return out
 

@@ -6,7 +6,6 @@ the same numbers.
 """
 
 from dataclasses import dataclass
-from math import gcd
 
 from amaranth.hdl import signed
 from amaranth.lib import data
@@ -122,9 +121,15 @@ class HwConfig:
 
     @property
     def axi_bytes(self):
-        """Bytes per beat of the weight port: a power of two that divides a
-        weight word's ``K^2 P`` bytes, at most 16."""
-        return gcd(16, self.array_lanes)
+        """Bytes per beat of the weight port: 16, or a whole weight word's ``K^2 P``
+        bytes when it is smaller."""
+        return min(16, self.array_lanes)
+
+    @property
+    def word_beats(self):
+        """Beats of one weight word in DRAM: a word of ``K^2 P`` bytes padded to
+        whole beats (72 bytes at P = 8 on the 3 x 3 grid: 5 beats, 80 bytes)."""
+        return -(-self.array_lanes // self.axi_bytes)
 
     @property
     def tile_words(self):

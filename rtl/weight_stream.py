@@ -27,9 +27,9 @@ class WeightStreamer(wiring.Component):
     (docs/architecture.md, "The weight port, as built first").
 
     A tile is read in INCR bursts of at most ``BURST_BYTES`` (it starts on a
-    burst boundary), at most ``MAX_BURSTS`` in flight; its beats are packed into
-    weight words (beat 0 in the low bytes) and written at the buffer's base plus
-    the word's index.
+    burst boundary), at most ``MAX_BURSTS`` in flight; every ``word_beats`` beats
+    make a weight word (beat 0 in the low bytes, the padding past ``K^2 P`` bytes
+    dropped), written at the buffer's base plus the word's index.
 
     Members
     -------
@@ -72,7 +72,7 @@ class WeightStreamer(wiring.Component):
         cfg = self.config
         axi = self.mem
         B = cfg.axi_bytes
-        per_word = cfg.array_lanes // B
+        per_word = cfg.word_beats
         burst = BURST_BYTES // B
         k = Signal(16)
         fhalf = Signal()
@@ -84,7 +84,7 @@ class WeightStreamer(wiring.Component):
         inflight = Signal(range(MAX_BURSTS + 1))
         widx = Signal(cfg.weight_addr_bits)
         beat = Signal(range(max(per_word, 2)))
-        word = Signal(8 * cfg.array_lanes, reset_less=True)
+        word = Signal(8 * B * per_word, reset_less=True)
 
         m.d.comb += [
             self.ready.eq(full.bit_select(chalf, 1)), self.chalf.eq(chalf),
@@ -108,7 +108,7 @@ class WeightStreamer(wiring.Component):
             with m.If(beat == per_word - 1):
                 m.d.sync += [beat.eq(0), widx.eq(widx + 1), self.write_en.eq(1),
                              self.write_addr.eq(Mux(fhalf, cfg.tile_words, 0) + widx),
-                             self.write_data.eq(packed)]
+                             self.write_data.eq(packed[:8 * cfg.array_lanes])]
 
         with m.If(self.release):
             m.d.sync += [full.bit_select(chalf, 1).eq(0), chalf.eq(~chalf)]

@@ -83,10 +83,12 @@ def test_a_model_that_fits_on_chip_is_not_streamed():
     compare(image, x, results, config.lanes)
 
 
-def test_dram_image_holds_each_tile_on_a_burst_boundary():
+@pytest.mark.parametrize("grid", [1, 3])
+def test_dram_image_holds_each_tile_on_a_burst_boundary(grid):
+    """At grid 3 (P = 2: 18-byte words) each word is padded to 2 beats of 16."""
     rng = np.random.default_rng(12)
     image = conv_net(rng, pool=True, channels=6)
-    config = streamed(image, 1)
+    config = streamed(image, grid)
     p = plan(image, config, stream=True)
     mem = dram_image(image, config, stream=True)
     assert mem.size == p.dram_bytes
@@ -94,12 +96,13 @@ def test_dram_image_holds_each_tile_on_a_burst_boundary():
         for e in hw.edges:
             words = _weights(p, hw, e).astype(np.int8).view(np.uint8)
             assert sum(t.steps for t in e.tiles) * e.group_step == len(words)
+            stride = config.word_beats * config.axi_bytes
             for t in e.tiles:
-                assert t.offset % BURST_BYTES == 0
-                assert t.beats * config.axi_bytes == t.words * config.array_lanes
-                got = mem[t.offset:t.offset + t.words * config.array_lanes]
-                want = words[t.first * e.group_step:(t.first + t.steps) * e.group_step].ravel()
-                np.testing.assert_array_equal(got, want)
+                assert t.offset % BURST_BYTES == 0 and t.beats == t.words * config.word_beats
+                got = mem[t.offset:t.offset + t.words * stride].reshape(t.words, stride)
+                want = words[t.first * e.group_step:(t.first + t.steps) * e.group_step]
+                np.testing.assert_array_equal(got[:, :config.array_lanes], want)
+                assert not got[:, config.array_lanes:].any()
 
 
 def test_a_group_larger_than_a_tile_buffer_is_refused():
