@@ -169,7 +169,7 @@ def stream(image, scatter, exit_t, lanes, grid, slots, model=DDR3_16BIT, membran
             "dram_energy_uj": (read + written) / total * DRAM_PJ_PER_BYTE * 1e-6}
 
 
-def port_cycles(image, result, tiles, latency, burst_beats):
+def port_cycles(image, result, tiles, latency, burst_beats, details=False):
     """int [N]: the cycles per image with the weight port (one slot, weights
     streamed, docs/architecture.md "The weight port, as built first"), against a
     memory that returns the first beat of a burst ``latency`` cycles after its
@@ -181,6 +181,11 @@ def port_cycles(image, result, tiles, latency, burst_beats):
     ``steps``, ``beats``; ``atsnn.rtl.compiler.plan(...).tiles``); burst_beats:
     beats of a full burst (``BURST_BYTES / axi_bytes``). The RTL's cycle counter
     equals this exactly.
+
+    ``details``: return a dict of int [N] arrays instead: ``cycles``,
+    ``stall_cycles`` (cycles scatter phases waited for their tile), ``beats``
+    and ``bursts`` of the tiles the image scattered (the streamer may have
+    fetched up to two more, for the timestep after the exit).
     """
     lanes, grid = result.lanes, result.grid
     init = int(cyc.init_cycles(image, lanes, grid).sum())
@@ -200,7 +205,9 @@ def port_cycles(image, result, tiles, latency, burst_beats):
             ends.append(first + n - 1)
         return ends[-1]
 
-    out = np.zeros(len(result.exit_t), dtype=np.int64)
+    n = len(result.exit_t)
+    out = np.zeros(n, dtype=np.int64)
+    stalls, beats, bursts = (np.zeros(n, dtype=np.int64) for _ in range(3))
     for i, exit_t in enumerate(result.exit_t):
         done, release = [], []      # per tile fetched: its last beat; its release
 
@@ -226,6 +233,9 @@ def port_cycles(image, result, tiles, latency, burst_beats):
                     a, z = (int(v) for v in result.scatter_work[i, t, li, j])
                     for kk in of_edge[(hw, j)]:
                         stall = max(0, ready(k) - (c + C_CHECK))
+                        stalls[i] += stall
+                        beats[i] += tiles[kk].beats
+                        bursts[i] += -(-tiles[kk].beats // burst_beats)
                         c += cyc.C_PHASE + a * tiles[kk].steps + z + stall
                         release.append(c - 1)
                         k += 1
@@ -233,4 +243,6 @@ def port_cycles(image, result, tiles, latency, burst_beats):
                     c += cyc.layer_words(layer, lanes, grid) + cyc.C_PHASE
             c += cyc.exit_cycles(image, lanes)
         out[i] = c
+    if details:
+        return {"cycles": out, "stall_cycles": stalls, "beats": beats, "bursts": bursts}
     return out

@@ -26,10 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from atsnn import AtsnnError  # noqa: E402
 from atsnn.data import load_dataset  # noqa: E402
 from atsnn.model.paper import preset_image  # noqa: E402
 from atsnn.golden import run  # noqa: E402
-from atsnn.golden.memory import DDR3_16BIT, BURST_BYTES, port_cycles, stream  # noqa: E402
+from atsnn.golden.memory import (DDR3_16BIT, BURST_BYTES, DRAM_PJ_PER_BYTE, port_cycles,  # noqa: E402
+                                 stream)
 from atsnn.rtl.compiler import plan  # noqa: E402
 from atsnn.rtl.config import HwConfig  # noqa: E402
 
@@ -85,22 +87,31 @@ def port_rows(name, image, x, steps_list):
                           weight_depth=TILE_BYTES // (lanes * grid * grid),
                           membrane_depth=1 << 16, event_depth=1 << 16, input_depth=1 << 16,
                           param_depth=1 << 10, out_depth=64, tile_depth=1 << 12)
-        p = plan(image, config, stream=True)
+        try:
+            p = plan(image, config, stream=True)
+        except AtsnnError as e:     # membranes stay on chip with this port
+            out.append({"model": name, "lanes": lanes, "grid": grid, "refused": str(e)})
+            continue
         g = run(image, x, lanes=lanes, grid=grid, early_exit=False)
-        step_bytes = sum(t.beats for t in p.tiles) * config.axi_bytes
         for mean in steps_list:
             exit_t = exit_steps(mean, len(x), image.t_max)
             g.exit_t = exit_t
-            cycles = port_cycles(image, g, p.tiles, LATENCY, BURST_BYTES // config.axi_bytes)
+            d = port_cycles(image, g, p.tiles, LATENCY, BURST_BYTES // config.axi_bytes,
+                            details=True)
+            cycles = d["cycles"]
+            read = d["beats"] * config.axi_bytes
             alone = cycles_on_chip(image, g, lanes, grid)
             out.append({"model": name, "lanes": lanes, "grid": grid, "tiles": len(p.tiles),
                         "axi_bytes": config.axi_bytes, "mean_exit_t": mean,
                         "cycles": float(cycles.mean()), "on_chip_cycles": float(alone.mean()),
                         "images_per_s": 100e6 / float(cycles.mean()),
                         "paper_images_per_s": PAPER[name],
-                        "mb_per_image": float(step_bytes * exit_t.mean() / 1e6),
-                        "port_busy": float(step_bytes / config.axi_bytes * exit_t.mean()
-                                           / cycles.mean())})
+                        "mb_per_image": float(read.mean() / 1e6),
+                        "stall_cycles": float(d["stall_cycles"].mean()),
+                        "bound": "memory" if d["stall_cycles"].sum() > 0.5 * (cycles - alone).sum()
+                                 and d["stall_cycles"].mean() > 0.1 * cycles.mean() else "compute",
+                        "dram_energy_uj": float(read.mean() * DRAM_PJ_PER_BYTE * 1e-6),
+                        "port_busy": float(d["beats"].mean() / cycles.mean())})
     return out
 
 
@@ -133,12 +144,17 @@ def main(argv=None):
         return 0
     if args.port:
         print(f"{'model':9} {'P':>3} {'K':>2} {'tiles':>5} {'B/beat':>6} {'exit t':>6} "
-              f"{'cycles':>10} {'on chip':>10} {'img/s':>7} {'paper':>6} {'MB/img':>7} {'port busy':>9}")
+              f"{'cycles':>10} {'on chip':>10} {'stalls':>9} {'img/s':>7} {'paper':>6} {'MB/img':>7} "
+              f"{'DRAM uJ':>8} {'port busy':>9} {'bound':>8}")
         for r in table:
+            if "refused" in r:
+                print(f"{r['model']:9} {r['lanes']:>3} {r['grid']:>2} refused: {r['refused']}")
+                continue
             print(f"{r['model']:9} {r['lanes']:>3} {r['grid']:>2} {r['tiles']:>5} "
                   f"{r['axi_bytes']:>6} {r['mean_exit_t']:>6.2f} {r['cycles']:>10.0f} "
-                  f"{r['on_chip_cycles']:>10.0f} {r['images_per_s']:>7.1f} "
-                  f"{r['paper_images_per_s']:>6} {r['mb_per_image']:>7.2f} {r['port_busy']:>9.2f}")
+                  f"{r['on_chip_cycles']:>10.0f} {r['stall_cycles']:>9.0f} {r['images_per_s']:>7.1f} "
+                  f"{r['paper_images_per_s']:>6} {r['mb_per_image']:>7.2f} "
+                  f"{r['dram_energy_uj']:>8.0f} {r['port_busy']:>9.2f} {r['bound']:>8}")
         return 0
     print(f"{'model':9} {'P':>3} {'K':>2} {'slots':>5} {'B/cyc':>6} {'exit t':>6} "
           f"{'img/s':>8} {'paper':>6} {'bound':>8} {'MB/img':>7} {'DRAM uJ':>8}")
