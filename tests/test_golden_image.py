@@ -220,3 +220,14 @@ def test_resolve_model():
     assert gi.resolve_model("reference") == gi.MODELS_DIR / "mnist-ref"
     with pytest.raises(gi.ModelImageError, match="neither a built-in model"):
         gi.resolve_model("no/such/model")
+
+
+def test_an_unbuilt_paper_model_names_the_command_that_builds_it(tmp_path, monkeypatch):
+    """``vgg16-cifar10`` is not shipped: before ``make paper-models`` its name gives
+    a one-line error naming the command and the cache, and ``atsnn sim`` exits 2."""
+    from atsnn.cli import main
+    monkeypatch.setenv("ATSNN_MODEL_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(gi.ModelImageError,
+                       match=r"model 'vgg16-cifar10' is not built: run `make paper-models`"):
+        gi.resolve_model("vgg16-cifar10")
+    assert main(["golden", "--model", "resnet19-cifar10", "--dataset", "cifar10-subset"]) == 2
