@@ -63,6 +63,7 @@ class HwEdge:
     # groups (linear: whole passes) each, as many as a tile buffer holds
     tiles: list = field(default_factory=list)   # Tile, in order
     tile_steps: int = 0         # output groups (linear: passes) of a full tile
+    tile_mstep: int = 0         # membrane words between the first groups of two tiles
 
 
 @dataclass(frozen=True)
@@ -329,9 +330,9 @@ class Plan:
                 if e.tile_steps == 0:
                     _fail(f"layer {hw.name!r}: one output group's {e.group_step} weight words "
                           f"exceed a tile buffer's {half} by {e.group_step - half}")
-                mstep = e.tile_steps * (1 if hw.flat else hw.block_shape[0] * hw.block_shape[1])
-                if mstep >= 1 << 16:
-                    _fail(f"layer {hw.name!r}: {mstep} membrane words per tile exceed 65535")
+                e.tile_mstep = e.tile_steps * (1 if hw.flat else hw.block_shape[0] * hw.block_shape[1])
+                if e.tile_mstep >= 1 << 16:
+                    _fail(f"layer {hw.name!r}: {e.tile_mstep} membrane words per tile exceed 65535")
                 for first in range(0, steps, e.tile_steps):
                     n = min(e.tile_steps, steps - first)
                     words = n * e.group_step
@@ -456,8 +457,7 @@ def _edge_fields(e, hw, config=None):
             fields.update(
                 tile_groups=n * K2 if e.linear else n, tile_bgroups=n if e.linear else 1,
                 last_groups=hw.groups - (len(e.tiles) - 1) * n * K2 if e.linear else last,
-                last_bgroups=last if e.linear else 1,
-                tile_mstep=n * (1 if hw.flat else hw.block_shape[0] * hw.block_shape[1]))
+                last_bgroups=last if e.linear else 1, tile_mstep=e.tile_mstep)
     return fields
 
 
