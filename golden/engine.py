@@ -305,12 +305,13 @@ def _memory_counts(image, lanes, f, word_ops):
 
 def _run_chunk(image, plan, x, lanes, early_exit, grid=1):
     n, t_max, n_layers = len(x), image.t_max, len(image.layers)
+    n_edges = max([len(l.inputs or ()) for l in image.layers] + [1])
     out = {
         "pred": np.zeros(n, np.int64), "exit_t": np.zeros(n, np.int64),
         "u": np.zeros((n, image.output.shape[0]), np.int64),
         "spikes": np.zeros((n, t_max, n_layers), np.int64),
         "scatter_cycles": np.zeros((n, t_max, n_layers), np.int64),
-        "scatter_work": np.zeros((n, t_max, n_layers, 2, 2), np.int64),
+        "scatter_work": np.zeros((n, t_max, n_layers, n_edges, 2), np.int64),
         "sops": np.zeros(n, np.int64), "first_layer_macs": np.zeros(n, np.int64),
         "layer_ops": np.zeros((n, n_layers), np.int64), "word_ops": np.zeros(n, np.int64),
         "event_reads": np.zeros(n, np.int64), "event_writes": np.zeros(n, np.int64),

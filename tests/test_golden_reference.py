@@ -133,6 +133,20 @@ def test_engine_matches_loop_reference_many(case):
     check_agrees(*case)
 
 
+def test_layer_with_three_input_edges_runs_and_agrees():
+    """The golden model takes up to MAX_EDGES input edges per layer (the RTL takes 2);
+    its per-edge scatter work was once sized for 2 and raised IndexError on 3."""
+    inp = gi.Input("static", (1,), 1)
+    layers = [gi.spiking_layer(f"l{i}", "linear", [gi.linear_edge(f"l{i - 1}" if i else "input", [[1]])],
+                               bias=[0], theta=[1]) for i in range(3)]
+    layers.append(gi.output_layer("out", [gi.linear_edge(f"l{i}", [[1], [i]]) for i in (2, 0, 1)]))
+    image = gi.build("three-edges", inp, layers, 2, [None])
+    res = run(image, np.array([[1]], np.uint8), lanes=1)
+    assert res.scatter_work.shape[3] == 3
+    assert res.u[0].tolist() == [6, 6]
+    check_agrees(image, np.array([[1], [0]], np.uint8), 1)
+
+
 def tiny(theta, w, t_max=3, tau=None, leak_shift=0, reset="subtract", bias=0, out_w=None):
     """1 pixel -> 1 LIF neuron -> 2 outputs (static input, zero_point 0)."""
     out_w = np.array([[1], [0]]) if out_w is None else np.asarray(out_w)
