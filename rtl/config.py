@@ -30,6 +30,7 @@ ErrorLayout = data.StructLayout({
     "bad_load_length": 1,   # TLAST early or late in the load stream
     "bad_descriptor": 1,    # unknown section, section past a memory, bad field
     "bad_image": 1,         # bad image header, length or event field
+    "bad_memory": 1,        # the weight port's memory answered a read SLVERR or DECERR
 })
 
 DIM_BITS = 8          # channel groups, heights, widths (each < 256)

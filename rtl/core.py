@@ -208,6 +208,7 @@ class Accelerator(wiring.Component):
                 ws.start.eq(seq.clear), ws.run.eq(~seq.flags.result),
                 ws.release.eq(seq.tile_done), seq.tile_ready.eq(ws.ready),
                 ws.base.eq(self.dram_base), ws.n_tiles.eq(glob.n_tiles),
+                loader.memory_error.eq(ws.error),
                 tile_r.addr.eq(ws.table_addr), ws.table_data.eq(tile_r.data),
             ]
             registered_write(m, tile_mem.write_port(), wr.strobe.tile, wr.index,

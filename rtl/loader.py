@@ -36,8 +36,8 @@ class ModelLoader(wiring.Component):
     loaded : Out(1)
         The last load passed every check.
     errors : Out(ErrorLayout)
-    image_error : In(1)
-        Pulse: set ``errors.bad_image``.
+    image_error, memory_error : In(1)
+        Pulses: set ``errors.bad_image``, ``errors.bad_memory``.
     write : Out(LoadWriteLayout)
         An entry, the cycle after its last word: the strobe of its section, its
         index and its bits. Every memory registers its own copy of the write.
@@ -50,7 +50,7 @@ class ModelLoader(wiring.Component):
         super().__init__({
             "load": In(stream.Signature(WordLayout)),
             "enable": In(1), "idle": Out(1), "loaded": Out(1),
-            "errors": Out(ErrorLayout), "image_error": In(1),
+            "errors": Out(ErrorLayout), "image_error": In(1), "memory_error": In(1),
             "write": Out(LoadWriteLayout(config)),
             "glob": Out(GlobalLayout(config)),
         })
@@ -100,6 +100,8 @@ class ModelLoader(wiring.Component):
             m.d.sync += glob.eq(buf[:len(glob.as_value())])
         with m.If(self.image_error):
             m.d.sync += errors.bad_image.eq(1)
+        with m.If(self.memory_error):
+            m.d.sync += errors.bad_memory.eq(1)
 
         def bad(flag, stay=None):
             reject(m, [getattr(errors, flag).eq(1), load_bad.eq(1)], word.last, "DRAIN", stay)

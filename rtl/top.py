@@ -56,7 +56,8 @@ CTRL_CLEAR_COUNTERS = 1 << 1
 STATUS_LOADED = 1 << 0
 STATUS_BUSY = 1 << 1
 #: Error flag bits, in STATUS (live, cleared by the next load) and ERRORS (sticky, W1C).
-ERROR_BITS = {"bad_load_length": 1 << 8, "bad_descriptor": 1 << 9, "bad_image": 1 << 10}
+ERROR_BITS = {"bad_load_length": 1 << 8, "bad_descriptor": 1 << 9, "bad_image": 1 << 10,
+              "bad_memory": 1 << 11}
 
 _STREAMS = (("s_axis_load", In), ("s_axis_image", In), ("m_axis_result", Out))
 
@@ -174,10 +175,9 @@ class AtsnnTop(wiring.Component):
         if config.weight_port:
             self._weight_port(m, core, soft_reset, dram_base)
 
-        errors = Signal(3)
-        m.d.comb += errors.eq(Cat(core.errors.bad_load_length, core.errors.bad_descriptor,
-                                  core.errors.bad_image))
-        sticky = Signal(3)
+        errors = Signal(len(ERROR_BITS))
+        m.d.comb += errors.eq(Cat(*(getattr(core.errors, name) for name in ERROR_BITS)))
+        sticky = Signal(len(ERROR_BITS))
         m.d.sync += sticky.eq(sticky | errors)
 
         # Counters since the last CLEAR_COUNTERS: the core counts since reset.
@@ -236,7 +236,7 @@ class AtsnnTop(wiring.Component):
             with m.Case(REGS["ERRORS"] >> 2):
                 m.d.comb += regs.w_err.eq(0)
                 with m.If(regs.w_stb):
-                    m.d.sync += sticky.eq((sticky & ~(w_data >> 8)[:3]) | errors)
+                    m.d.sync += sticky.eq((sticky & ~(w_data >> 8)[:len(ERROR_BITS)]) | errors)
             with m.Default():
                 with m.If(tau_value_w | tau_enable_w):
                     m.d.comb += regs.w_err.eq(0)

@@ -53,6 +53,9 @@ class WeightStreamer(wiring.Component):
         The tile table's read port (data a cycle after the address).
     write_en, write_addr, write_data : Out
         A weight word into the weight memory.
+    error : Out(1)
+        Pulse: a beat came with ``rresp`` SLVERR or DECERR (its data is still
+        written; the core's ``bad_memory`` flag says the run is not to be trusted).
     """
 
     def __init__(self, config):
@@ -65,6 +68,7 @@ class WeightStreamer(wiring.Component):
             "table_addr": Out(16), "table_data": In(TileLayout(config)),
             "write_en": Out(1), "write_addr": Out(config.weight_addr_bits),
             "write_data": Out(8 * config.array_lanes),
+            "error": Out(1),
         })
 
     def elaborate(self, platform):
@@ -102,7 +106,7 @@ class WeightStreamer(wiring.Component):
 
         packed = Signal.like(word)
         m.d.comb += packed.eq(Cat(word[8 * B:], axi.rdata) if per_word > 1 else axi.rdata)
-        m.d.sync += self.write_en.eq(0)
+        m.d.sync += [self.write_en.eq(0), self.error.eq(r_take & axi.rresp[1])]
         with m.If(r_take):
             m.d.sync += [word.eq(packed), beat.eq(beat + 1), r_left.eq(r_left - 1)]
             with m.If(beat == per_word - 1):

@@ -148,6 +148,18 @@ def workloads(job):
 
 # --------------------------------------------------------------------- driver
 
+class Dram(AxiRamRead):
+    """The testbench's DRAM: an ``AxiRamRead`` whose reads at or above
+    ``fault_from`` fail (cocotbext-axi answers a failed read SLVERR)."""
+
+    fault_from = None
+
+    async def _read(self, address, length):
+        if self.fault_from is not None and address >= self.fault_from:
+            raise IOError(f"no memory at {address:#x}")
+        return await super()._read(address, length)
+
+
 class TopDriver:
     """Clock, reset, bus models and register access for ``atsnn_top``."""
 
@@ -155,8 +167,8 @@ class TopDriver:
         self.dut = dut
         self.ram = None
         if config is not None and config.weight_port:
-            self.ram = AxiRamRead(AxiReadBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst,
-                                  size=1 << 27)
+            self.ram = Dram(AxiReadBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst,
+                              size=1 << 27)
         self.clock = Clock(dut.clk, CLOCK_NS, unit="ns")
         self.clock.start()
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
@@ -538,7 +550,7 @@ async def malformed_image(tb, work, limit):
         await tb.image.wait()
         await ClockCycles(tb.dut.clk, 100)
         status, sticky = await tb.read("STATUS"), await tb.read("ERRORS")
-        if flag_names(status) != ["bad_image"] or not status & STATUS_LOADED:
+        if flag_names(status) != ["bad_memory"] or not status & STATUS_LOADED:
             problems.append(f"{what}: STATUS {status:#x}, expected LOADED and BAD_IMAGE only")
         if flag_names(sticky) != ["bad_image"]:
             problems.append(f"{what}: sticky flags {flag_names(sticky)}, expected ['bad_image']")
@@ -548,6 +560,32 @@ async def malformed_image(tb, work, limit):
     results = await tb.run_images(work, [0], work.max_cycles(0))
     mism, _ = work.check(0, results[0])
     problems += [f"image after the malformed images: {m}" for m in mism]
+    return problems
+
+
+async def faulty_dram(tb, work, limit):
+    """Reads answered SLVERR (weights at addresses the DRAM does not have): the
+    image still ends with a result, BAD_MEMORY is set live and sticky; a load
+    clears the live flag and the next image, from a good DRAM, is exact."""
+    problems = []
+    await tb.load_model(work)
+    await tb.write("ERRORS", 0xFFFFFFFF)
+    tb.ram.fault_from = DRAM_BASE
+    results = await tb.run_images(work, [0], 20 * work.max_cycles(0))   # zero weights: no exit
+    tb.ram.fault_from = None
+    status, sticky = await tb.read("STATUS"), await tb.read("ERRORS")
+    if len(results) != 1:
+        problems.append(f"faulty DRAM: {len(results)} results for one image")
+    if flag_names(status) != ["bad_memory"] or flag_names(sticky) != ["bad_memory"]:
+        problems.append(f"faulty DRAM: live flags {flag_names(status)}, sticky "
+                        f"{flag_names(sticky)}, expected ['bad_memory'] in both")
+    await tb.load_model(work)
+    await ClockCycles(tb.dut.clk, 4)
+    if flag_names(await tb.read("STATUS")):
+        problems.append("faulty DRAM: the next load left a live flag")
+    results = await tb.run_images(work, [0], work.max_cycles(0))
+    mism, _ = work.check(0, results[0])
+    problems += [f"image after the faulty DRAM: {m}" for m in mism]
     return problems
 
 
@@ -583,6 +621,8 @@ async def malformed_load_sets_error(dut):
         live = flag_names(status)
     if job["core"] != "standin":
         problems += await malformed_image(tb, work, limit)
+    if getattr(work, "dram", None) is not None:
+        problems += await faulty_dram(tb, work, limit)
     bad = await check_work(tb, job, work, tag="after-malformed", backpressure=False)
     if bad:
         problems.append(f"{bad} mismatches after the malformed loads")

@@ -16,17 +16,18 @@ SMALL = HwConfig(lanes=4, weight_depth=1024, membrane_depth=512, event_depth=256
                  max_layers=5)
 
 
-def axi_ram(port, memory, latency, rng=None, base=0):
+def axi_ram(port, memory, latency, rng=None, base=0, slverr=()):
     """A testbench for the weight port: an AXI4 read slave over the bytes
     ``memory`` at ``base``. An AR taken in cycle ``a`` has its first beat in
     cycle ``a + latency`` at the earliest, one beat per cycle, bursts in order
     (the memory of golden/memory.py ``port_cycles``). With ``rng``, AR ready and
-    R valid pause at random (cycles may only grow)."""
+    R valid pause at random (cycles may only grow). The beats numbered in
+    ``slverr`` (counted from 0 over the run) answer SLVERR."""
     width = len(port.rdata) // 8
 
     async def bench(ctx):
         bursts = []     # [ready cycle, address, beats left]
-        cycle = 0
+        cycle = beats = 0
         while True:
             ar_ready = 1 if rng is None else int(rng.random() < 0.6)
             head = bursts[0] if bursts and bursts[0][0] <= cycle else None
@@ -37,9 +38,11 @@ def axi_ram(port, memory, latency, rng=None, base=0):
                 addr = head[1] - base
                 ctx.set(port.rdata, int.from_bytes(memory[addr:addr + width].tobytes(), "little"))
                 ctx.set(port.rlast, int(head[2] == 1))
+                ctx.set(port.rresp, 0b10 if beats in slverr else 0b00)
             if ar_ready and ctx.get(port.arvalid):
                 bursts.append([cycle + latency, ctx.get(port.araddr), ctx.get(port.arlen) + 1])
             if r_valid and ctx.get(port.rready):
+                beats += 1
                 head[1] += width
                 head[2] -= 1
                 if head[2] == 0:
@@ -76,6 +79,7 @@ def run_core(image, inputs, config=SMALL, extra=None, load=None, memory=None, st
             words = await stream_get_packet(ctx, dut.result)
             results.append(decode_result(words, p))
         state["images_done"] = ctx.get(dut.images_done)
+        state["errors_after"] = ctx.get(dut.errors)
         if extra is not None:
             await extra(ctx, dut, p)
 
@@ -85,8 +89,8 @@ def run_core(image, inputs, config=SMALL, extra=None, load=None, memory=None, st
     if config.weight_port:
         memory = dict(memory or {})
         sim.add_testbench(axi_ram(dut.mem, dram_image(image, config, stream),
-                                  memory.get("latency", 8),
-                                  memory.get("rng")), background=True)
+                                  memory.get("latency", 8), memory.get("rng"),
+                                  slverr=memory.get("slverr", ())), background=True)
     sim.run()
     return results, state
 

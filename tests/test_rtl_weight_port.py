@@ -70,6 +70,22 @@ def test_many_streamed_networks_match_golden(kind, seed, grid, pauses):
     _check(kind, seed, 3, grid, latency=(3, 40, 17)[seed], pauses=pauses)
 
 
+def test_a_slverr_beat_sets_bad_memory_and_the_run_ends():
+    """A read answered SLVERR sets the sticky ``bad_memory`` flag (its data still
+    written): the images still end and send their results, and the host sees
+    that they are not to be trusted. Without an error the flag stays clear."""
+    rng = np.random.default_rng(5)
+    image = KINDS["conv-residual"](rng)
+    x = inputs_for(rng, image, 2)
+    config = streamed(image, 1)
+    for slverr, flag in (((), 0), ((3,), 1)):
+        results, state = run_core(image, x, config=config, stream=True,
+                                  memory={"latency": 8, "slverr": slverr})
+        assert state["errors"].bad_memory == 0
+        assert len(results) == 2 and state["errors_after"].bad_memory == flag
+        assert state["errors_after"].as_value().value == flag << 3
+
+
 def test_a_model_that_fits_on_chip_is_not_streamed():
     """With the port, a model whose weights fit keeps them on chip and runs as
     fast as without it: the golden model's own cycles."""
