@@ -10,6 +10,12 @@ mean m is realised as images exiting at floor(m) and ceil(m) in proportion.
 
     python scripts/bench_memory.py [--model vgg16 resnet19] [--cifar-images 2]
                                    [--exit-steps 4 2 1.6] [--json] [--port]
+                                   [--image vgg16=runs/gpu/vgg16/image]
+
+``--image NAME=DIR``: a trained image of that preset (``atsnn train``'s
+``RUN/image``) instead of the untrained one: its spike counts are a trained
+network's, and its exits are its own calibrated ones, measured image by image
+by the golden model (the "exit t" column is then their mean).
 
 ``--port``: the weight port as built (one slot, every weight streamed through
 256 KB of tile buffers, membranes on chip), priced by golden/memory.py
@@ -43,7 +49,10 @@ BYTES_PER_CYCLE = (6.4, 12.8, 25.6)
 
 
 def exit_steps(mean, n, t_max):
-    """int [n]: exit timesteps whose mean is ``mean`` (floor and ceil mixed)."""
+    """int [n]: exit timesteps whose mean is ``mean`` (floor and ceil mixed), or
+    ``mean`` itself when it is already the images' exit timesteps."""
+    if isinstance(mean, np.ndarray):
+        return mean
     lo = max(1, min(t_max, math.floor(mean)))
     hi = min(t_max, lo + 1)
     k = round((mean - lo) * n) if hi > lo else 0
@@ -63,7 +72,7 @@ def rows(name, image, x, steps_list, images=64):
                                images=max(images, 2 * slots))
                     bound = "memory" if s["memory_bound_share"] > 0.5 else "compute"
                     out.append({"model": name, "lanes": lanes, "grid": grid, "slots": slots,
-                                "bytes_per_cycle": bpc, "mean_exit_t": mean,
+                                "bytes_per_cycle": bpc, "mean_exit_t": float(np.mean(mean)),
                                 "images_per_s": s["images_per_s"], "paper_images_per_s": PAPER[name],
                                 "bound": bound, "memory_bound_share": s["memory_bound_share"],
                                 "mb_per_image": (s["read_bytes"] + s["written_bytes"]) / 1e6,
@@ -102,7 +111,7 @@ def port_rows(name, image, x, steps_list):
             read = d["beats"] * config.axi_bytes
             alone = cycles_on_chip(image, g, lanes, grid)
             out.append({"model": name, "lanes": lanes, "grid": grid, "tiles": len(p.tiles),
-                        "axi_bytes": config.axi_bytes, "mean_exit_t": mean,
+                        "axi_bytes": config.axi_bytes, "mean_exit_t": float(np.mean(mean)),
                         "cycles": float(cycles.mean()), "on_chip_cycles": float(alone.mean()),
                         "images_per_s": 100e6 / float(cycles.mean()),
                         "paper_images_per_s": PAPER[name],
@@ -128,7 +137,22 @@ def main(argv=None):
     p.add_argument("--exit-steps", type=float, nargs="+", default=[4, 2, 1.6])
     p.add_argument("--json", action="store_true")
     p.add_argument("--port", action="store_true", help="the weight port as built, one slot")
+    p.add_argument("--image", action="append", default=[], metavar="NAME=DIR",
+                   help="a trained image of preset NAME, with its own calibrated exits")
     args = p.parse_args(argv)
+    trained = {}
+    for item in args.image:
+        name, _, path = item.partition("=")
+        if name not in PAPER or not path:
+            print(f"bench_memory: --image {item!r}: expected NAME=DIR with NAME one of "
+                  f"{', '.join(PAPER)}", file=sys.stderr)
+            return 2
+        try:
+            from atsnn import model_image as gi
+            trained[name] = gi.load(path)
+        except (AtsnnError, FileNotFoundError) as e:
+            print(f"bench_memory: --image {item!r}: {e}", file=sys.stderr)
+            return 2
     if args.cifar_images < 1 or any(not 1 <= m <= 4 for m in args.exit_steps):
         print("bench_memory: --cifar-images must be >= 1 and --exit-steps within 1..4",
               file=sys.stderr)
@@ -137,8 +161,13 @@ def main(argv=None):
     x = load_dataset("cifar10-subset", "test")[0][:args.cifar_images]
     table = []
     for name in args.model:
-        image = preset_image(name, x_cal)
-        table += (port_rows if args.port else rows)(name, image, x, args.exit_steps)
+        steps = args.exit_steps
+        if name in trained:
+            image = trained[name]
+            steps = [run(image, x, lanes=16).exit_t]
+        else:
+            image = preset_image(name, x_cal)
+        table += (port_rows if args.port else rows)(name, image, x, steps)
     if args.json:
         print(json.dumps(table, indent=1))
         return 0
