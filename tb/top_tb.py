@@ -550,7 +550,7 @@ async def malformed_image(tb, work, limit):
         await tb.image.wait()
         await ClockCycles(tb.dut.clk, 100)
         status, sticky = await tb.read("STATUS"), await tb.read("ERRORS")
-        if flag_names(status) != ["bad_memory"] or not status & STATUS_LOADED:
+        if flag_names(status) != ["bad_image"] or not status & STATUS_LOADED:
             problems.append(f"{what}: STATUS {status:#x}, expected LOADED and BAD_IMAGE only")
         if flag_names(sticky) != ["bad_image"]:
             problems.append(f"{what}: sticky flags {flag_names(sticky)}, expected ['bad_image']")
