@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from atsnn import AtsnnError  # noqa: E402
+from atsnn import model_image as gi  # noqa: E402
 from atsnn.data import load_dataset  # noqa: E402
 from atsnn.model.paper import preset_image  # noqa: E402
 from atsnn.golden import run  # noqa: E402
@@ -148,7 +149,6 @@ def main(argv=None):
                   f"{', '.join(PAPER)}", file=sys.stderr)
             return 2
         try:
-            from atsnn import model_image as gi
             trained[name] = gi.load(path)
         except (AtsnnError, FileNotFoundError) as e:
             print(f"bench_memory: --image {item!r}: {e}", file=sys.stderr)

@@ -563,7 +563,7 @@ async def malformed_image(tb, work, limit):
     return problems
 
 
-async def faulty_dram(tb, work, limit):
+async def faulty_dram(tb, work):
     """Reads answered SLVERR (weights at addresses the DRAM does not have): the
     image still ends with a result, BAD_MEMORY is set live and sticky; a load
     clears the live flag and the next image, from a good DRAM, is exact."""
@@ -622,7 +622,7 @@ async def malformed_load_sets_error(dut):
     if job["core"] != "standin":
         problems += await malformed_image(tb, work, limit)
     if getattr(work, "dram", None) is not None:
-        problems += await faulty_dram(tb, work, limit)
+        problems += await faulty_dram(tb, work)
     bad = await check_work(tb, job, work, tag="after-malformed", backpressure=False)
     if bad:
         problems.append(f"{bad} mismatches after the malformed loads")
