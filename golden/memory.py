@@ -38,6 +38,16 @@ MAX_BURSTS = 4
 #: cycle it checks its tile (rtl/weight_stream.py, rtl/sequencer.py).
 C_TABLE = 2
 C_CHECK = 1
+#: The membrane swap (rtl/membrane_swap.py, rtl/sequencer.py): a row read out
+#: every ``max(row_beats, C_ROW)`` cycles; the cycles from a swap-out's go to
+#: its first row loaded; from its last W beat to the next phase (after the last
+#: B, ``latency`` cycles after that beat); from a swap's go to its first AR; from
+#: a swap-in's last R beat to the next phase.
+C_ROW = 4
+C_OUT_FIRST = 5
+C_OUT_END = 3
+C_SWAP_AR = 2
+C_IN_END = 2
 
 #: pJ per byte of DRAM traffic: 20 pJ/bit, the low end of Horowitz, "Computing's
 #: energy problem", ISSCC 2014 (a 64-bit DRAM access, 1.3 to 2.6 nJ). An ESTIMATE.
@@ -169,7 +179,8 @@ def stream(image, scatter, exit_t, lanes, grid, slots, model=DDR3_16BIT, membran
             "dram_energy_uj": (read + written) / total * DRAM_PJ_PER_BYTE * 1e-6}
 
 
-def port_cycles(image, result, tiles, latency, burst_beats, details=False):
+def port_cycles(image, result, tiles, latency, burst_beats, details=False, swaps=None,
+                row_beats=0):
     """int [N]: the cycles per image with the weight port (one slot, weights
     streamed, docs/architecture.md "The weight port, as built first"), against a
     memory that returns the first beat of a burst ``latency`` cycles after its
@@ -178,14 +189,24 @@ def port_cycles(image, result, tiles, latency, burst_beats, details=False):
     ``result``: the golden Result (its ``scatter_work`` and ``exit_t``);
     ``tiles``: the compiler's tiles in table order (``layer``: the hardware
     layer, maxpools not counted; ``edge``,
-    ``steps``, ``beats``; ``atsnn.rtl.compiler.plan(...).tiles``); burst_beats:
+    ``steps``, ``beats``; ``atsnn.rtl.compiler.plan(...).tiles``; empty when the
+    weights are on chip); burst_beats:
     beats of a full burst (``BURST_BYTES / axi_bytes``). The RTL's cycle counter
     equals this exactly.
+
+    ``swaps``: with off-chip membranes (``HwConfig.membrane_swap``), the rows
+    of every swapped hardware layer, by index (``{i: rows}``), ``row_beats``
+    beats each (docs/architecture.md, "Off-chip membranes, as built"): such a
+    layer is written out after its init walk and after every fire, and read in
+    before its first scatter of every timestep; a swap waits for the tile in
+    flight and holds new tiles back while it runs. Writes are answered with B
+    ``latency`` cycles after a burst's last beat.
 
     ``details``: return a dict of int [N] arrays instead: ``cycles``,
     ``stall_cycles`` (cycles scatter phases waited for their tile), ``beats``
     and ``bursts`` of the tiles the image scattered (the streamer may have
-    fetched up to two more, for the timestep after the exit).
+    fetched up to two more, for the timestep after the exit), and
+    ``swap_read_beats``, ``swap_write_beats``, ``swap_cycles`` of its swaps.
     """
     lanes, grid = result.lanes, result.grid
     init = int(cyc.init_cycles(image, lanes, grid).sum())
@@ -205,23 +226,73 @@ def port_cycles(image, result, tiles, latency, burst_beats, details=False):
             ends.append(first + n - 1)
         return ends[-1]
 
+    swaps = swaps or {}
     n = len(result.exit_t)
     out = np.zeros(n, dtype=np.int64)
-    stalls, beats, bursts = (np.zeros(n, dtype=np.int64) for _ in range(3))
+    stalls, beats, bursts, s_read, s_written, s_cycles = (np.zeros(n, dtype=np.int64)
+                                                          for _ in range(6))
     for i, exit_t in enumerate(result.exit_t):
         done, release = [], []      # per tile fetched: its last beat; its release
+        holds = []                  # cycles [first, last] a swap held new tiles back
+
+        def free(n):
+            """The first cycle the streamer may start tile ``n`` (counted over
+            the image): its buffer free, the tile before it in, no swap holding."""
+            wait = 1 if n == 0 else done[n - 1] + 1
+            if n >= 2:
+                if len(release) < n - 1:
+                    return np.inf       # both buffers full until a later release
+                wait = max(wait, release[n - 2] + 1)
+            for first, last in holds:
+                if first <= wait <= last:
+                    wait = last + 1
+            return wait
 
         def ready(k):
             """Cycle from which tile ``k`` (counted over the image) is seen in."""
             while len(done) <= k:
                 n = len(done)
-                wait = 1 if n == 0 else done[n - 1] + 1
-                if n >= 2:
-                    wait = max(wait, release[n - 2] + 1)
-                done.append(fetch(wait + C_TABLE, tiles[n % n_tiles].beats))
+                done.append(fetch(free(n) + C_TABLE, tiles[n % n_tiles].beats))
             return done[k] + 1
 
-        c = cyc.C_START + init
+        def port(check, hold):
+            """The cycle a swap checking the port from ``check``, holding tiles
+            back from ``hold``, starts: after the tile in flight, and after every
+            one the streamer starts before the hold."""
+            go = check
+            if done:
+                go = max(go, done[-1] + 1)
+            while n_tiles and free(len(done)) < hold:
+                go = max(go, ready(len(done)))
+            return go
+
+        def swap_out(c, rows):
+            """The next phase's start after a swap out whose phase starts at ``c``."""
+            go = port(c + 1, c)
+            last_beat = go + C_OUT_FIRST + (rows - 1) * max(row_beats, C_ROW) + row_beats
+            end = last_beat + latency + C_OUT_END
+            holds.append((c, end - 1))
+            s_written[i] += rows * row_beats
+            s_cycles[i] += end - c
+            return end
+
+        def swap_in(c, rows):
+            go = port(c + 2, c + 2)
+            end = fetch(go + C_SWAP_AR, rows * row_beats) + C_IN_END
+            holds.append((c + 2, end - 1))
+            s_read[i] += rows * row_beats
+            s_cycles[i] += end - c
+            return end
+
+        c = cyc.C_START
+        hw = -1
+        for layer in image.layers:
+            if layer.kind == "maxpool":
+                continue
+            hw += 1
+            c += cyc.layer_words(layer, lanes, grid) + cyc.C_PHASE
+            if hw in swaps:
+                c = swap_out(c, swaps[hw])
         k = 0
         for t in range(int(exit_t)):
             hw = -1     # the hardware layer: maxpools are fused into their conv
@@ -229,7 +300,11 @@ def port_cycles(image, result, tiles, latency, burst_beats, details=False):
                 if layer.kind == "maxpool":
                     continue
                 hw += 1
-                for j in range(len(layer.inputs)):
+                if hw in swaps:
+                    c = swap_in(c, swaps[hw])
+                if not n_tiles:     # weights on chip: the scatter phases as without a port
+                    c += len(layer.inputs) * cyc.C_PHASE + int(result.scatter_cycles[i, t, li])
+                for j in range(len(layer.inputs) if n_tiles else 0):
                     a, z = (int(v) for v in result.scatter_work[i, t, li, j])
                     for kk in of_edge[(hw, j)]:
                         stall = max(0, ready(k) - (c + C_CHECK))
@@ -241,8 +316,12 @@ def port_cycles(image, result, tiles, latency, burst_beats, details=False):
                         k += 1
                 if layer.spiking:
                     c += cyc.layer_words(layer, lanes, grid) + cyc.C_PHASE
+                if hw in swaps:
+                    c = swap_out(c, swaps[hw])
             c += cyc.exit_cycles(image, lanes)
         out[i] = c
     if details:
-        return {"cycles": out, "stall_cycles": stalls, "beats": beats, "bursts": bursts}
+        return {"cycles": out, "stall_cycles": stalls, "beats": beats, "bursts": bursts,
+                "swap_read_beats": s_read, "swap_write_beats": s_written,
+                "swap_cycles": s_cycles}
     return out

@@ -111,6 +111,8 @@ class HwLayer:
     event_base: int = 0         # first event queue word (0 for the output layer)
     last_group_lanes: int = 0   # valid lanes of the last channel group
     pooled_shape: tuple = None  # (C, H // pool, W // pool)
+    swap: bool = False          # membranes in DRAM, swapped through the buffer at word 0
+    swap_offset: int = 0        # their DRAM region's byte offset from dram_base
 
 
 class Plan:
@@ -292,6 +294,8 @@ class Plan:
                 e.weight_base = wbase
                 wbase += e.weight_words
         self.membrane_words = mbase
+        if config.membrane_swap and mbase > config.membrane_depth:
+            self._swap()
         self.event_words = ebase
         self.param_words = pbase
         self.weight_words = wbase
@@ -299,7 +303,13 @@ class Plan:
             _fail("streamed weights need a weight port (HwConfig.weight_port)")
         self.stream = (config.weight_port and wbase > config.weight_depth
                        if self._stream is None else bool(self._stream))
+        self.dram_bytes = 0
         self.tiles = self._tile() if self.stream else []
+        for hw in self.layers:
+            if hw.swap:
+                hw.swap_offset = self.dram_bytes
+                size = hw.bank_words * config.row_beats * config.axi_bytes
+                self.dram_bytes += -(-size // BURST_BYTES) * BURST_BYTES
         self.out_words = self.layers[-1].bank_groups
         if self.layers[-1].kind != "output":
             _fail("the last layer must be the output layer")
@@ -317,12 +327,29 @@ class Plan:
             if pwords > 1 << 16:
                 _fail(f"layer {hw.name!r}: {pwords} output words exceed 65536")
 
+    def _swap(self):
+        """Put the membranes of the first hidden layers in DRAM, in network order,
+        until the others and one buffer for the largest of them fit the membrane
+        memory (docs/architecture.md, "Off-chip membranes, as built")."""
+        depth = self.config.membrane_depth
+        hidden = [hw for hw in self.layers if hw.kind != "output"]
+        for n in range(1, len(hidden) + 1):
+            buffer = max(hw.bank_words for hw in hidden[:n])
+            if buffer + sum(hw.bank_words for hw in hidden[n:]) <= depth:
+                break
+        mbase = buffer
+        for i, hw in enumerate(hidden):
+            hw.swap = i < n
+            hw.membrane_base = 0 if hw.swap else mbase
+            mbase += 0 if hw.swap else hw.bank_words
+        self.membrane_words = mbase
+
     def _tile(self):
         """Cut every edge's weights into tiles for the weight port, in the order
         the sequencer scatters them (docs/architecture.md, "The weight port")."""
         config = self.config
         half = config.tile_words
-        tiles, offset = [], 0
+        tiles, offset = [], self.dram_bytes
         for i, hw in enumerate(self.layers):
             for j, e in enumerate(hw.edges):
                 steps = hw.bank_groups if e.linear else hw.groups
@@ -345,6 +372,12 @@ class Plan:
                 tiles += e.tiles
         self.dram_bytes = offset
         return tiles
+
+    @property
+    def swaps(self):
+        """``{hardware layer index: membrane rows}`` of the layers whose membranes
+        live in DRAM (``golden.memory.port_cycles``'s ``swaps``)."""
+        return {i: hw.bank_words for i, hw in enumerate(self.layers) if hw.swap}
 
     # --- names ----------------------------------------------------------------
 
@@ -478,6 +511,8 @@ def _descriptor(hw, config=None):
         "pplane": hw.pooled_shape[1] * hw.pooled_shape[2],
         "prow": hw.pool * Wb, "pbase": hw.param_base, "lanes_last": hw.last_group_lanes,
         "ebase": hw.event_base, "edges": [_edge_fields(e, hw, config) for e in hw.edges],
+        **({"swap": int(hw.swap), "soff": hw.swap_offset}
+           if config is not None and config.membrane_swap else {}),
     }
 
 
@@ -584,10 +619,11 @@ def compile_model(image, config=None, stream=None):
 def dram_image(image, config=None, stream=None):
     """uint8 [bytes]: what the host writes at ``dram_base`` for the weight port:
     every tile's weight words (``K^2 P`` int8 lanes each, lane 0 first, padded
-    with zeros to whole beats), each tile on a ``BURST_BYTES`` boundary; empty
-    when the weights fit on chip."""
+    with zeros to whole beats), each tile on a ``BURST_BYTES`` boundary, then the
+    off-chip membranes' scratch regions (zeros: the host reserves them; each is
+    written before it is read); empty when everything fits on chip."""
     p = plan(image, config, stream)
-    out = np.zeros(p.dram_bytes if p.stream else 0, dtype=np.uint8)
+    out = np.zeros(p.dram_bytes, dtype=np.uint8)
     for hw in p.layers:
         for e in hw.edges:
             if not e.tiles:

@@ -75,6 +75,7 @@ class HwConfig:
     grid: int = 1
     weight_port: bool = False
     tile_depth: int = 256
+    membrane_swap: bool = False
 
     def __post_init__(self):
         if not isinstance(self.lanes, int) or self.lanes < 2 or self.lanes & (self.lanes - 1) \
@@ -101,6 +102,11 @@ class HwConfig:
         if not isinstance(self.tile_depth, int) or not 1 <= self.tile_depth <= 1 << 16:
             raise TypeError(f"tile_depth must be an integer from 1 to 65536, not "
                             f"{self.tile_depth!r}")
+        if not isinstance(self.membrane_swap, bool):
+            raise TypeError(f"membrane_swap must be a bool, not {self.membrane_swap!r}")
+        if self.membrane_swap and not self.weight_port:
+            raise TypeError("Off-chip membranes (membrane_swap) need the weight port "
+                            "(weight_port), whose AXI4 master they share")
         if self.weight_port and self.weight_depth < 2:
             raise TypeError("The weight port needs a weight depth of at least 2 (two tile "
                             "buffers)")
@@ -131,6 +137,14 @@ class HwConfig:
         """Beats of one weight word in DRAM: a word of ``K^2 P`` bytes padded to
         whole beats (72 bytes at P = 8 on the 3 x 3 grid: 5 beats, 80 bytes)."""
         return -(-self.array_lanes // self.axi_bytes)
+
+    @property
+    def row_beats(self):
+        """Beats of one membrane row in DRAM (with ``membrane_swap``): the words of
+        every position bank at one address, ``K^2 P`` potentials of
+        ``membrane_bits``, bank 0 lane 0 in the low bits, padded to whole beats
+        (216 bytes at P = 8 on the 3 x 3 grid: 14 beats)."""
+        return -(-self.banks * self.lanes * self.membrane_bits // (8 * self.axi_bytes))
 
     @property
     def tile_words(self):
@@ -235,6 +249,9 @@ def DescriptorLayout(config):
         "pbase": config.param_addr_bits,
         "lanes_last": config.lane_bits + 1,  # valid lanes of the last group
         "ebase": config.event_addr_bits,
+        **({"swap": 1,      # membranes in DRAM, swapped through the buffer at mbase
+            "soff": 32,     # their region's byte offset from dram_base
+            } if config.membrane_swap else {}),
         "edges": data.ArrayLayout(EdgeLayout(config), MAX_EDGES),
     })
 
@@ -343,7 +360,9 @@ WriteSelectLayout = data.StructLayout({
     "mem_pe": 1, "mem_fire": 1, "mem_init": 1, "acc_pe": 1, "acc_exit": 1, "acc_init": 1})
 
 #: A one-hot copy of the sequencer's phase (``result``: idle, or sending a result).
-PhaseFlagsLayout = data.StructLayout({"init": 1, "scatter": 1, "fire": 1, "exit": 1, "result": 1})
+PhaseFlagsLayout = data.StructLayout({"init": 1, "scatter": 1, "fire": 1, "exit": 1, "result": 1,
+                                     "swap_in": 1, "swap_out": 1})
 
 #: The sequencer's start pulses to the units.
-UnitStartLayout = data.StructLayout({"init": 1, "scatter": 1, "fire": 1, "exit": 1})
+UnitStartLayout = data.StructLayout({"init": 1, "scatter": 1, "fire": 1, "exit": 1,
+                                     "swap_in": 1, "swap_out": 1})

@@ -19,7 +19,9 @@ from .pe_array import PeArray
 from .counters import SpikeCounters
 from .sender import ResultSender
 from .replica import registered_write
-from .weight_stream import WeightStreamer, axi4_read_signature
+from .weight_stream import WeightStreamer
+from .membrane_swap import MembraneSwap
+from .axi4 import axi4_signature
 
 __all__ = ["Accelerator", "core_signature"]
 
@@ -43,7 +45,7 @@ def core_signature(config):
         "images_done": Out(32),
         "sops": Out(64),
         "spikes": Out(64),
-        **({"mem": Out(axi4_read_signature(config)), "dram_base": In(32)}
+        **({"mem": Out(axi4_signature(config)), "dram_base": In(32)}
            if config.weight_port else {}),
     })
 
@@ -71,9 +73,11 @@ class Accelerator(wiring.Component):
         Cycle count of the last image (equals :mod:`atsnn.golden.cycles`).
     images_done, sops, spikes : Out
         Totals since reset.
-    mem : Out(axi4_read_signature), dram_base : In(32)
-        With ``weight_port``: the AXI4 read master the weight tiles stream
-        through, and the DRAM byte address the tile table's offsets start from.
+    mem : Out(axi4_signature), dram_base : In(32)
+        With ``weight_port``: the AXI4 master the weight tiles stream through
+        (and, with ``membrane_swap``, the off-chip membranes are read and
+        written through), and the DRAM byte address the tile table's and the
+        membrane regions' offsets start from.
     """
 
     def __init__(self, config=None):
@@ -118,6 +122,9 @@ class Accelerator(wiring.Component):
         glob = loader.glob
         go = seq.go
         stream_idle = C(1)
+        swap = None
+        if cfg.membrane_swap:
+            m.submodules.swap = swap = MembraneSwap(cfg)
         if cfg.weight_port:
             m.submodules.stream = ws = WeightStreamer(cfg)
             m.submodules.tiles = tile_mem = Memory(shape=TileLayout(cfg), depth=cfg.tile_depth,
@@ -203,12 +210,13 @@ class Accelerator(wiring.Component):
                     sc.layer.mbase.eq(d.mbase + seq.moff),
                     sc.layer.lanes_last.eq(Mux(last, d.lanes_last, cfg.lanes)),
                 ]
-            wiring.connect(m, ws.mem, wiring.flipped(self.mem))
+            self._connect_port(m, ws, swap)
             m.d.comb += [
                 ws.start.eq(seq.clear), ws.run.eq(~seq.flags.result),
+                ws.hold.eq(seq.flags.swap_in | seq.flags.swap_out), seq.port_idle.eq(ws.idle),
                 ws.release.eq(seq.tile_done), seq.tile_ready.eq(ws.ready),
                 ws.base.eq(self.dram_base), ws.n_tiles.eq(glob.n_tiles),
-                loader.memory_error.eq(ws.error),
+                loader.memory_error.eq(ws.error | (swap.error if swap is not None else 0)),
                 tile_r.addr.eq(ws.table_addr), ws.table_data.eq(tile_r.data),
             ]
             registered_write(m, tile_mem.write_port(), wr.strobe.tile, wr.index,
@@ -237,15 +245,33 @@ class Accelerator(wiring.Component):
         registered_write(m, ev_w, fu.events.valid, ev_addr, fu.events.payload, "ev")
 
         # ------------------------------------------------------------ PE array
+        # a swap in writes through the fire unit's write port, a swap out reads
+        # through its read port
+        fire_wr_en, fire_wr_addr, fire_wr_data = fu.wr_en, fu.wr_addr, fu.wr_data
+        fire_go, fire_mem_addr = go.fire, fu.mem_addr
+        if swap is not None:
+            rows = Signal(16)
+            m.d.comb += [
+                swap.swap_in.eq(go.swap_in), swap.swap_out.eq(go.swap_out),
+                swap.base.eq(self.dram_base + d.soff),
+                rows.eq(Mux(d.linear, d.bgroups, d.words)), swap.rows.eq(rows),
+                swap.mbase.eq(d.mbase), swap.rd_data.eq(pe.mem_rdata),
+                seq.swap_busy.eq(swap.busy),
+            ]
+            fire_wr_en = Mux(seq.flags.swap_in, swap.wr_en.replicate(cfg.banks), fu.wr_en)
+            fire_wr_addr = Mux(seq.flags.swap_in, swap.wr_addr, fu.wr_addr)
+            fire_wr_data = Mux(seq.flags.swap_in, swap.wr_data, fu.wr_data)
+            fire_go = go.fire | go.swap_out
+            fire_mem_addr = Mux(seq.flags.swap_out, swap.rd_addr, fu.mem_addr)
         m.d.comb += [
             pe.op_valid.eq(sc.op_valid), pe.op.eq(sc.op),
             pe.target.eq(seq.target), pe.wsel.eq(seq.wsel),
-            pe.fire_go.eq(go.fire), pe.scatter_go.eq(go.scatter),
-            pe.fire_mem_addr.eq(fu.mem_addr),
+            pe.fire_go.eq(fire_go), pe.scatter_go.eq(go.scatter),
+            pe.fire_mem_addr.eq(fire_mem_addr),
             pe.exit_phase.eq(seq.flags.exit), pe.exit_group.eq(xu.acc_addr),
             pe.result_phase.eq(seq.flags.result), pe.result_group.eq(sender.acc_addr),
-            pe.fire_wr_en.eq(fu.wr_en), pe.fire_wr_addr.eq(fu.wr_addr),
-            pe.fire_wr_data.eq(fu.wr_data),
+            pe.fire_wr_en.eq(fire_wr_en), pe.fire_wr_addr.eq(fire_wr_addr),
+            pe.fire_wr_data.eq(fire_wr_data),
             pe.exit_wr_en.eq(xu.wr_en), pe.exit_wr_group.eq(xu.wr_addr),
             pe.exit_wr_data.eq(xu.wr_data),
             pe.init_valid.eq(walker.valid), pe.init_banks.eq(walker.banks),
@@ -269,3 +295,25 @@ class Accelerator(wiring.Component):
             sender.spikes.eq(cnt.spikes), sender.pooled.eq(cnt.pooled),
         ]
         return m
+
+    def _connect_port(self, m, ws, swap):
+        """The AXI4 master: the weight streamer's, lent to the membrane swap while
+        it runs (the streamer is idle then: the sequencer waits for it)."""
+        port = self.mem
+        if swap is None:
+            wiring.connect(m, ws.mem, wiring.flipped(port))
+            return
+        for name, member in port.signature.members.items():
+            mine = getattr(port, name)
+            if name.startswith(("aw", "w", "b")):
+                if member.flow == Out:
+                    m.d.comb += mine.eq(getattr(swap.mem, name))
+                else:
+                    m.d.comb += getattr(swap.mem, name).eq(mine)
+            elif member.flow == Out:
+                m.d.comb += mine.eq(Mux(swap.busy, getattr(swap.mem, name), getattr(ws.mem, name)))
+            else:
+                m.d.comb += [getattr(ws.mem, name).eq(mine & ~swap.busy if name == "rvalid"
+                                                      else mine),
+                             getattr(swap.mem, name).eq(mine & swap.busy if name == "rvalid"
+                                                        else mine)]

@@ -25,6 +25,8 @@ class Phase(enum.Enum, shape=3):
     FIRE = 2
     EXIT = 3
     IDLE = 4        # receiving an image or sending a result
+    SWAP_IN = 5     # an off-chip layer's membranes read into the buffer
+    SWAP_OUT = 6    # and written back
 
 
 class Target(enum.Enum, shape=1):
@@ -82,6 +84,12 @@ class Sequencer(wiring.Component):
     tile_last, moff : Out
         The tile scattered is its edge's last; the membrane words from the
         layer's base to the tile's first output group.
+    port_idle, swap_busy : In(1)
+        With ``membrane_swap``: the weight streamer has no tile in flight; the
+        membrane swap runs. An off-chip layer (``desc.swap``) is written back
+        after its init walk and after every fire, and read in before its first
+        scatter of every timestep; each swap phase waits in SETUP, counter 1,
+        for the port (``flags.swap_in | flags.swap_out`` holds new tiles back).
     """
 
     def __init__(self, config):
@@ -98,6 +106,7 @@ class Sequencer(wiring.Component):
             "clear": Out(1), "fire_end": Out(1), "send": Out(1), "sent": In(1),
             "cycles": Out(32), "winner": Out(16),
             "tile_ready": In(1), "tile_done": Out(1), "tile_last": Out(1), "moff": Out(16),
+            "port_idle": In(1), "swap_busy": In(1),
         })
 
     def elaborate(self, platform):
@@ -115,15 +124,32 @@ class Sequencer(wiring.Component):
         port = self.config.weight_port
         tiles = d.edges[edge_i].tiles if port else C(0, 8)
         mstep = d.edges[edge_i].tile_mstep if port else C(0, 16)
+        swapped = d.swap if self.config.membrane_swap else C(0)
+        loaded = Signal()       # the off-chip layer scattered now is read in
+        swapping = (phase == Phase.SWAP_IN) | (phase == Phase.SWAP_OUT)
+        need_in = Signal()      # the layer's membranes are to be read in first
         wait = Signal()
         m.d.comb += [self.tile_last.eq(tile + 1 == tiles),
-                     wait.eq((phase == Phase.SCATTER) & (edge_i < d.n_edges) & (tiles != 0)
-                             & ~self.tile_ready)]
+                     need_in.eq(swapped & ~loaded & (edge_i == 0) & (tile == 0)),
+                     wait.eq(((phase == Phase.SCATTER) & (edge_i < d.n_edges) & (tiles != 0)
+                              & ~self.tile_ready & ~need_in)
+                             | (swapping & ~self.port_idle))]
 
         def set_phase(n):
             return [phase.eq(n), ph.init.eq(n == Phase.INIT),
                     ph.scatter.eq(n == Phase.SCATTER), ph.fire.eq(n == Phase.FIRE),
-                    ph.exit.eq(n == Phase.EXIT), ph.result.eq(n == Phase.IDLE)]
+                    ph.exit.eq(n == Phase.EXIT), ph.result.eq(n == Phase.IDLE),
+                    ph.swap_in.eq(n == Phase.SWAP_IN), ph.swap_out.eq(n == Phase.SWAP_OUT)]
+
+        def next_after_init():
+            """The init walk goes on to the next layer, or the first timestep begins."""
+            with m.If(layer == glob.n_layers - 1):
+                m.d.sync += [layer.eq(0), *set_phase(Phase.SCATTER), edge_i.eq(0), t.eq(1)]
+            with m.Else():
+                m.d.sync += [layer.eq(layer + 1), *set_phase(Phase.INIT)]
+
+        def next_after_fire():
+            m.d.sync += [layer.eq(layer + 1), edge_i.eq(0), *set_phase(Phase.SCATTER)]
 
         counter = Signal(range(max(PHASE_FILL, *PHASE_PAD.values()) + 1))
         # both settle in SETUP
@@ -131,7 +157,7 @@ class Sequencer(wiring.Component):
         # registered by each bank (every phase's first write comes later than that)
         m.d.comb += [
             self.wsel.mem_pe.eq(ph.scatter & (self.target == Target.MEM)),
-            self.wsel.mem_fire.eq(ph.fire), self.wsel.mem_init.eq(ph.init & ~d.output),
+            self.wsel.mem_fire.eq(ph.fire | ph.swap_in), self.wsel.mem_init.eq(ph.init & ~d.output),
             self.wsel.acc_pe.eq(ph.scatter & (self.target == Target.ACC)),
             self.wsel.acc_exit.eq(ph.exit), self.wsel.acc_init.eq(ph.init & d.output),
         ]
@@ -166,8 +192,14 @@ class Sequencer(wiring.Component):
                     with m.Switch(phase):
                         with m.Case(Phase.INIT):
                             m.d.sync += go.init.eq(1)
+                        with m.Case(Phase.SWAP_IN):
+                            m.d.sync += go.swap_in.eq(1)
+                        with m.Case(Phase.SWAP_OUT):
+                            m.d.sync += go.swap_out.eq(1)
                         with m.Case(Phase.SCATTER):
-                            with m.If(edge_i >= d.n_edges):
+                            with m.If(need_in):
+                                m.d.sync += [*set_phase(Phase.SWAP_IN), counter.eq(counter)]
+                            with m.Elif(edge_i >= d.n_edges):
                                 with m.If(d.output):
                                     m.d.sync += go.exit.eq(1)
                                 with m.Else():
@@ -185,18 +217,20 @@ class Sequencer(wiring.Component):
                         m.d.sync += set_phase(Phase.FIRE)
                         m.next = "FIRE"
                     with m.If(go.scatter):
+                        m.d.sync += loaded.eq(0)
                         m.next = "SCATTER"
+                    with m.If(go.swap_in | go.swap_out):
+                        m.next = "SWAP"
             with m.State("INIT"):
                 m.d.sync += cycles.eq(cycles + 1)
                 with m.If(~self.init_busy):
                     m.d.sync += counter.eq(counter + 1)
                     with m.If(counter == PHASE_PAD["init"]):
                         m.d.sync += counter.eq(0)
-                        with m.If(layer == glob.n_layers - 1):
-                            m.d.sync += [layer.eq(0), *set_phase(Phase.SCATTER), edge_i.eq(0),
-                                         t.eq(1)]
+                        with m.If(swapped):
+                            m.d.sync += set_phase(Phase.SWAP_OUT)
                         with m.Else():
-                            m.d.sync += layer.eq(layer + 1)
+                            next_after_init()
                         m.next = "SETUP"
             with m.State("SCATTER"):
                 m.d.sync += cycles.eq(cycles + 1)
@@ -216,9 +250,22 @@ class Sequencer(wiring.Component):
                 with m.If(self.fire_done):
                     m.d.sync += counter.eq(counter + 1)
                     with m.If(counter == PHASE_PAD["fire"]):
-                        m.d.sync += [layer.eq(layer + 1), edge_i.eq(0), *set_phase(Phase.SCATTER),
-                                     counter.eq(0)]
+                        m.d.sync += counter.eq(0)
+                        with m.If(swapped):
+                            m.d.sync += set_phase(Phase.SWAP_OUT)
+                        with m.Else():
+                            next_after_fire()
                         m.next = "SETUP"
+            with m.State("SWAP"):
+                m.d.sync += cycles.eq(cycles + 1)
+                with m.If(~self.swap_busy):
+                    with m.If(phase == Phase.SWAP_IN):
+                        m.d.sync += [loaded.eq(1), *set_phase(Phase.SCATTER)]
+                    with m.Elif(t == 0):
+                        next_after_init()
+                    with m.Else():
+                        next_after_fire()
+                    m.next = "SETUP"
             with m.State("EXIT"):
                 m.d.sync += [cycles.eq(cycles + 1),
                              margin_ok.eq(self.margin >= self.tau.value),

@@ -62,10 +62,9 @@ ERROR_BITS = {"bad_load_length": 1 << 8, "bad_descriptor": 1 << 9, "bad_image": 
 _STREAMS = (("s_axis_load", In), ("s_axis_image", In), ("m_axis_result", Out))
 
 
-#: The weight port's AXI4 read master at the top (``m_axi_*``): the core's AR and R
-#: channels, and an ID (always 0) for the interconnect.
-_MEM_PORTS = ("arvalid", "arready", "araddr", "arlen", "arsize", "arburst",
-              "rvalid", "rready", "rdata", "rresp", "rlast")
+#: The weight port's AXI4 master at the top (``m_axi_*``): the core's channels
+#: (AR and R; with ``membrane_swap`` also AW, W and B), and IDs (always 0) for
+#: the interconnect.
 
 
 def _axi_ports(config):
@@ -79,11 +78,14 @@ def _axi_ports(config):
         ports[f"{prefix}_tvalid"] = direction(1)
         ports[f"{prefix}_tready"] = back(1)
     if config.weight_port:
-        from .weight_stream import axi4_read_signature
-        for name, member in axi4_read_signature(config).members.items():
+        from .axi4 import axi4_signature
+        for name, member in axi4_signature(config).members.items():
             ports[f"m_axi_{name}"] = member
         ports["m_axi_arid"] = Out(1)
         ports["m_axi_rid"] = In(1)
+        if config.membrane_swap:
+            ports["m_axi_awid"] = Out(1)
+            ports["m_axi_bid"] = In(1)
     return ports
 
 
@@ -145,6 +147,7 @@ class AtsnnTop(wiring.Component):
         config, core = self.config, self.core
 
         soft_reset = Signal()
+        want_reset = Signal()       # CTRL.SOFT_RESET written
         m.d.sync += soft_reset.eq(0)
         m.submodules.core = ResetInserter(soft_reset)(core)
         m.submodules.bridge = bridge = AxiLiteSlave(ADDR_WIDTH)
@@ -174,6 +177,11 @@ class AtsnnTop(wiring.Component):
         dram_base = Signal(32)
         if config.weight_port:
             self._weight_port(m, core, soft_reset, dram_base)
+        if config.membrane_swap:
+            self._deferred_reset(m, core, soft_reset, want_reset)
+        else:
+            with m.If(want_reset):
+                m.d.sync += soft_reset.eq(1)
 
         errors = Signal(len(ERROR_BITS))
         m.d.comb += errors.eq(Cat(*(getattr(core.errors, name) for name in ERROR_BITS)))
@@ -221,7 +229,7 @@ class AtsnnTop(wiring.Component):
             with m.Case(REGS["CTRL"] >> 2):
                 m.d.comb += regs.w_err.eq(0)
                 with m.If(regs.w_stb & (w_data & CTRL_SOFT_RESET).any()):
-                    m.d.sync += soft_reset.eq(1)
+                    m.d.comb += want_reset.eq(1)
                 with m.If(regs.w_stb & (w_data & CTRL_CLEAR_COUNTERS).any()):
                     m.d.sync += [
                         images_base.eq(core.images_done),
@@ -296,7 +304,7 @@ class AtsnnTop(wiring.Component):
         until the last of them has ended."""
         from .config import MAX_BURSTS
         mem = core.mem
-        for name in _MEM_PORTS:
+        for name in mem.signature.members:
             top, inner = getattr(self, f"m_axi_{name}"), getattr(mem, name)
             if mem.signature.members[name].flow == Out:
                 m.d.comb += top.eq(inner)
@@ -316,3 +324,22 @@ class AtsnnTop(wiring.Component):
             m.d.sync += [owned.eq(0), drain.eq(drain + left - (end & swallow))]
         with m.Else():
             m.d.sync += [owned.eq(left), drain.eq(drain - (end & swallow))]
+
+    def _deferred_reset(self, m, core, soft_reset, want_reset):
+        """With off-chip membranes, a soft reset waits until no membrane write is
+        outstanding (every burst announced has its beats and its B): a swap out
+        always ends, and AXI has no way to take back a burst announced."""
+        beats = Signal(24)      # announced on AW, not yet sent on W
+        answers = Signal(16)    # announced, not yet answered on B
+        pending = Signal()
+        aw = self.m_axi_awvalid & self.m_axi_awready
+        w = self.m_axi_wvalid & self.m_axi_wready
+        b = self.m_axi_bvalid & self.m_axi_bready
+        m.d.sync += [beats.eq(beats + Mux(aw, self.m_axi_awlen + 1, 0) - w),
+                     answers.eq(answers + aw - b)]
+        quiet = (beats == 0) & (answers == 0) & ~self.m_axi_awvalid
+        with m.If(want_reset | pending):
+            with m.If(quiet):
+                m.d.sync += [soft_reset.eq(1), pending.eq(0)]
+            with m.Else():
+                m.d.sync += pending.eq(1)

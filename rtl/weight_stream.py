@@ -4,20 +4,10 @@ from amaranth.hdl import *
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import TileLayout, BURST_BYTES, MAX_BURSTS
+from .config import TileLayout
+from .axi4 import axi4_signature, read_bursts
 
-__all__ = ["WeightStreamer", "axi4_read_signature"]
-
-
-def axi4_read_signature(config):
-    """An AXI4 read-only master (AR and R channels; INCR bursts of ``axi_bytes``
-    beats), as seen from the master."""
-    return wiring.Signature({
-        "arvalid": Out(1), "arready": In(1), "araddr": Out(32), "arlen": Out(8),
-        "arsize": Out(3), "arburst": Out(2),
-        "rvalid": In(1), "rready": Out(1), "rdata": In(8 * config.axi_bytes), "rresp": In(2),
-        "rlast": In(1),
-    })
+__all__ = ["WeightStreamer"]
 
 
 class WeightStreamer(wiring.Component):
@@ -33,11 +23,14 @@ class WeightStreamer(wiring.Component):
 
     Members
     -------
-    mem : Out(axi4_read_signature)
+    mem : Out(axi4_signature)
+        Its AR and R channels (the core lends them to the membrane swap).
     start : In(1)
         Pulse, while idle: an image starts; the walk restarts at entry 0.
     run : In(1)
         An image runs: new tiles may be fetched (the one in flight always ends).
+    hold : In(1)
+        No new tile is started (a membrane swap wants the port).
     release : In(1)
         Pulse: the sequencer is done with the buffer it scattered from.
     ready : Out(1)
@@ -61,8 +54,8 @@ class WeightStreamer(wiring.Component):
     def __init__(self, config):
         self.config = config
         super().__init__({
-            "mem": Out(axi4_read_signature(config)),
-            "start": In(1), "run": In(1), "release": In(1),
+            "mem": Out(axi4_signature(config)),
+            "start": In(1), "run": In(1), "hold": In(1), "release": In(1),
             "ready": Out(1), "chalf": Out(1), "idle": Out(1),
             "base": In(32), "n_tiles": In(16),
             "table_addr": Out(16), "table_data": In(TileLayout(config)),
@@ -77,7 +70,6 @@ class WeightStreamer(wiring.Component):
         axi = self.mem
         B = cfg.axi_bytes
         per_word = cfg.word_beats
-        burst = BURST_BYTES // B
         k = Signal(16)
         fhalf = Signal()
         chalf = Signal()
@@ -85,7 +77,6 @@ class WeightStreamer(wiring.Component):
         ar_addr = Signal(32)
         ar_left = Signal(24)
         r_left = Signal(24)
-        inflight = Signal(range(MAX_BURSTS + 1))
         widx = Signal(cfg.weight_addr_bits)
         beat = Signal(range(max(per_word, 2)))
         word = Signal(8 * B * per_word, reset_less=True)
@@ -93,16 +84,10 @@ class WeightStreamer(wiring.Component):
         m.d.comb += [
             self.ready.eq(full.bit_select(chalf, 1)), self.chalf.eq(chalf),
             self.table_addr.eq(k),
-            axi.arsize.eq(B.bit_length() - 1), axi.arburst.eq(0b01), axi.araddr.eq(ar_addr),
-            axi.arlen.eq(Mux(ar_left > burst, burst, ar_left) - 1),
             axi.rready.eq(1),
         ]
-        ar_take = axi.arvalid & axi.arready
+        can_ar = read_bursts(m, axi, cfg, ar_addr, ar_left)
         r_take = axi.rvalid & axi.rready
-        m.d.sync += inflight.eq(inflight + ar_take - (r_take & axi.rlast))
-        with m.If(ar_take):
-            m.d.sync += [ar_addr.eq(ar_addr + BURST_BYTES),
-                         ar_left.eq(Mux(ar_left > burst, ar_left - burst, 0))]
 
         packed = Signal.like(word)
         m.d.comb += packed.eq(Cat(word[8 * B:], axi.rdata) if per_word > 1 else axi.rdata)
@@ -122,7 +107,8 @@ class WeightStreamer(wiring.Component):
                 m.d.comb += self.idle.eq(1)
                 with m.If(self.start):
                     m.d.sync += [k.eq(0), fhalf.eq(0), chalf.eq(0), full.eq(0)]
-                with m.Elif(self.run & ~full.bit_select(fhalf, 1) & (self.n_tiles != 0)):
+                with m.Elif(self.run & ~self.hold & ~full.bit_select(fhalf, 1)
+                            & (self.n_tiles != 0)):
                     m.next = "READ"
             with m.State("READ"):
                 t = self.table_data
@@ -130,7 +116,7 @@ class WeightStreamer(wiring.Component):
                              r_left.eq(t.beats), widx.eq(0), beat.eq(0)]
                 m.next = "FETCH"
             with m.State("FETCH"):
-                m.d.comb += axi.arvalid.eq((ar_left != 0) & (inflight != MAX_BURSTS))
+                m.d.comb += axi.arvalid.eq(can_ar)
                 with m.If(r_take & (r_left == 1)):
                     m.d.sync += [full.bit_select(fhalf, 1).eq(1), fhalf.eq(~fhalf),
                                  k.eq(Mux(k + 1 == self.n_tiles, 0, k + 1))]

@@ -54,6 +54,49 @@ def axi_ram(port, memory, latency, rng=None, base=0, slverr=()):
     return bench
 
 
+def axi_ram_write(port, memory, latency, rng=None, base=0, state=None):
+    """The write side of :func:`axi_ram` (for ``membrane_swap``): AW and W taken
+    every cycle (or at random with ``rng``), each burst's B ``latency`` cycles
+    after its last beat at the earliest, in order; the beats land in ``memory``.
+    ``state["written"]`` counts the beats."""
+    width = len(port.wdata) // 8
+
+    async def bench(ctx):
+        bursts = []     # [address, beats left]
+        answers = []    # cycles from which a B may be given
+        cycle = 0
+        while True:
+            aw_ready = 1 if rng is None else int(rng.random() < 0.6)
+            # a beat is taken once its burst's AW is (the core announces every
+            # burst early)
+            w_ready = int(bool(bursts)) if rng is None else int(bool(bursts) and rng.random() < 0.7)
+            b_valid = bool(answers) and answers[0] <= cycle and (rng is None or rng.random() < 0.7)
+            ctx.set(port.awready, aw_ready)
+            ctx.set(port.wready, w_ready)
+            ctx.set(port.bvalid, int(b_valid))
+            ctx.set(port.bresp, 0)
+            if aw_ready and ctx.get(port.awvalid):
+                bursts.append([ctx.get(port.awaddr) - base, ctx.get(port.awlen) + 1])
+            if w_ready and ctx.get(port.wvalid):
+                head = bursts[0]
+                data = ctx.get(port.wdata)
+                memory[head[0]:head[0] + width] = np.frombuffer(
+                    data.to_bytes(width, "little"), dtype=np.uint8)
+                assert ctx.get(port.wlast) == (head[1] == 1), "wlast off the burst's end"
+                head[0] += width
+                head[1] -= 1
+                if state is not None:
+                    state["written"] = state.get("written", 0) + 1
+                if head[1] == 0:
+                    bursts.pop(0)
+                    answers.append(cycle + latency)
+            if b_valid and ctx.get(port.bready):
+                answers.pop(0)
+            await ctx.tick()
+            cycle += 1
+    return bench
+
+
 def run_core(image, inputs, config=SMALL, extra=None, load=None, memory=None, stream=None):
     """Load `image` (or the words `load`), run every sample of `inputs`; returns
     (decoded results, dut state). ``memory``: the weight port's ``axi_ram``
@@ -88,9 +131,12 @@ def run_core(image, inputs, config=SMALL, extra=None, load=None, memory=None, st
     sim.add_testbench(bench)
     if config.weight_port:
         memory = dict(memory or {})
-        sim.add_testbench(axi_ram(dut.mem, dram_image(image, config, stream),
-                                  memory.get("latency", 8), memory.get("rng"),
+        dram = dram_image(image, config, stream)
+        sim.add_testbench(axi_ram(dut.mem, dram, memory.get("latency", 8), memory.get("rng"),
                                   slverr=memory.get("slverr", ())), background=True)
+        if config.membrane_swap:
+            sim.add_testbench(axi_ram_write(dut.mem, dram, memory.get("latency", 8),
+                                            memory.get("rng"), state=state), background=True)
     sim.run()
     return results, state
 
