@@ -45,7 +45,7 @@ REGS = {
     "SOPS_HI": 0x05C,
     "SPIKES_LO": 0x060,
     "SPIKES_HI": 0x064,
-    "CFG_PORT": 0x068,      # bit 0: weight port; bits 8..15: its bytes per beat
+    "CFG_PORT": 0x068,      # bit 0: weight port; bit 1: membrane swap; bits 8..15: bytes per beat
     "DRAM_BASE": 0x06C,     # weight port: DRAM byte address of the tiles (read/write)
 }
 TAU_VALUE_BASE = 0x400    # + 4 * i: tau[i], signed
@@ -101,7 +101,8 @@ def config_words(config):
         "CFG_INPUT_DEPTH": config.input_depth,
         "CFG_PARAM_DEPTH": config.param_depth,
         "CFG_OUT_DEPTH": config.out_depth,
-        "CFG_PORT": int(config.weight_port) | (config.axi_bytes if config.weight_port else 0) << 8,
+        "CFG_PORT": (int(config.weight_port) | int(config.membrane_swap) << 1
+                     | (config.axi_bytes if config.weight_port else 0) << 8),
     }
 
 

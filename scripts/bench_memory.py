@@ -10,6 +10,7 @@ mean m is realised as images exiting at floor(m) and ceil(m) in proportion.
 
     python scripts/bench_memory.py [--model vgg16 resnet19] [--cifar-images 2]
                                    [--exit-steps 4 2 1.6] [--json] [--port]
+                                   [--membrane-depth 1024]
                                    [--image vgg16=runs/gpu/vgg16/image]
 
 ``--image NAME=DIR``: a trained image of that preset (``atsnn train``'s
@@ -20,7 +21,10 @@ by the golden model (the "exit t" column is then their mean).
 ``--port``: the weight port as built (one slot, every weight streamed through
 256 KB of tile buffers, membranes on chip), priced by golden/memory.py
 ``port_cycles``, which the RTL's cycle counter equals against a memory of 40
-cycles of latency returning one beat per cycle.
+cycles of latency returning one beat per cycle. ``--membrane-depth N``: with
+off-chip membranes (``HwConfig.membrane_swap``), N membrane words per bank on
+chip; the first layers' membranes are swapped through DRAM (default: every
+membrane on chip, as deep as the plan asks).
 """
 
 import argparse
@@ -90,13 +94,14 @@ TILE_BYTES = 256 * 1024
 LATENCY = 40
 
 
-def port_rows(name, image, x, steps_list):
+def port_rows(name, image, x, steps_list, membrane_depth=None):
     out = []
     for lanes, grid in PORT_ARRAYS:
         config = HwConfig(lanes=lanes, grid=grid, weight_port=True, max_layers=32,
                           weight_depth=TILE_BYTES // (lanes * grid * grid),
-                          membrane_depth=1 << 16, event_depth=1 << 16, input_depth=1 << 16,
-                          param_depth=1 << 10, out_depth=64, tile_depth=1 << 12)
+                          membrane_depth=membrane_depth or 1 << 16, event_depth=1 << 16,
+                          input_depth=1 << 16, param_depth=1 << 10, out_depth=64,
+                          tile_depth=1 << 12, membrane_swap=membrane_depth is not None)
         try:
             p = plan(image, config, stream=True)
         except AtsnnError as e:     # membranes stay on chip with this port
@@ -107,21 +112,25 @@ def port_rows(name, image, x, steps_list):
             exit_t = exit_steps(mean, len(x), image.t_max)
             g.exit_t = exit_t
             d = port_cycles(image, g, p.tiles, LATENCY, BURST_BYTES // config.axi_bytes,
-                            details=True)
+                            details=True, swaps=p.swaps, row_beats=config.row_beats)
             cycles = d["cycles"]
-            read = d["beats"] * config.axi_bytes
+            written = d["swap_write_beats"] * config.axi_bytes
+            read = (d["beats"] + d["swap_read_beats"]) * config.axi_bytes
             alone = cycles_on_chip(image, g, lanes, grid)
             out.append({"model": name, "lanes": lanes, "grid": grid, "tiles": len(p.tiles),
                         "axi_bytes": config.axi_bytes, "mean_exit_t": float(np.mean(mean)),
                         "cycles": float(cycles.mean()), "on_chip_cycles": float(alone.mean()),
                         "images_per_s": 100e6 / float(cycles.mean()),
                         "paper_images_per_s": PAPER[name],
-                        "mb_per_image": float(read.mean() / 1e6),
+                        "mb_per_image": float((read + written).mean() / 1e6),
+                        "swapped_layers": len(p.swaps),
+                        "swap_cycles": float(d["swap_cycles"].mean()),
                         "stall_cycles": float(d["stall_cycles"].mean()),
                         "bound": "memory" if d["stall_cycles"].sum() > 0.5 * (cycles - alone).sum()
                                  and d["stall_cycles"].mean() > 0.1 * cycles.mean() else "compute",
-                        "dram_energy_uj": float(read.mean() * DRAM_PJ_PER_BYTE * 1e-6),
-                        "port_busy": float(d["beats"].mean() / cycles.mean())})
+                        "dram_energy_uj": float((read + written).mean() * DRAM_PJ_PER_BYTE * 1e-6),
+                        "port_busy": float((d["beats"] + d["swap_read_beats"]
+                                            + d["swap_write_beats"]).mean() / cycles.mean())})
     return out
 
 
@@ -138,6 +147,9 @@ def main(argv=None):
     p.add_argument("--exit-steps", type=float, nargs="+", default=[4, 2, 1.6])
     p.add_argument("--json", action="store_true")
     p.add_argument("--port", action="store_true", help="the weight port as built, one slot")
+    p.add_argument("--membrane-depth", type=int, default=None, metavar="N",
+                   help="with --port: N membrane words per bank on chip, the rest swapped "
+                        "through DRAM")
     p.add_argument("--image", action="append", default=[], metavar="NAME=DIR",
                    help="a trained image of preset NAME, with its own calibrated exits")
     args = p.parse_args(argv)
@@ -153,6 +165,10 @@ def main(argv=None):
         except (AtsnnError, FileNotFoundError) as e:
             print(f"bench_memory: --image {item!r}: {e}", file=sys.stderr)
             return 2
+    if args.membrane_depth is not None and not (args.port and 1 <= args.membrane_depth <= 1 << 16):
+        print("bench_memory: --membrane-depth needs --port and must be within 1..65536",
+              file=sys.stderr)
+        return 2
     if args.cifar_images < 1 or any(not 1 <= m <= 4 for m in args.exit_steps):
         print("bench_memory: --cifar-images must be >= 1 and --exit-steps within 1..4",
               file=sys.stderr)
@@ -167,14 +183,17 @@ def main(argv=None):
             steps = [run(image, x, lanes=16).exit_t]
         else:
             image = preset_image(name, x_cal)
-        table += (port_rows if args.port else rows)(name, image, x, steps)
+        if args.port:
+            table += port_rows(name, image, x, steps, args.membrane_depth)
+        else:
+            table += rows(name, image, x, steps)
     if args.json:
         print(json.dumps(table, indent=1))
         return 0
     if args.port:
         print(f"{'model':9} {'P':>3} {'K':>2} {'tiles':>5} {'B/beat':>6} {'exit t':>6} "
               f"{'cycles':>10} {'on chip':>10} {'stalls':>9} {'img/s':>7} {'paper':>6} {'MB/img':>7} "
-              f"{'DRAM uJ':>8} {'port busy':>9} {'bound':>8}")
+              f"{'DRAM uJ':>8} {'port busy':>9} {'bound':>8} {'swapped':>7} {'swap cyc':>9}")
         for r in table:
             if "refused" in r:
                 print(f"{r['model']:9} {r['lanes']:>3} {r['grid']:>2} refused: {r['refused']}")
@@ -183,7 +202,8 @@ def main(argv=None):
                   f"{r['axi_bytes']:>6} {r['mean_exit_t']:>6.2f} {r['cycles']:>10.0f} "
                   f"{r['on_chip_cycles']:>10.0f} {r['stall_cycles']:>9.0f} {r['images_per_s']:>7.1f} "
                   f"{r['paper_images_per_s']:>6} {r['mb_per_image']:>7.2f} "
-                  f"{r['dram_energy_uj']:>8.0f} {r['port_busy']:>9.2f} {r['bound']:>8}")
+                  f"{r['dram_energy_uj']:>8.0f} {r['port_busy']:>9.2f} {r['bound']:>8} "
+                  f"{r['swapped_layers']:>7} {r['swap_cycles']:>9.0f}")
         return 0
     print(f"{'model':9} {'P':>3} {'K':>2} {'slots':>5} {'B/cyc':>6} {'exit t':>6} "
           f"{'img/s':>8} {'paper':>6} {'bound':>8} {'MB/img':>7} {'DRAM uJ':>8}")

@@ -21,8 +21,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
-from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiRamRead, AxiReadBus, AxiStreamBus,
-                           AxiStreamFrame, AxiStreamSink, AxiStreamSource)
+from cocotbext.axi import (AxiBus, AxiLiteBus, AxiLiteMaster, AxiRamRead, AxiRamWrite, AxiReadBus,
+                           AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource)
 
 from atsnn.rtl.config import HwConfig
 from atsnn.rtl.top import (CTRL_CLEAR_COUNTERS, CTRL_SOFT_RESET, ERROR_BITS, ID_VALUE, REGS,
@@ -87,9 +87,11 @@ class ModelWork:
         self.name = self.image.name
         self.plan = compiler.plan(self.image, config, stream)
         self.load_words = [int(w) for w in compiler.compile_model(self.image, config, stream)]
-        # a streamed model: its tiles for the DRAM, and its cycles bounded below
-        # by the port model at the fastest memory (one cycle of latency)
-        self.dram = compiler.dram_image(self.image, config, stream) if self.plan.stream else None
+        # a streamed model (or one with off-chip membranes): its DRAM image, and
+        # its cycles bounded below by the port model at the fastest memory (one
+        # cycle of latency)
+        self.dram = (compiler.dram_image(self.image, config, stream)
+                     if self.plan.stream or self.plan.swaps else None)
         inputs = np.load(inputs_path)
         self.images = [[int(w) for w in compiler.encode_input(self.plan, x)] for x in inputs]
         gold = run(self.image, inputs, lanes=config.lanes, grid=config.grid)
@@ -107,7 +109,8 @@ class ModelWork:
             })
         if self.dram is not None:
             from atsnn.golden.memory import BURST_BYTES, port_cycles
-            least = port_cycles(self.image, gold, self.plan.tiles, 1, BURST_BYTES // config.axi_bytes)
+            least = port_cycles(self.image, gold, self.plan.tiles, 1, BURST_BYTES // config.axi_bytes,
+                                swaps=self.plan.swaps, row_beats=config.row_beats)
             for exp, c in zip(self.expected, least):
                 exp["cycles"] = int(c)
                 exp["cycles_at_least"] = True
@@ -159,6 +162,35 @@ class Dram(AxiRamRead):
             raise IOError(f"no memory at {address:#x}")
         return await super()._read(address, length)
 
+    @property
+    def channels(self):
+        return [self.ar_channel, self.r_channel]
+
+
+class SwapDram:
+    """The DRAM of a core with off-chip membranes: :class:`Dram`'s reads and an
+    ``AxiRamWrite`` over the same memory."""
+
+    def __init__(self, bus, clock, reset, size):
+        self.read_if = Dram(bus.read, clock, reset, size=size)
+        self.write_if = AxiRamWrite(bus.write, clock, reset, mem=self.read_if.mem)
+
+    def write(self, address, data):
+        self.read_if.write(address, data)
+
+    @property
+    def fault_from(self):
+        return self.read_if.fault_from
+
+    @fault_from.setter
+    def fault_from(self, value):
+        self.read_if.fault_from = value
+
+    @property
+    def channels(self):
+        w = self.write_if
+        return self.read_if.channels + [w.aw_channel, w.w_channel, w.b_channel]
+
 
 class TopDriver:
     """Clock, reset, bus models and register access for ``atsnn_top``."""
@@ -166,7 +198,10 @@ class TopDriver:
     def __init__(self, dut, config=None):
         self.dut = dut
         self.ram = None
-        if config is not None and config.weight_port:
+        if config is not None and config.membrane_swap:
+            self.ram = SwapDram(AxiBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst,
+                                size=1 << 27)
+        elif config is not None and config.weight_port:
             self.ram = Dram(AxiReadBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst,
                               size=1 << 27)
         self.clock = Clock(dut.clk, CLOCK_NS, unit="ns")
@@ -194,13 +229,13 @@ class TopDriver:
         self.image.set_pause_generator(pauses(random.Random(seed + 1), 0.3))
         self.result.set_pause_generator(pauses(random.Random(seed + 2), 0.5))
         if self.ram is not None:
-            self.ram.ar_channel.set_pause_generator(pauses(random.Random(seed + 3), 0.3))
-            self.ram.r_channel.set_pause_generator(pauses(random.Random(seed + 4), 0.3))
+            for i, channel in enumerate(self.ram.channels):
+                channel.set_pause_generator(pauses(random.Random(seed + 3 + i), 0.3))
 
     def no_backpressure(self):
         streams = [self.load, self.image, self.result]
         if self.ram is not None:
-            streams += [self.ram.ar_channel, self.ram.r_channel]
+            streams += self.ram.channels
         for s in streams:
             s.clear_pause_generator()
             s.pause = False     # clearing the generator can leave a pause standing

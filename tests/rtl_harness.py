@@ -54,17 +54,18 @@ def axi_ram(port, memory, latency, rng=None, base=0, slverr=()):
     return bench
 
 
-def axi_ram_write(port, memory, latency, rng=None, base=0, state=None):
+def axi_ram_write(port, memory, latency, rng=None, base=0, state=None, slverr=()):
     """The write side of :func:`axi_ram` (for ``membrane_swap``): AW and W taken
     every cycle (or at random with ``rng``), each burst's B ``latency`` cycles
     after its last beat at the earliest, in order; the beats land in ``memory``.
-    ``state["written"]`` counts the beats."""
+    ``state["written"]`` counts the beats; the B of the bursts numbered in
+    ``slverr`` (from 0 over the run) answers SLVERR."""
     width = len(port.wdata) // 8
 
     async def bench(ctx):
         bursts = []     # [address, beats left]
         answers = []    # cycles from which a B may be given
-        cycle = 0
+        cycle = answered = 0
         while True:
             aw_ready = 1 if rng is None else int(rng.random() < 0.6)
             # a beat is taken once its burst's AW is (the core announces every
@@ -74,7 +75,7 @@ def axi_ram_write(port, memory, latency, rng=None, base=0, state=None):
             ctx.set(port.awready, aw_ready)
             ctx.set(port.wready, w_ready)
             ctx.set(port.bvalid, int(b_valid))
-            ctx.set(port.bresp, 0)
+            ctx.set(port.bresp, 0b10 if answered in slverr else 0b00)
             if aw_ready and ctx.get(port.awvalid):
                 bursts.append([ctx.get(port.awaddr) - base, ctx.get(port.awlen) + 1])
             if w_ready and ctx.get(port.wvalid):
@@ -92,6 +93,7 @@ def axi_ram_write(port, memory, latency, rng=None, base=0, state=None):
                     answers.append(cycle + latency)
             if b_valid and ctx.get(port.bready):
                 answers.pop(0)
+                answered += 1
             await ctx.tick()
             cycle += 1
     return bench
@@ -136,7 +138,8 @@ def run_core(image, inputs, config=SMALL, extra=None, load=None, memory=None, st
                                   slverr=memory.get("slverr", ())), background=True)
         if config.membrane_swap:
             sim.add_testbench(axi_ram_write(dut.mem, dram, memory.get("latency", 8),
-                                            memory.get("rng"), state=state), background=True)
+                                            memory.get("rng"), state=state,
+                                            slverr=memory.get("bslverr", ())), background=True)
     sim.run()
     return results, state
 

@@ -141,3 +141,26 @@ def test_the_membrane_row_is_padded_to_whole_beats():
     """216 bytes at P = 8 on the 3 x 3 grid: 14 beats of 16 bytes."""
     assert HwConfig(lanes=8, grid=3, weight_port=True, membrane_swap=True).row_beats == 14
     assert HwConfig(lanes=16, weight_port=True, membrane_swap=True).row_beats == 3
+
+
+@pytest.mark.parametrize("channel", ["slverr", "bslverr"])
+def test_a_failed_swap_read_or_write_sets_bad_memory(channel):
+    """A membrane read (R) or write (B) answered SLVERR sets ``bad_memory``; the
+    images still end with a result; without the error the flag stays clear."""
+    rng = np.random.default_rng(21)
+    image = KINDS["conv-residual"](rng)
+    x = inputs_for(rng, image, 1)
+    config = swapped(image, 1, stream=False)
+    for errors in ((), (2,)):
+        results, state = run_core(image, x, config=config, stream=False,
+                                  memory={"latency": 4, channel: errors})
+        assert len(results) == 1 and state["images_done"] == 1
+        assert state["errors_after"].bad_memory == bool(errors)
+
+
+def test_cfg_port_says_the_membranes_may_be_swapped():
+    """Bit 1 of ``CFG_PORT``: the host must reserve the membrane regions too."""
+    from atsnn.rtl.top import config_words
+    port = HwConfig(lanes=16, weight_port=True)
+    assert config_words(port)["CFG_PORT"] == 1 | 16 << 8
+    assert config_words(dataclasses.replace(port, membrane_swap=True))["CFG_PORT"] == 3 | 16 << 8
