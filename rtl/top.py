@@ -161,18 +161,21 @@ class AtsnnTop(wiring.Component):
             else:
                 m.d.comb += port.eq(inner)
 
+        # While the core is in reset no handshake may complete outside; inside,
+        # the reset discards whatever the handshake signals would have done, so
+        # they go in ungated (soft_reset stays off the core's input logic).
         for prefix, stream_ in (("s_axis_load", core.load), ("s_axis_image", core.image)):
             m.d.comb += [
                 stream_.payload.data.eq(getattr(self, f"{prefix}_tdata")),
                 stream_.payload.last.eq(getattr(self, f"{prefix}_tlast")),
-                stream_.valid.eq(getattr(self, f"{prefix}_tvalid") & ~soft_reset),
+                stream_.valid.eq(getattr(self, f"{prefix}_tvalid")),
                 getattr(self, f"{prefix}_tready").eq(stream_.ready & ~soft_reset),
             ]
         m.d.comb += [
             self.m_axis_result_tdata.eq(core.result.payload.data),
             self.m_axis_result_tlast.eq(core.result.payload.last),
             self.m_axis_result_tvalid.eq(core.result.valid & ~soft_reset),
-            core.result.ready.eq(self.m_axis_result_tready & ~soft_reset),
+            core.result.ready.eq(self.m_axis_result_tready),
         ]
 
         dram_base = Signal(32)

@@ -328,3 +328,38 @@ def test_full_width_vgg16_streams_through_the_weight_port(tmp_path, monkeypatch)
                           event_depth=4096)
     p, _ = run_paper(tmp_path, "vgg16-cifar10", config)
     assert p.stream and len(p.tiles) > 100
+
+
+#: The memories of an LFE5U-85F for the paper's vgg16 at P = 8 on the 3 x 3 grid
+#: with off-chip membranes (docs/architecture.md, "Off-chip membranes, as built").
+ECP5_VGG16 = dict(lanes=8, grid=3, weight_port=True, membrane_swap=True, weight_depth=1024,
+                  membrane_depth=1024, event_depth=4096, input_depth=4096, param_depth=1024,
+                  max_layers=32, out_depth=16, tile_depth=1024)
+
+
+@pytest.mark.slow
+def test_width_scaled_vgg16_swaps_its_membranes(tmp_path):
+    """``vgg16-cifar10-w8`` with the weight port and a membrane memory of 1,300
+    words per bank (it needs 3,216): its first 7 layers' membranes swapped
+    through DRAM, one CIFAR-10 subset image bit-exact, cycles at least the port
+    model's."""
+    p, records = run_paper(tmp_path, "vgg16-cifar10-w8",
+                           paper_config(weight_port=True, membrane_swap=True, weight_depth=2048,
+                                        membrane_depth=1300))
+    assert p.stream and len(p.swaps) == 7
+    assert all(r["streamed"] for r in records if r["kind"] == "work")
+
+
+@pytest.mark.slow
+def test_full_width_vgg16_runs_with_the_memories_of_an_ecp5(tmp_path, monkeypatch):
+    """``vgg16-cifar10`` at the paper's widths with the memories of an
+    LFE5U-85F: every weight streamed, 13 of its 14 hidden layers' membranes
+    swapped through DRAM; one CIFAR-10 subset image bit-exact (about 6 million
+    cycles, 15 minutes)."""
+    from atsnn.model import paper
+    from atsnn.model_image import model_cache_dir, save
+    if not (model_cache_dir() / "vgg16-cifar10" / "manifest.json").is_file():
+        monkeypatch.setenv("ATSNN_MODEL_CACHE", str(tmp_path / "cache"))
+        save(paper.build("vgg16-cifar10"), model_cache_dir() / "vgg16-cifar10")
+    p, _ = run_paper(tmp_path, "vgg16-cifar10", HwConfig(**ECP5_VGG16))
+    assert p.stream and len(p.swaps) == 13 and p.membrane_words <= 1024
