@@ -311,10 +311,11 @@ MNIST_P16 = dict(lanes=16, weight_depth=13312, membrane_depth=1536, event_depth=
 @pytest.mark.slow
 def test_mnist_p16_fits_and_meets_100mhz(tmp_path):
     """The issue's P = 16 target on the LFE5U-85F: placed and routed at speed grade
-    8 with the seed of docs/fpga.md (about 6 minutes of nextpnr)."""
+    8 with the seed of docs/fpga.md (about 6 minutes of nextpnr; the seed is
+    the one docs/fpga.md's last sweep of the current RTL routed best with)."""
     config = HwConfig(**MNIST_P16)
     r = synthesize(build_design(config)[0], "ecp5", tmp_path, config=config, placer="static",
-                   seed=3, speed=8, timeout=3600)
+                   seed=1, speed=8, timeout=3600)
     assert r["fits"] and r["brams"] <= r["available"]["brams"]
     assert set(r["memories"].values()) <= {"bram", "lutram"}, r["memories"]
     big = [m for m in r["memories"] if re.fullmatch(r"core\.array\.pe\d+\.(wgt|mem)\.c\d+|core\.ev", m)]
