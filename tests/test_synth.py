@@ -186,6 +186,16 @@ def test_speed_grade(tmp_path):
 
 
 @pytest.mark.yosys
+def test_no_abc9_maps_with_abc(tmp_path):
+    """``abc9=False`` (``--no-abc9``): the same mapping through Yosys's ABC flow."""
+    r = synthesize(MemoryProbe(), "ecp5", tmp_path, pnr=False, abc9=False)
+    log = (tmp_path / "yosys.log").read_text()
+    assert r["abc9"] is False
+    assert "Executing ABC pass" in log and "Executing ABC9" not in log
+    assert (r["brams"], r["dsps"]) == (1, 1) and 0 < r["luts"] < 500
+
+
+@pytest.mark.yosys
 def test_design_over_capacity_skips_pnr(tmp_path, monkeypatch):
     """Yosys's counts past the device: say what does not fit, never start nextpnr."""
     monkeypatch.setitem(DEVICE, "capacity", dict(DEVICE["capacity"], brams=0))
