@@ -45,11 +45,6 @@ C_CHECK = 1
 #: a swap-in's last R beat to the next phase.
 C_ROW = 4
 C_OUT_FIRST = 5
-#: A swapped layer in the init pass: its setup cycles, no walk; at timestep 1
-#: its init walk runs in place of the read in, a setup cycle more than a walk
-#: of the init pass.
-C_INIT_SKIP = 2
-C_INIT_IN_PLACE = 1
 C_OUT_END = 3
 C_SWAP_AR = 2
 C_IN_END = 2
@@ -202,9 +197,8 @@ def port_cycles(image, result, tiles, latency, burst_beats, details=False, swaps
     ``swaps``: with off-chip membranes (``HwConfig.membrane_swap``), the rows
     of every swapped hardware layer, by index (``{i: rows}``), ``row_beats``
     beats each (docs/architecture.md, "Off-chip membranes, as built"): such a
-    layer is initialised in its buffer before its first scatter of timestep 1
-    (not in the init pass), read in before its first scatter of every later
-    timestep and written out after every fire; a swap waits for the tile in
+    layer is written out after its init walk and after every fire, and read in
+    before its first scatter of every timestep; a swap waits for the tile in
     flight and holds new tiles back while it runs. Writes are answered with B
     ``latency`` cycles after a burst's last beat.
 
@@ -296,7 +290,9 @@ def port_cycles(image, result, tiles, latency, burst_beats, details=False, swaps
             if layer.kind == "maxpool":
                 continue
             hw += 1
-            c += C_INIT_SKIP if hw in swaps else cyc.layer_words(layer, lanes, grid) + cyc.C_PHASE
+            c += cyc.layer_words(layer, lanes, grid) + cyc.C_PHASE
+            if hw in swaps:
+                c = swap_out(c, swaps[hw])
         k = 0
         for t in range(int(exit_t)):
             hw = -1     # the hardware layer: maxpools are fused into their conv
@@ -304,9 +300,7 @@ def port_cycles(image, result, tiles, latency, burst_beats, details=False, swaps
                 if layer.kind == "maxpool":
                     continue
                 hw += 1
-                if hw in swaps and t == 0:
-                    c += C_INIT_IN_PLACE + cyc.layer_words(layer, lanes, grid) + cyc.C_PHASE
-                elif hw in swaps:
+                if hw in swaps:
                     c = swap_in(c, swaps[hw])
                 if not n_tiles:     # weights on chip: the scatter phases as without a port
                     c += len(layer.inputs) * cyc.C_PHASE + int(result.scatter_cycles[i, t, li])

@@ -86,12 +86,10 @@ class Sequencer(wiring.Component):
         layer's base to the tile's first output group.
     port_idle, swap_busy : In(1)
         With ``membrane_swap``: the weight streamer has no tile in flight; the
-        membrane swap runs. An off-chip layer (``desc.swap``) is skipped by
-        the init pass and initialised in its buffer before its first scatter
-        of timestep 1 (the init walk in place of a read in), read in before its
-        first scatter of every later timestep, and written back after every
-        fire; each swap phase waits in SETUP, counter 1, for the port
-        (``flags.swap_in | flags.swap_out`` holds new tiles back).
+        membrane swap runs. An off-chip layer (``desc.swap``) is written back
+        after its init walk and after every fire, and read in before its first
+        scatter of every timestep; each swap phase waits in SETUP, counter 1,
+        for the port (``flags.swap_in | flags.swap_out`` holds new tiles back).
     """
 
     def __init__(self, config):
@@ -193,21 +191,14 @@ class Sequencer(wiring.Component):
                 with m.Elif(counter == 1):
                     with m.Switch(phase):
                         with m.Case(Phase.INIT):
-                            # an off-chip layer is initialised in its buffer in
-                            # place of its first read in (timestep 1), not here
-                            with m.If(swapped & (t == 0)):
-                                m.d.sync += counter.eq(0)
-                                next_after_init()
-                            with m.Else():
-                                m.d.sync += go.init.eq(1)
+                            m.d.sync += go.init.eq(1)
                         with m.Case(Phase.SWAP_IN):
                             m.d.sync += go.swap_in.eq(1)
                         with m.Case(Phase.SWAP_OUT):
                             m.d.sync += go.swap_out.eq(1)
                         with m.Case(Phase.SCATTER):
                             with m.If(need_in):
-                                m.d.sync += [*set_phase(Mux(t == 1, Phase.INIT, Phase.SWAP_IN)),
-                                             counter.eq(counter)]
+                                m.d.sync += [*set_phase(Phase.SWAP_IN), counter.eq(counter)]
                             with m.Elif(edge_i >= d.n_edges):
                                 with m.If(d.output):
                                     m.d.sync += go.exit.eq(1)
@@ -236,8 +227,8 @@ class Sequencer(wiring.Component):
                     m.d.sync += counter.eq(counter + 1)
                     with m.If(counter == PHASE_PAD["init"]):
                         m.d.sync += counter.eq(0)
-                        with m.If(swapped):     # timestep 1: the buffer is the layer's
-                            m.d.sync += [loaded.eq(1), *set_phase(Phase.SCATTER)]
+                        with m.If(swapped):
+                            m.d.sync += set_phase(Phase.SWAP_OUT)
                         with m.Else():
                             next_after_init()
                         m.next = "SETUP"
@@ -270,6 +261,8 @@ class Sequencer(wiring.Component):
                 with m.If(~self.swap_busy):
                     with m.If(phase == Phase.SWAP_IN):
                         m.d.sync += [loaded.eq(1), *set_phase(Phase.SCATTER)]
+                    with m.Elif(t == 0):
+                        next_after_init()
                     with m.Else():
                         next_after_fire()
                     m.next = "SETUP"

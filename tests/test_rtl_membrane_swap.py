@@ -3,8 +3,7 @@ membrane memory live in DRAM and are swapped through one on-chip buffer over the
 weight port's AXI4 master, in Amaranth's simulator against the golden model.
 Against a memory of fixed latency every result and the cycle count equal the
 golden model and its port timeline (golden/memory.py ``port_cycles`` with
-``swaps``) exactly, and the beats written equal the model's (none before the
-first fire: timestep 1 initialises a swapped layer in its buffer); under random
+``swaps``) exactly, and the beats written equal the model's; under random
 pauses on every channel the results stay bit-identical and the cycles only grow."""
 
 import dataclasses
@@ -50,13 +49,7 @@ def _check(kind, seed, samples, grid, latency, pauses=False, stream=True):
                                   details=details, swaps=p.swaps, row_beats=config.row_beats)
     if not pauses:
         g = compare(image, x, results, config.lanes, grid, cycles=model)
-        d = model(g, details=True)
-        # a swapped layer is written after every fire and read from timestep 2
-        # on: timestep 1 initialises it in its buffer
-        per_t = sum(p.swaps.values()) * config.row_beats
-        assert list(d["swap_write_beats"]) == [per_t * t for t in g.exit_t]
-        assert list(d["swap_read_beats"]) == [per_t * (t - 1) for t in g.exit_t]
-        assert state["written"] == d["swap_write_beats"].sum()
+        assert state["written"] == model(g, details=True)["swap_write_beats"].sum()
         return
     seen = [r["cycles"] for r in results]
     g = compare(image, x, results, config.lanes, grid, cycles=lambda g: seen)
