@@ -45,6 +45,9 @@ C_CHECK = 1
 #: a swap-in's last R beat to the next phase.
 C_ROW = 4
 C_OUT_FIRST = 5
+#: A swapped layer in the init pass: its setup cycles, no walk (its init walk
+#: runs at timestep 1 in place of the read in).
+C_INIT_SKIP = 2
 C_OUT_END = 3
 C_SWAP_AR = 2
 C_IN_END = 2
@@ -197,8 +200,10 @@ def port_cycles(image, result, tiles, latency, burst_beats, details=False, swaps
     ``swaps``: with off-chip membranes (``HwConfig.membrane_swap``), the rows
     of every swapped hardware layer, by index (``{i: rows}``), ``row_beats``
     beats each (docs/architecture.md, "Off-chip membranes, as built"): such a
-    layer is written out after its init walk and after every fire, and read in
-    before its first scatter of every timestep; a swap waits for the tile in
+    layer is initialised in its buffer before its first scatter of timestep 1
+    (not in the init pass), read in before its first scatter of every later
+    timestep and written out after every fire; each tile (``holds``) starts
+    after the holding phases before it in program order; a swap waits for the tile in
     flight and holds new tiles back while it runs. Writes are answered with B
     ``latency`` cycles after a burst's last beat.
 
@@ -214,6 +219,9 @@ def port_cycles(image, result, tiles, latency, burst_beats, details=False, swaps
     for k, t in enumerate(tiles):
         of_edge.setdefault((t.layer, t.edge), []).append(k)
     n_tiles = len(tiles)
+    #: per tile of the table: the holding phases a timestep has up to it
+    credit = np.cumsum([getattr(t, "holds", 0) for t in tiles]) if tiles else []
+    per_t = int(credit[-1]) if n_tiles else 0
 
     def fetch(start, beats):
         """Cycle of a tile's last beat, its first AR at ``start``."""
@@ -246,6 +254,11 @@ def port_cycles(image, result, tiles, latency, burst_beats, details=False, swaps
             for first, last in holds:
                 if first <= wait <= last:
                     wait = last + 1
+            k = (n // n_tiles) * per_t + int(credit[n % n_tiles])
+            if k:       # it starts after the k-th holding phase ends (it waits in READ)
+                if len(holds) < k:
+                    return np.inf
+                wait = max(wait, holds[k - 1][1])
             return wait
 
         def ready(k):
@@ -276,6 +289,14 @@ def port_cycles(image, result, tiles, latency, burst_beats, details=False, swaps
             s_cycles[i] += end - c
             return end
 
+        def init_in_place(c, words):
+            """A swapped layer's init walk at timestep 1: like a swap in, it
+            waits for the port and holds it; the walk is an init phase's."""
+            go = port(c + 2, c + 2)
+            end = go + words + cyc.C_PHASE - 1
+            holds.append((c + 2, end - 1))
+            return end
+
         def swap_in(c, rows):
             go = port(c + 2, c + 2)
             end = fetch(go + C_SWAP_AR, rows * row_beats) + C_IN_END
@@ -290,9 +311,7 @@ def port_cycles(image, result, tiles, latency, burst_beats, details=False, swaps
             if layer.kind == "maxpool":
                 continue
             hw += 1
-            c += cyc.layer_words(layer, lanes, grid) + cyc.C_PHASE
-            if hw in swaps:
-                c = swap_out(c, swaps[hw])
+            c += C_INIT_SKIP if hw in swaps else cyc.layer_words(layer, lanes, grid) + cyc.C_PHASE
         k = 0
         for t in range(int(exit_t)):
             hw = -1     # the hardware layer: maxpools are fused into their conv
@@ -300,7 +319,9 @@ def port_cycles(image, result, tiles, latency, burst_beats, details=False, swaps
                 if layer.kind == "maxpool":
                     continue
                 hw += 1
-                if hw in swaps:
+                if hw in swaps and t == 0:
+                    c = init_in_place(c, cyc.layer_words(layer, lanes, grid))
+                elif hw in swaps:
                     c = swap_in(c, swaps[hw])
                 if not n_tiles:     # weights on chip: the scatter phases as without a port
                     c += len(layer.inputs) * cyc.C_PHASE + int(result.scatter_cycles[i, t, li])

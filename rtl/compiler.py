@@ -5,6 +5,7 @@ formats"); the layouts they pack are those of :mod:`atsnn.rtl.config`.
 """
 
 import math
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,6 +79,7 @@ class Tile:
     words: int
     offset: int
     beats: int
+    holds: int = 0      # port-holding phases between the tile before it and it
 
 
 @dataclass(eq=False)     # eq=False: comparing would compare the image layer's arrays
@@ -310,6 +312,8 @@ class Plan:
                 hw.swap_offset = self.dram_bytes
                 size = hw.bank_words * config.row_beats * config.axi_bytes
                 self.dram_bytes += -(-size // BURST_BYTES) * BURST_BYTES
+        if self.tiles and any(hw.swap for hw in self.layers):
+            self._tile_holds()
         self.out_words = self.layers[-1].bank_groups
         if self.layers[-1].kind != "output":
             _fail("the last layer must be the output layer")
@@ -343,6 +347,32 @@ class Plan:
             hw.membrane_base = 0 if hw.swap else mbase
             mbase += 0 if hw.swap else hw.bank_words
         self.membrane_words = mbase
+
+    def _tile_holds(self):
+        """Each tile's ``holds``: the port-holding phases of a timestep between
+        the tile before it (cyclically) and it. A swapped layer holds the port
+        before its first scatter (timestep 1's init walk, a read in later) and
+        after its fire (the write out); the streamer starts a tile only after
+        those before it have ended, so the port's operations keep one order."""
+        from .config import TILE_HOLDS_BITS
+        order = []
+        for i, hw in enumerate(self.layers):
+            order += ["hold"] if hw.swap else []
+            order += [k for k, t in enumerate(self.tiles) if t.layer == i]
+            order += ["hold"] if hw.swap else []
+        counts, n = {}, 0
+        for item in order:
+            if item == "hold":
+                n += 1
+            else:
+                counts[item], n = n, 0
+        if n:   # a hold after the last tile would precede the first only from t = 2
+            _fail("a swapped layer after the last streamed tile")
+        for k, n in counts.items():
+            if n >= 1 << TILE_HOLDS_BITS:
+                _fail(f"weight tile {k}: {n} membrane swaps before it exceed "
+                      f"{(1 << TILE_HOLDS_BITS) - 1}")
+        self.tiles = [dataclasses.replace(t, holds=counts[k]) for k, t in enumerate(self.tiles)]
 
     def _tile(self):
         """Cut every edge's weights into tiles for the weight port, in the order
@@ -612,7 +642,8 @@ def compile_model(image, config=None, stream=None):
     body += _section("tau", TauLayout(config), taus)
     if p.stream:
         body += _section("tile", TileLayout(config),
-                         [{"addr": t.offset, "beats": t.beats} for t in p.tiles])
+                         [{"addr": t.offset, "beats": t.beats, "holds": t.holds}
+                          for t in p.tiles])
     return np.array([LOAD_MAGIC, len(body)] + body, dtype=np.uint32)
 
 

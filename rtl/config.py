@@ -14,7 +14,7 @@ from atsnn.golden.cycles import GRIDS
 from atsnn.golden.memory import BURST_BYTES, MAX_BURSTS
 
 __all__ = [
-    "HwConfig", "WordLayout", "TileLayout", "BURST_BYTES", "MAX_BURSTS", "ErrorLayout", "EdgeLayout", "DescriptorLayout",
+    "HwConfig", "WordLayout", "TileLayout", "TILE_HOLDS_BITS", "BURST_BYTES", "MAX_BURSTS", "ErrorLayout", "EdgeLayout", "DescriptorLayout",
     "GlobalLayout", "EventLayout", "ScatterEventLayout", "InputLayout", "ParamLayout",
     "WeightLayout", "TauLayout", "LoadWriteLayout", "BankOpLayout", "OpLayout", "WriteSelectLayout",
     "PhaseFlagsLayout", "UnitStartLayout",
@@ -320,10 +320,16 @@ def TauLayout(config):
     return data.StructLayout({"value": signed(32), "enable": 1})
 
 
+#: Bits of a tile table entry's ``holds``.
+TILE_HOLDS_BITS = 3
+
+
 def TileLayout(config):
-    """A tile table entry: the tile's DRAM byte offset from ``dram_base`` and its
-    beats (``axi_bytes`` each)."""
-    return data.StructLayout({"addr": 32, "beats": 24})
+    """A tile table entry: the tile's DRAM byte offset from ``dram_base``, its
+    beats (``axi_bytes`` each), and ``holds``: the port-holding phases (membrane
+    swaps, timestep 1's init walk of an off-chip layer) between the tile before
+    it (cyclically) and it in program order, which end before it starts."""
+    return data.StructLayout({"addr": 32, "beats": 24, "holds": TILE_HOLDS_BITS})
 
 
 def section_bits(config):

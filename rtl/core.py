@@ -213,7 +213,7 @@ class Accelerator(wiring.Component):
             self._connect_port(m, ws, swap)
             m.d.comb += [
                 ws.start.eq(seq.clear), ws.run.eq(~seq.flags.result),
-                ws.hold.eq(seq.flags.swap_in | seq.flags.swap_out), seq.port_idle.eq(ws.idle),
+                ws.hold.eq(seq.hold), ws.passed.eq(seq.passed), seq.port_idle.eq(ws.idle),
                 ws.release.eq(seq.tile_done), seq.tile_ready.eq(ws.ready),
                 ws.base.eq(self.dram_base), ws.n_tiles.eq(glob.n_tiles),
                 loader.memory_error.eq(ws.error | (swap.error if swap is not None else 0)),

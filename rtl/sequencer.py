@@ -86,10 +86,15 @@ class Sequencer(wiring.Component):
         layer's base to the tile's first output group.
     port_idle, swap_busy : In(1)
         With ``membrane_swap``: the weight streamer has no tile in flight; the
-        membrane swap runs. An off-chip layer (``desc.swap``) is written back
-        after its init walk and after every fire, and read in before its first
-        scatter of every timestep; each swap phase waits in SETUP, counter 1,
-        for the port (``flags.swap_in | flags.swap_out`` holds new tiles back).
+        membrane swap runs. An off-chip layer (``desc.swap``) is skipped by
+        the init pass and initialised in its buffer before its first scatter
+        of timestep 1 (the init walk in place of a read in), read in before its
+        first scatter of every later timestep, and written back after every
+        fire. Each of these phases waits in SETUP, counter 1, for the port
+        idle and raises ``hold`` while it runs (no new tile starts); ``passed``
+        counts those that ended this image, so that the streamer starts each
+        tile after the ones before it in program order (a fixed order of the
+        port's operations: the timeline only grows with the memory's delays).
     """
 
     def __init__(self, config):
@@ -106,7 +111,7 @@ class Sequencer(wiring.Component):
             "clear": Out(1), "fire_end": Out(1), "send": Out(1), "sent": In(1),
             "cycles": Out(32), "winner": Out(16),
             "tile_ready": In(1), "tile_done": Out(1), "tile_last": Out(1), "moff": Out(16),
-            "port_idle": In(1), "swap_busy": In(1),
+            "port_idle": In(1), "swap_busy": In(1), "hold": Out(1), "passed": Out(16),
         })
 
     def elaborate(self, platform):
@@ -126,17 +131,25 @@ class Sequencer(wiring.Component):
         mstep = d.edges[edge_i].tile_mstep if port else C(0, 16)
         swapped = d.swap if self.config.membrane_swap else C(0)
         loaded = Signal()       # the off-chip layer scattered now is read in
-        swapping = (phase == Phase.SWAP_IN) | (phase == Phase.SWAP_OUT)
+        # the phases that hold the port (a swap, or timestep 1's init walk of an
+        # off-chip layer): each waits for it idle and keeps new tiles back; one
+        # ending counts in ``passed``, which the streamer's table entries wait on
+        hold = Signal()
+        passed = Signal.like(self.passed)
+        m.d.comb += [self.hold.eq(hold), self.passed.eq(passed)]
         need_in = Signal()      # the layer's membranes are to be read in first
         wait = Signal()
         m.d.comb += [self.tile_last.eq(tile + 1 == tiles),
                      need_in.eq(swapped & ~loaded & (edge_i == 0) & (tile == 0)),
                      wait.eq(((phase == Phase.SCATTER) & (edge_i < d.n_edges) & (tiles != 0)
                               & ~self.tile_ready & ~need_in)
-                             | (swapping & ~self.port_idle))]
+                             | (hold & ~self.port_idle))]
 
-        def set_phase(n):
-            return [phase.eq(n), ph.init.eq(n == Phase.INIT),
+        def set_phase(n, holds=None):
+            if holds is None:
+                holds = (n == Phase.SWAP_IN) | (n == Phase.SWAP_OUT)
+            return [phase.eq(n), hold.eq(holds), passed.eq(passed + (hold & ~holds)),
+                    ph.init.eq(n == Phase.INIT),
                     ph.scatter.eq(n == Phase.SCATTER), ph.fire.eq(n == Phase.FIRE),
                     ph.exit.eq(n == Phase.EXIT), ph.result.eq(n == Phase.IDLE),
                     ph.swap_in.eq(n == Phase.SWAP_IN), ph.swap_out.eq(n == Phase.SWAP_OUT)]
@@ -181,7 +194,7 @@ class Sequencer(wiring.Component):
             with m.State("START"):
                 m.d.sync += [cycles.eq(1), layer.eq(0), edge_i.eq(0), t.eq(0), tile.eq(0),
                              self.moff.eq(0),
-                             *set_phase(Phase.INIT), counter.eq(0)]
+                             *set_phase(Phase.INIT), counter.eq(0), passed.eq(0)]
                 m.d.comb += self.clear.eq(1)
                 m.next = "SETUP"
             with m.State("SETUP"):
@@ -191,14 +204,22 @@ class Sequencer(wiring.Component):
                 with m.Elif(counter == 1):
                     with m.Switch(phase):
                         with m.Case(Phase.INIT):
-                            m.d.sync += go.init.eq(1)
+                            # an off-chip layer is initialised in its buffer in
+                            # place of its first read in (timestep 1), not here
+                            with m.If(swapped & (t == 0)):
+                                m.d.sync += counter.eq(0)
+                                next_after_init()
+                            with m.Else():
+                                m.d.sync += go.init.eq(1)
                         with m.Case(Phase.SWAP_IN):
                             m.d.sync += go.swap_in.eq(1)
                         with m.Case(Phase.SWAP_OUT):
                             m.d.sync += go.swap_out.eq(1)
                         with m.Case(Phase.SCATTER):
                             with m.If(need_in):
-                                m.d.sync += [*set_phase(Phase.SWAP_IN), counter.eq(counter)]
+                                m.d.sync += [*set_phase(Mux(t == 1, Phase.INIT, Phase.SWAP_IN),
+                                                        holds=1),
+                                             counter.eq(counter)]
                             with m.Elif(edge_i >= d.n_edges):
                                 with m.If(d.output):
                                     m.d.sync += go.exit.eq(1)
@@ -227,8 +248,8 @@ class Sequencer(wiring.Component):
                     m.d.sync += counter.eq(counter + 1)
                     with m.If(counter == PHASE_PAD["init"]):
                         m.d.sync += counter.eq(0)
-                        with m.If(swapped):
-                            m.d.sync += set_phase(Phase.SWAP_OUT)
+                        with m.If(swapped):     # timestep 1: the buffer is the layer's
+                            m.d.sync += [loaded.eq(1), *set_phase(Phase.SCATTER)]
                         with m.Else():
                             next_after_init()
                         m.next = "SETUP"
@@ -261,8 +282,6 @@ class Sequencer(wiring.Component):
                 with m.If(~self.swap_busy):
                     with m.If(phase == Phase.SWAP_IN):
                         m.d.sync += [loaded.eq(1), *set_phase(Phase.SCATTER)]
-                    with m.Elif(t == 0):
-                        next_after_init()
                     with m.Else():
                         next_after_fire()
                     m.next = "SETUP"

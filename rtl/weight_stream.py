@@ -31,13 +31,17 @@ class WeightStreamer(wiring.Component):
         An image runs: new tiles may be fetched (the one in flight always ends).
     hold : In(1)
         No new tile is started (a membrane swap wants the port).
+    passed : In(16)
+        The port-holding phases (membrane swaps) ended this image: a tile
+        starts once those before it have (its entry's ``holds``, summed over
+        the tiles so far), so the port's operations keep program order.
     release : In(1)
         Pulse: the sequencer is done with the buffer it scattered from.
     ready : Out(1)
         The buffer the sequencer scatters next (``chalf``) holds its tile.
     chalf : Out(1)
     idle : Out(1)
-        No tile in flight.
+        No tile in flight (nor one that may start before the phases it waits for).
     base : In(32)
         DRAM byte address of the tile table's offsets.
     n_tiles : In(16)
@@ -55,7 +59,7 @@ class WeightStreamer(wiring.Component):
         self.config = config
         super().__init__({
             "mem": Out(axi4_signature(config)),
-            "start": In(1), "run": In(1), "hold": In(1), "release": In(1),
+            "start": In(1), "run": In(1), "hold": In(1), "passed": In(16), "release": In(1),
             "ready": Out(1), "chalf": Out(1), "idle": Out(1),
             "base": In(32), "n_tiles": In(16),
             "table_addr": Out(16), "table_data": In(TileLayout(config)),
@@ -102,19 +106,28 @@ class WeightStreamer(wiring.Component):
         with m.If(self.release):
             m.d.sync += [full.bit_select(chalf, 1).eq(0), chalf.eq(~chalf)]
 
+        need = Signal(16)       # the holding phases the tiles started so far waited for
         with m.FSM(name="weight_stream"):
             with m.State("WAIT"):
                 m.d.comb += self.idle.eq(1)
                 with m.If(self.start):
-                    m.d.sync += [k.eq(0), fhalf.eq(0), chalf.eq(0), full.eq(0)]
+                    m.d.sync += [k.eq(0), fhalf.eq(0), chalf.eq(0), full.eq(0), need.eq(0)]
                 with m.Elif(self.run & ~self.hold & ~full.bit_select(fhalf, 1)
                             & (self.n_tiles != 0)):
                     m.next = "READ"
             with m.State("READ"):
                 t = self.table_data
-                m.d.sync += [ar_addr.eq(self.base + t.addr), ar_left.eq(t.beats),
-                             r_left.eq(t.beats), widx.eq(0), beat.eq(0)]
-                m.next = "FETCH"
+                with m.If(self.start):      # waiting for a phase of an image that ended
+                    m.d.comb += self.idle.eq(1)
+                    m.d.sync += [k.eq(0), fhalf.eq(0), chalf.eq(0), full.eq(0), need.eq(0)]
+                    m.next = "WAIT"
+                with m.Elif(self.passed >= need + t.holds):
+                    m.d.sync += [ar_addr.eq(self.base + t.addr), ar_left.eq(t.beats),
+                                 r_left.eq(t.beats), widx.eq(0), beat.eq(0),
+                                 need.eq(need + t.holds)]
+                    m.next = "FETCH"
+                with m.Else():
+                    m.d.comb += self.idle.eq(1)
             with m.State("FETCH"):
                 m.d.comb += axi.arvalid.eq(can_ar)
                 with m.If(r_take & (r_left == 1)):

@@ -3,7 +3,8 @@ membrane memory live in DRAM and are swapped through one on-chip buffer over the
 weight port's AXI4 master, in Amaranth's simulator against the golden model.
 Against a memory of fixed latency every result and the cycle count equal the
 golden model and its port timeline (golden/memory.py ``port_cycles`` with
-``swaps``) exactly, and the beats written equal the model's; under random
+``swaps``) exactly, and the beats written equal the model's (none before the
+first fire: timestep 1 initialises a swapped layer in its buffer); under random
 pauses on every channel the results stay bit-identical and the cycles only grow."""
 
 import dataclasses
@@ -49,7 +50,13 @@ def _check(kind, seed, samples, grid, latency, pauses=False, stream=True):
                                   details=details, swaps=p.swaps, row_beats=config.row_beats)
     if not pauses:
         g = compare(image, x, results, config.lanes, grid, cycles=model)
-        assert state["written"] == model(g, details=True)["swap_write_beats"].sum()
+        d = model(g, details=True)
+        # a swapped layer is written after every fire and read from timestep 2
+        # on: timestep 1 initialises it in its buffer
+        per_t = sum(p.swaps.values()) * config.row_beats
+        assert list(d["swap_write_beats"]) == [per_t * t for t in g.exit_t]
+        assert list(d["swap_read_beats"]) == [per_t * (t - 1) for t in g.exit_t]
+        assert state["written"] == d["swap_write_beats"].sum()
         return
     seen = [r["cycles"] for r in results]
     g = compare(image, x, results, config.lanes, grid, cycles=lambda g: seen)
@@ -76,6 +83,32 @@ def test_swapped_network_with_weights_on_chip():
 @pytest.mark.parametrize("kind", ["conv-residual", "conv-static-downsample"])
 def test_swapped_network_under_random_pauses(kind):
     _check(kind, 9, 2, grid=1, latency=40, pauses=True)
+
+
+def test_slower_memory_never_finishes_sooner():
+    """The case where, before the port kept one order (tiles wait in the table
+    for the swaps before them), a paused memory let a swap overtake a tile and
+    the image end 18 cycles before the fixed-latency model."""
+    _check("s2nn-events", 1, 2, grid=1, latency=40, pauses=True)
+
+
+def test_tiles_wait_for_the_swaps_before_them():
+    """Each tile's ``holds``: the swapped layer's in (or timestep 1's init walk)
+    before its first tile, its out and the next one's in between layers."""
+    image = KINDS["conv-residual"](np.random.default_rng(4))
+    config = swapped(image, 1)
+    p = plan(image, config, stream=True)
+    swapped_layers = [i for i, hw in enumerate(p.layers) if hw.swap]
+    assert swapped_layers and swapped_layers[0] == 0
+    assert sum(t.holds for t in p.tiles) == 2 * len(swapped_layers)
+    first = {}
+    for t in p.tiles:
+        first.setdefault(t.layer, t)
+    assert first[0].holds == 1
+    for i, t in first.items():
+        if i:
+            assert t.holds == (i - 1 in swapped_layers) + (i in swapped_layers)
+    assert all(t.holds == 0 for t in p.tiles if t is not first[t.layer])
 
 
 @pytest.mark.slow
