@@ -29,6 +29,8 @@ def add_commands(subparsers):
                    help="decoupled weight decay (AdamW); 0: plain Adam")
     p.add_argument("--schedule", default=d["schedule"], choices=loss.SCHEDULES,
                    help="time-dependent loss weights")
+    p.add_argument("--gamma", type=float, default=d["gamma"],
+                   help="decay schedule: weight of timestep t ~ gamma**(t - 1)")
     p.add_argument("--per-step-loss", action="store_true",
                    help="ablation: loss on the per-step output instead of the accumulated one")
     p.add_argument("--spiking-output", action="store_true",
@@ -88,7 +90,7 @@ def check_train_args(args):
         v = getattr(args, flag)
         if v is not None and v < 1:
             bad(flag.replace("_", "-"), v, "at least 1")
-    for flag in ("lr", "epochs", "width"):
+    for flag in ("lr", "epochs", "width", "gamma"):
         v = getattr(args, flag)
         if not math.isfinite(v) or v <= 0:
             bad(flag.replace("_", "-"), v, "a finite number above 0")
@@ -170,7 +172,7 @@ def new_config(args, check=True):
         preset=args.preset, dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
         qat_epochs=args.qat_epochs, time_steps=args.time_steps, batch_size=args.batch_size,
         lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
-        accumulate=not args.per_step_loss,
+        gamma=args.gamma, accumulate=not args.per_step_loss,
         spiking_output=args.spiking_output, leak_shift=args.leak_shift, reset=args.reset,
         surrogate=args.surrogate, s2nn=args.s2nn, weight_bits=args.weight_bits,
         width=args.width, augment=args.augment, val_fraction=args.val_fraction,

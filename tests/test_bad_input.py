@@ -402,6 +402,8 @@ def test_golden_lanes_the_hardware_refuses(capsys, lanes):
     (["--qat-epochs", "-0.5"], "--qat-epochs"),
     (["--limit-train", "0"], "--limit-train"),
     (["--width", "0"], "--width"),
+    (["--gamma", "0"], "--gamma"),
+    (["--gamma", "nan"], "--gamma"),
     (["--membrane-bits", "64", "--acc-bits", "64"], "--membrane-bits"),
 ])
 def test_train_refuses_bad_arguments_up_front(capsys, monkeypatch, tmp_path, flags, needle):
@@ -412,6 +414,16 @@ def test_train_refuses_bad_arguments_up_front(capsys, monkeypatch, tmp_path, fla
     monkeypatch.setattr(train, "run", no_training)
     assert main(["train", *flags, "--out", str(tmp_path / "run")]) == 2
     assert needle in one_line_error(capsys, "train")
+
+
+def test_train_gamma_reaches_the_loss_config(monkeypatch, tmp_path):
+    from atsnn.model import train
+    seen = {}
+    monkeypatch.setattr(train, "run", lambda cfg: seen.update(cfg))
+    main(["train", "--schedule", "decay", "--gamma", "0.5", "--out", str(tmp_path / "run")])
+    assert (seen["schedule"], seen["gamma"]) == ("decay", 0.5)
+    main(["train", "--out", str(tmp_path / "run2")])
+    assert seen["gamma"] == train.DEFAULTS["gamma"]
 
 
 def test_train_out_naming_a_file(capsys, monkeypatch, tmp_path):
