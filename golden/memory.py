@@ -15,8 +15,9 @@ round costs ``max(compute, bytes / bytes_per_cycle) + latency``: fetching
 overlaps compute except the first burst's latency. Per image results are those
 of running it alone (each slot's state is its own).
 
-Every figure is a model (there is no RTL port yet): it says which bound, the
-array or the memory, holds a configuration.
+The batch figures are a model (the RTL runs one slot): they say which bound,
+the array or the memory, holds a configuration. ``port_cycles`` is the one-slot
+timeline the RTL's cycle counter equals.
 """
 
 from dataclasses import dataclass
