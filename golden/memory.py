@@ -46,12 +46,12 @@ C_CHECK = 1
 #: a swap-in's last R beat to the next phase.
 C_ROW = 4
 C_OUT_FIRST = 5
-#: A swapped layer in the init pass: its setup cycles, no walk (its init walk
-#: runs at timestep 1 in place of the read in).
-C_INIT_SKIP = 2
 C_OUT_END = 3
 C_SWAP_AR = 2
 C_IN_END = 2
+#: A swapped layer in the init pass: its setup cycles, no walk (its init walk
+#: runs at timestep 1 in place of the read in).
+C_INIT_SKIP = 2
 
 #: pJ per byte of DRAM traffic: 20 pJ/bit, the low end of Horowitz, "Computing's
 #: energy problem", ISSCC 2014 (a 64-bit DRAM access, 1.3 to 2.6 nJ). An ESTIMATE.
@@ -221,7 +221,7 @@ def port_cycles(image, result, tiles, latency, burst_beats, details=False, swaps
         of_edge.setdefault((t.layer, t.edge), []).append(k)
     n_tiles = len(tiles)
     #: per tile of the table: the holding phases a timestep has up to it
-    credit = np.cumsum([getattr(t, "holds", 0) for t in tiles]) if tiles else []
+    credit = np.cumsum([t.holds for t in tiles]) if tiles else []
     per_t = int(credit[-1]) if n_tiles else 0
 
     def fetch(start, beats):

@@ -12,7 +12,7 @@ import numpy as np
 
 from atsnn import AtsnnError
 from atsnn.model_image import Layer, ModelImage, layer_bound_bits
-from .config import (HwConfig, GlobalLayout, DescriptorLayout, ParamLayout, WeightLayout,
+from .config import (HwConfig, TILE_HOLDS_BITS, GlobalLayout, DescriptorLayout, ParamLayout, WeightLayout,
                      TauLayout, TileLayout, BURST_BYTES, SECTION, LOAD_MAGIC, IMAGE_MAGIC, STEP_MAGIC,
                      RESULT_MAGIC, DIM_BITS, VALUE_BITS, WEIGHT_BITS, MAX_EDGES)
 
@@ -354,7 +354,6 @@ class Plan:
         before its first scatter (timestep 1's init walk, a read in later) and
         after its fire (the write out); the streamer starts a tile only after
         those before it have ended, so the port's operations keep one order."""
-        from .config import TILE_HOLDS_BITS
         order = []
         for i, hw in enumerate(self.layers):
             order += ["hold"] if hw.swap else []
