@@ -325,7 +325,7 @@ def test_mnist_p16_fits_and_meets_100mhz(tmp_path):
     the one docs/fpga.md's last sweep of the current RTL routed best with)."""
     config = HwConfig(**MNIST_P16)
     r = synthesize(build_design(config)[0], "ecp5", tmp_path, config=config, placer="static",
-                   seed=1, speed=8, timeout=3600)
+                   seed=2, speed=8, timeout=3600)
     assert r["fits"] and r["brams"] <= r["available"]["brams"]
     assert set(r["memories"].values()) <= {"bram", "lutram"}, r["memories"]
     big = [m for m in r["memories"] if re.fullmatch(r"core\.array\.pe\d+\.(wgt|mem)\.c\d+|core\.ev", m)]
