@@ -35,7 +35,10 @@ class SpikeCounters(wiring.Component):
     fired, pooled_fired, events : In
         The fire unit's counts.
     op_valid, op_lanes : In
-        The scatter's operations and the lanes each counts as SOPs.
+        The scatter's operations and the lanes each counts as SOPs, per
+        position bank. They are registered, summed and registered again before
+        they are added (``sops`` lags the operations by 3 cycles; an image's
+        last operation is far more cycles than that before its result).
     sent : In(1)
         Pulse: the image's result is sent; it is added to the totals.
     spikes, pooled : Out(ArrayLayout(32, max_layers))
@@ -53,7 +56,8 @@ class SpikeCounters(wiring.Component):
             "clear": In(1), "layer": In(config.layer_bits),
             "fire_start": In(1), "fire": In(1), "fire_end": In(1),
             "fired": In(range(L + 1)), "pooled_fired": In(range(L + 1)), "events": In(16),
-            "op_valid": In(1), "op_lanes": In(range(L + 1)), "sent": In(1),
+            "op_valid": In(1),
+            "op_lanes": In(data.ArrayLayout(range(config.lanes + 1), config.banks)), "sent": In(1),
             "spikes": Out(data.ArrayLayout(32, NL)), "pooled": Out(data.ArrayLayout(32, NL)),
             "counts": Out(data.ArrayLayout(16, NL)), "sops": Out(32),
             "images_done": Out(32), "sops_total": Out(64), "spikes_total": Out(64),
@@ -61,7 +65,9 @@ class SpikeCounters(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        NL = self.config.max_layers
+        config = self.config
+        NL = config.max_layers
+        L = config.array_lanes
         # cleared before use (fire_start, clear): no reset
         spk = Array(Signal(32, name=f"spk{i}", reset_less=True) for i in range(NL))
         pspk = Array(Signal(32, name=f"pspk{i}", reset_less=True) for i in range(NL))
@@ -108,10 +114,15 @@ class SpikeCounters(wiring.Component):
             with m.If(add & layer_hot[i]):
                 m.d.sync += [ev_count[i].eq(self.events), spk[i].eq(sel_spk + fire_spk),
                              pspk[i].eq(sel_pspk + fire_pspk)]
+        lanes_q = [Signal(range(config.lanes + 1), name=f"op_lanes_q{n}")
+                   for n in range(config.banks)]
+        m.d.sync += [q.eq(Mux(self.op_valid, self.op_lanes[n], 0)) for n, q in enumerate(lanes_q)]
+        ops_q = Signal(range(L + 1))
+        m.d.sync += ops_q.eq(sum(lanes_q))
         with m.If(self.clear):
             m.d.sync += sop.eq(0)
-        with m.Elif(self.op_valid):
-            m.d.sync += sop.eq(sop + self.op_lanes)
+        with m.Else():
+            m.d.sync += sop.eq(sop + ops_q)
         with m.If(self.sent):
             m.d.sync += [images_done.eq(images_done + 1), sops_total.eq(sops_total + sop),
                          spikes_total.eq(spikes_total + img_spk)]

@@ -32,8 +32,10 @@ class SpikeScatter(wiring.Component):
     op_valid, op : Out(OpLayout)
         One operation: weight word, input value, and each position bank's valid,
         word and weight bank.
-    op_lanes : Out
-        The operation's lanes over all banks, counted as synaptic operations.
+    op_lanes : Out(ArrayLayout(range(P + 1), banks))
+        Each position bank's lanes of the operation (0 where the bank has no
+        operation), counted as synaptic operations; summed in the counters,
+        registered first, since the sum is deep and crosses the die.
     idle : Out(1)
         Nothing held and nothing being issued.
     step : Out(1)
@@ -49,7 +51,7 @@ class SpikeScatter(wiring.Component):
             "start": In(1),
             "edge": In(EdgeLayout(config)), "layer": In(DescriptorLayout(config)),
             "op_valid": Out(1), "op": Out(OpLayout(config)),
-            "op_lanes": Out(range(config.array_lanes + 1)),
+            "op_lanes": Out(data.ArrayLayout(range(config.lanes + 1), config.banks)),
             "idle": Out(1), "step": Out(1),
         })
 
@@ -258,7 +260,7 @@ class SpikeScatter(wiring.Component):
                                 in_run(spike.y, jky, a) & in_run(spike.x, jkx, c))),
             ]
             lanes.append(Mux(op.valid, Mux(last, f["lanes_last"], P), 0))
-        m.d.comb += self.op_lanes.eq(sum(lanes))
+        m.d.comb += [self.op_lanes[n].eq(lanes[n]) for n in range(K2)]
 
         # Whenever ready, the head of the stream is taken, valid or not, so
         # the wide register's enable does not wait for ``valid``.

@@ -194,7 +194,7 @@ def test_scatter_walks_the_bank_rule_without_bubbles(k, s, p, grid):
             if ctx.get(dut.op_valid):
                 banks = {n: (ctx.get(dut.op.banks[n].m), ctx.get(dut.op.banks[n].wsel))
                          for n in range(K * K) if ctx.get(dut.op.banks[n].valid)}
-                got.append((ctx.get(dut.op.w), banks, ctx.get(dut.op_lanes)))
+                got.append((ctx.get(dut.op.w), banks, sum(ctx.get(dut.op_lanes))))
                 cycles.append(cycle)
             if queue and ctx.get(dut.events.ready):
                 queue.pop(0)

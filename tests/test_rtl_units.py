@@ -1097,7 +1097,7 @@ def test_spike_counters_per_layer_per_image_and_totals():
     async def ops(ctx, lanes):
         for n in lanes:
             ctx.set(dut.op_valid, n is not None)
-            ctx.set(dut.op_lanes, n or 0)
+            ctx.set(dut.op_lanes[0], n or 0)
             await ctx.tick()
         ctx.set(dut.op_valid, 0)
 
@@ -1133,6 +1133,32 @@ def test_spike_counters_per_layer_per_image_and_totals():
         assert r["sops"] == 4 + 2 + 3 + 1 + 8
     assert got["a_totals"] == (1, 18, 14)
     assert got["b_totals"] == (2, 36, 28)
+
+
+def test_spike_counters_add_sops_through_registers():
+    """The lane sum is registered on both sides (it crosses the die): an
+    operation reaches ``sops`` on the third clock edge, not the first. Its lanes
+    are summed over the position banks."""
+    config = dataclasses.replace(SMALL, grid=3)
+    dut = SpikeCounters(config)
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+        ctx.set(dut.op_valid, 1)
+        for n in (0, 4, 8):
+            ctx.set(dut.op_lanes[n], n // 4 + 1)
+        await ctx.tick()
+        ctx.set(dut.op_valid, 0)
+        for _ in range(3):
+            seen.append(ctx.get(dut.sops))
+            await ctx.tick()
+        seen.append(ctx.get(dut.sops))
+
+    simulate(dut, bench)
+    assert seen == [0, 0, 6, 6]
 
 
 # ====================================================================== FireUnit
