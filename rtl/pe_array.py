@@ -10,7 +10,7 @@ from .config import (LoadWriteLayout, OpLayout, ParamLayout, WriteSelectLayout, 
 from .sequencer import Target
 from .const_div import div_const
 from .pe_bank import PeBank, bank_layouts
-from .replica import registered_write
+from .replica import registered_write, replica
 from .bram import blocks, column_plan
 
 __all__ = ["PeArray", "lane_groups", "MAX_LANE_GROUPS", "MIN_GROUP_LANES"]
@@ -145,8 +145,6 @@ class PeArray(wiring.Component):
         exit_word, exit_bank = group_word(self.exit_group)
         result_word, result_bank = group_word(self.result_group)
         wr_word, wr_bank = group_word(self.exit_wr_group)
-        read_bank = Signal(range(max(K2, 2)))
-        m.d.sync += read_bank.eq(Mux(self.exit_phase, exit_bank, result_bank))
 
         # the weight bank each position bank takes: the op's wsel, delayed to q1
         sel = []
@@ -183,7 +181,16 @@ class PeArray(wiring.Component):
                 self.mem_rdata[n].as_value()[l * G * B:(l + 1) * G * B].eq(bank.mem_rdata),
             ]
             busy.append(bank.busy)
-        accs = Array(Cat(*(pe[n, l].acc_rdata for l in range(NG))) for n in range(K2))
-        m.d.comb += [self.acc_rdata.eq(accs[read_bank] if K2 > 1 else accs[0]),
-                     self.busy.eq(Cat(*busy).any())]
+        # the output word read: each lane selects its bank with its own copy of
+        # the bank number (one register driving every lane's mux sat across the die)
+        accs = [Cat(*(pe[n, l].acc_rdata for l in range(NG))) for n in range(K2)]
+        read_bank = Mux(self.exit_phase, exit_bank, result_bank)
+        for i in range(P):
+            word = [acc[i * A:(i + 1) * A] for acc in accs]
+            if K2 > 1:
+                word = Array(word)[replica(m, read_bank, f"read_bank{i}", reset_less=True)]
+            else:
+                word = word[0]
+            m.d.comb += self.acc_rdata[i].eq(word)
+        m.d.comb += self.busy.eq(Cat(*busy).any())
         return m
