@@ -31,7 +31,7 @@ from atsnn import AtsnnError
 
 from .bram import DEVICE_BRAMS
 
-__all__ = ["TARGETS", "TOPS", "DEVICE", "build_design", "emit_verilog", "synthesize",
+__all__ = ["TARGETS", "TOPS", "DEVICE", "build_design", "emit_verilog", "synthesize", "default_router",
            "parse_memory_mapping", "parse_nextpnr_report", "critical_path_summary", "placed_fmax"]
 
 TOP_NAME = "atsnn_top"
@@ -269,8 +269,15 @@ def _yosys_cells(stat_path):
     return dict(stat["design"].get("num_cells_by_type", {}))
 
 
+def default_router(config):
+    """nextpnr's router for ``config``: router1 on a bank grid, where router2 stalled
+    with thousands of wires overused on every configuration tried and router1
+    finished (docs/fpga.md, "The grid routes with router1"); router2 otherwise."""
+    return "router1" if config is not None and config.grid > 1 else "router2"
+
+
 def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=1,
-               timeout=None, config=None, pnr=True, route=True, router="router2",
+               timeout=None, config=None, pnr=True, route=True, router=None,
                placer="heap", nextpnr_args=(), speed=DEVICE["speed"], abc9=True):
     """Run the flow on ``design`` (an Amaranth component); return the numbers as a dict.
 
@@ -286,6 +293,7 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
     post-placement estimate (``fmax_kind`` says which) and there is no critical
     path, for a design that does not route in the time at hand. ``router`` and
     ``placer`` are nextpnr's (``static`` places the P = 16 core better: docs/fpga.md);
+    ``router=None`` is ``default_router(config)``.
     ``nextpnr_args`` are passed on as they are (placer density, heat maps).
     ``speed`` is the device's speed grade (``DEVICE["speeds"]``).
     ``timeout`` (seconds) bounds each tool run. ``abc9=False`` maps the ecp5 logic
@@ -296,6 +304,7 @@ def synthesize(design, target="ecp5", out_dir="build/synth", freq_mhz=100, seed=
     if speed not in DEVICE["speeds"]:
         raise AtsnnError(f"unknown speed grade {speed!r} for the {DEVICE['part']}; expected one of "
                          f"{', '.join(map(str, DEVICE['speeds']))}")
+    router = router or default_router(config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     v = emit_verilog(design, out / f"{TOP_NAME}.v")

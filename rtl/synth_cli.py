@@ -45,7 +45,8 @@ def run_synth(args):
     config = config_from_args(args)
     design, kind = build_design(config, args.top)
     suffix = "" if args.top in ("auto", "top") else f"-{args.top}"
-    out = args.out or f"build/synth/{args.target}-p{config.lanes}{suffix}"
+    grid = f"-g{config.grid}" if config.grid > 1 else ""
+    out = args.out or f"build/synth/{args.target}-p{config.lanes}{grid}{suffix}"
     seeds = list(dict.fromkeys(args.seed))
     results = []
     for seed in seeds:
@@ -91,8 +92,8 @@ def add_synth_command(subparsers):
     p.add_argument("--speed", type=int, choices=DEVICE["speeds"], default=DEVICE["speed"],
                    help=f"the {DEVICE['part']}'s speed grade, 8 the fastest "
                         f"(default {DEVICE['speed']})")
-    p.add_argument("--router", choices=("router1", "router2"), default="router2",
-                   help="nextpnr router (default router2)")
+    p.add_argument("--router", choices=("router1", "router2"), default=None,
+                   help="nextpnr router (default: router1 with --grid 2 or more, else router2)")
     p.add_argument("--placer", choices=("heap", "static"), default="heap",
                    help="nextpnr placer (default heap; static places P = 16 better)")
     p.add_argument("--timeout", type=float, default=None, metavar="S",

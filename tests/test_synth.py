@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from atsnn import AtsnnError
 from atsnn.rtl.config import HwConfig
-from atsnn.rtl.synth import (DEVICE, build_design, critical_path_summary, emit_verilog,
+from atsnn.rtl.synth import (DEVICE, build_design, critical_path_summary, default_router, emit_verilog,
                              parse_memory_mapping, parse_nextpnr_report,
                              strip_zero_memory_init, synthesize)
 from atsnn.rtl.synth_cli import main as synth_main
@@ -183,6 +183,17 @@ def test_speed_grade(tmp_path):
     assert fast["fmax_mhz"] > slow["fmax_mhz"]
     with pytest.raises(AtsnnError, match="speed grade 9 .* 6, 7, 8"):
         synthesize(MemoryProbe(), "ecp5", tmp_path / "s9", speed=9)
+
+
+@pytest.mark.yosys
+def test_a_bank_grid_routes_with_router1(tmp_path):
+    """router2 never converged on a grid configuration and router1 did
+    (docs/fpga.md), so a grid's default is router1; grid 1 keeps router2."""
+    assert [default_router(c) for c in (None, HwConfig(), HwConfig(grid=2), HwConfig(grid=3))] \
+        == ["router2", "router2", "router1", "router1"]
+    r = synthesize(MemoryProbe(), "ecp5", tmp_path, config=HwConfig(grid=2))
+    assert r["router"] == "router1" and "Router1 time" in (tmp_path / "nextpnr.log").read_text()
+    assert r["fmax_kind"] == "routed" and r["fmax_mhz"] > 100
 
 
 @pytest.mark.yosys
