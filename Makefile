@@ -9,7 +9,7 @@ export PATH := $(VERILATOR_ROOT)/bin:$(PATH)
 endif
 IMAGES ?= 20
 
-.PHONY: install test test-fast test-slow sim golden synth synth-table verilog lint bench paper-models
+.PHONY: install test test-fast test-slow sim golden synth synth-grid synth-table verilog lint bench paper-models
 
 install:
 	$(PYTHON) -m pip install torch==2.13.0
@@ -51,6 +51,14 @@ SYNTH_SEEDS ?= 1
 SYNTH_SPEED ?= 6
 synth:
 	atsnn synth --target ecp5 --placer static --speed $(SYNTH_SPEED) --seed $(SYNTH_SEEDS) $(SYNTH_FLAGS)
+
+# The kernel-parallel array: P = 8 on the 2 x 2 bank grid, depths sized to
+# mnist-tiny; a grid routes with nextpnr's router1 (docs/fpga.md, "The grid
+# routes with router1": 99.4 MHz at speed 8, seed 1; about 35 minutes).
+SYNTH_GRID_FLAGS ?= --lanes 8 --grid 2 --weight-depth 7168 --membrane-depth 512 --event-depth 256 \
+	--input-depth 512 --param-depth 32 --out-depth 16
+synth-grid:
+	atsnn synth --target ecp5 --placer static --speed $(SYNTH_SPEED) --seed $(SYNTH_SEEDS) $(SYNTH_GRID_FLAGS)
 
 # docs/fpga.md's table over P (Fmax: nextpnr's estimate after placement; ~5 min per P).
 synth-table:

@@ -347,6 +347,36 @@ def test_mnist_p16_fits_and_meets_100mhz(tmp_path):
     assert r["fmax_kind"] == "routed" and r["fmax_mhz"] >= 100, r["critical_path"]
 
 
+def makefile_config(name):
+    """The HwConfig of one of the Makefile's flag variables (``NAME ?= --flags``)."""
+    import argparse
+    from atsnn.rtl.hwflags import add_config_arguments, config_from_args
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    flags = re.search(rf"^{name} \?= (.*)$", text, re.M).group(1).split()
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    return config_from_args(parser.parse_args(flags))
+
+
+def test_makefile_synth_flags_are_the_tested_ones():
+    assert makefile_config("SYNTH_FLAGS") == HwConfig(**MNIST_P16)
+    assert makefile_config("SYNTH_GRID_FLAGS").grid == 2
+
+
+@pytest.mark.yosys
+@pytest.mark.slow
+def test_mnist_tiny_on_the_2x2_grid_routes(tmp_path):
+    """The Makefile's grid configuration (P = 8 on the 2 x 2 grid, mnist-tiny's
+    depths) fits and routes with router1 (about 35 minutes); docs/fpga.md has it
+    at 99.37 MHz with seed 1 at speed 8."""
+    config = makefile_config("SYNTH_GRID_FLAGS")
+    assert (config.lanes, config.grid) == (8, 2)
+    r = synthesize(build_design(config)[0], "ecp5", tmp_path, config=config, placer="static",
+                   seed=1, speed=8, timeout=5400)
+    assert r["fits"] and r["router"] == "router1"
+    assert r["fmax_kind"] == "routed" and r["fmax_mhz"] >= 95, r["critical_path"]
+
+
 def test_synth_table_rows():
     """scripts/synth_table.py: depths sized to the model, and the Markdown rows."""
     table = load_script("synth_table")
