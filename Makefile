@@ -54,7 +54,8 @@ synth:
 
 # The kernel-parallel array: P = 8 on the 2 x 2 bank grid, depths sized to
 # mnist-tiny; a grid routes with nextpnr's router1 (docs/fpga.md, "The grid
-# routes with router1": 99.4 MHz at speed 8, seed 1; about 35 minutes).
+# routes with router1": 103.1 MHz at speed 8 with SYNTH_SEEDS=2, 99.4 with seed 1;
+# about 35 minutes).
 SYNTH_GRID_FLAGS ?= --lanes 8 --grid 2 --weight-depth 7168 --membrane-depth 512 --event-depth 256 \
 	--input-depth 512 --param-depth 32 --out-depth 16
 synth-grid:

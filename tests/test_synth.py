@@ -367,14 +367,14 @@ def test_makefile_synth_flags_are_the_tested_ones():
 @pytest.mark.slow
 def test_mnist_tiny_on_the_2x2_grid_routes(tmp_path):
     """The Makefile's grid configuration (P = 8 on the 2 x 2 grid, mnist-tiny's
-    depths) fits and routes with router1 (about 35 minutes); docs/fpga.md has it
-    at 99.37 MHz with seed 1 at speed 8."""
+    depths) fits and routes with router1 at 100 MHz (about 35 minutes; docs/fpga.md:
+    103.14 MHz with seed 2 at speed 8, 99.37 with seed 1)."""
     config = makefile_config("SYNTH_GRID_FLAGS")
     assert (config.lanes, config.grid) == (8, 2)
     r = synthesize(build_design(config)[0], "ecp5", tmp_path, config=config, placer="static",
-                   seed=1, speed=8, timeout=5400)
+                   seed=2, speed=8, timeout=5400)
     assert r["fits"] and r["router"] == "router1"
-    assert r["fmax_kind"] == "routed" and r["fmax_mhz"] >= 95, r["critical_path"]
+    assert r["fmax_kind"] == "routed" and r["fmax_mhz"] >= 100, r["critical_path"]
 
 
 def test_synth_table_rows():
