@@ -241,7 +241,6 @@ class SpikeScatter(wiring.Component):
             j = jk + run.t[i]
             return (j >= run.lo) & (j <= run.hi)
 
-        lanes = []
         for n in range(K2):
             a, c = divmod(n, K)
             op = self.op.banks[n]
@@ -249,7 +248,7 @@ class SpikeScatter(wiring.Component):
             if K == 1:
                 # one bank: every pass applies one valid offset to one output group
                 m.d.comb += op.valid.eq(1)
-                lanes.append(Mux(last_go, f["lanes_last"], P))
+                m.d.comb += self.op_lanes[n].eq(Mux(last_go, f["lanes_last"], P))
                 continue
             group_ok = Signal(name=f"group_ok{n}")
             last = Signal(name=f"last{n}")
@@ -259,8 +258,7 @@ class SpikeScatter(wiring.Component):
                 op.valid.eq(Mux(f["linear"], group_ok,
                                 in_run(spike.y, jky, a) & in_run(spike.x, jkx, c))),
             ]
-            lanes.append(Mux(op.valid, Mux(last, f["lanes_last"], P), 0))
-        m.d.comb += [self.op_lanes[n].eq(lanes[n]) for n in range(K2)]
+            m.d.comb += self.op_lanes[n].eq(Mux(op.valid, Mux(last, f["lanes_last"], P), 0))
 
         # Whenever ready, the head of the stream is taken, valid or not, so
         # the wide register's enable does not wait for ``valid``.

@@ -1,5 +1,6 @@
 """FPGA flow: Yosys + nextpnr on small designs, report parsing, the FuseSoC core."""
 
+import argparse
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from atsnn import AtsnnError
 from atsnn.rtl.config import HwConfig
+from atsnn.rtl.hwflags import add_config_arguments, config_from_args
 from atsnn.rtl.synth import (DEVICE, build_design, critical_path_summary, default_router, emit_verilog,
                              parse_memory_mapping, parse_nextpnr_report,
                              strip_zero_memory_init, synthesize)
@@ -349,8 +351,6 @@ def test_mnist_p16_fits_and_meets_100mhz(tmp_path):
 
 def makefile_config(name):
     """The HwConfig of one of the Makefile's flag variables (``NAME ?= --flags``)."""
-    import argparse
-    from atsnn.rtl.hwflags import add_config_arguments, config_from_args
     text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
     flags = re.search(rf"^{name} \?= (.*)$", text, re.M).group(1).split()
     parser = argparse.ArgumentParser()
